@@ -1,0 +1,3 @@
+//! capsim: a capacity-planning simulator.
+pub mod scenario;
+pub mod sim;

@@ -1,0 +1,195 @@
+//! Calendar arithmetic for scenarios: the start date, weekdays, and times
+//! written as "day 3 19:00". Simulated time zero is midnight of the start
+//! date in the scenario's time zone, so daily profiles and bursts are local
+//! times and the zone only labels the output.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use super::units::Duration;
+use crate::sim::NANOS_PER_SEC;
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date {
+    /// Year.
+    pub year: i32,
+    /// Month, 1-12.
+    pub month: u32,
+    /// Day of the month, 1-31.
+    pub day: u32,
+}
+
+impl Date {
+    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    pub fn days_since_epoch(self) -> i64 {
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let month = i64::from(self.month);
+        let day_of_year =
+            (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    /// Day of the week, 0 = Monday .. 6 = Sunday.
+    pub fn weekday(self) -> usize {
+        // 1970-01-01 was a Thursday (index 3).
+        (self.days_since_epoch() + 3).rem_euclid(7) as usize
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Parses "2025-01-06".
+pub fn parse_date(text: &str) -> Result<Date, String> {
+    let invalid = || format!("`{text}` is not a date: write YYYY-MM-DD, e.g. 2025-01-06");
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i32 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    let month: u32 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    let day: u32 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(invalid());
+    }
+    Ok(Date { year, month, day })
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_date(&text).map_err(de::Error::custom)
+    }
+}
+
+/// The zone the scenario's clock times are in: UTC or a fixed offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Timezone {
+    /// Offset from UTC in minutes.
+    pub offset_minutes: i32,
+}
+
+/// Parses "UTC", "Z", "+02:00" or "-05:00".
+pub fn parse_timezone(text: &str) -> Result<Timezone, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Ok(Timezone::default());
+    }
+    let invalid = || {
+        format!(
+            "`{text}` is not a supported time zone: write UTC or a fixed offset such as +01:00 \
+             (zones with daylight saving are not modelled; use the offset in force)"
+        )
+    };
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(invalid()),
+    };
+    let (hours, minutes) = rest.split_once(':').ok_or_else(invalid)?;
+    let hours: i32 = hours.parse().map_err(|_| invalid())?;
+    let minutes: i32 = minutes.parse().map_err(|_| invalid())?;
+    if hours > 14 || minutes >= 60 {
+        return Err(invalid());
+    }
+    Ok(Timezone {
+        offset_minutes: sign * (hours * 60 + minutes),
+    })
+}
+
+impl<'de> Deserialize<'de> for Timezone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_timezone(&text).map_err(de::Error::custom)
+    }
+}
+
+/// A moment written as "day N HH:MM", days counted from 1; held as the
+/// offset from simulated time zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayTime(pub Duration);
+
+/// Parses "day 3 19:00".
+pub fn parse_day_time(text: &str) -> Result<DayTime, String> {
+    let invalid = || {
+        format!(
+            "`{text}` is not a moment: write \"day N HH:MM\" with days counted from 1, e.g. \"day 3 19:00\""
+        )
+    };
+    let mut words = text.split_whitespace();
+    if words.next() != Some("day") {
+        return Err(invalid());
+    }
+    let day: u64 = words
+        .next()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(invalid)?;
+    let (hours, minutes) = words
+        .next()
+        .and_then(|t| t.split_once(':'))
+        .ok_or_else(invalid)?;
+    let hours: u64 = hours.parse().map_err(|_| invalid())?;
+    let minutes: u64 = minutes.parse().map_err(|_| invalid())?;
+    if day == 0 || hours > 23 || minutes > 59 || words.next().is_some() {
+        return Err(invalid());
+    }
+    let secs = (day - 1) * 86_400 + hours * 3_600 + minutes * 60;
+    Ok(DayTime(Duration(secs * NANOS_PER_SEC)))
+}
+
+impl<'de> Deserialize<'de> for DayTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_day_time(&text).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_weekdays() {
+        let monday = parse_date("2025-01-06").unwrap();
+        assert_eq!(monday.weekday(), 0);
+        assert_eq!(parse_date("2024-02-29").unwrap().weekday(), 3);
+        assert!(parse_date("2025-02-29").is_err());
+        assert!(parse_date("06/01/2025").is_err());
+    }
+
+    #[test]
+    fn zones_and_moments() {
+        assert_eq!(parse_timezone("UTC").unwrap().offset_minutes, 0);
+        assert_eq!(parse_timezone("-05:30").unwrap().offset_minutes, -330);
+        assert!(parse_timezone("Europe/Paris").is_err());
+        assert_eq!(
+            parse_day_time("day 3 19:00").unwrap().0,
+            Duration::from_secs(2 * 86_400 + 19 * 3_600)
+        );
+        assert!(parse_day_time("day 0 10:00").is_err());
+    }
+}

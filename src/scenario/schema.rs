@@ -1,0 +1,349 @@
+//! The scenario's configuration types: one struct per YAML mapping, with the
+//! YAML's key names. Values check their own form while they are read (see
+//! [`super::units`]); relations between keys are checked in
+//! [`super::validate`].
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::{Location, Spanned};
+
+use super::calendar::{Date, DayTime, Timezone};
+use super::dist::{CountDist, DurationDist};
+use super::units::{Duration, Rate, Share, Size};
+
+/// A key that a later version will simulate: read so the file stays valid,
+/// and reported by `capsim check` as not simulated yet.
+pub type Deferred = Option<Spanned<IgnoredAny>>;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Names the output folder.
+    pub name: Spanned<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Root of every random stream.
+    pub seed: u64,
+    /// Independent replications per tier.
+    pub replications: Spanned<u32>,
+    /// Calendar date of day 1.
+    pub start: Date,
+    /// Zone of daily profiles and burst times.
+    #[serde(default)]
+    pub timezone: Timezone,
+    /// Simulated time per replication.
+    pub horizon: Spanned<Duration>,
+    /// Initial time excluded from statistics.
+    #[serde(default)]
+    pub warmup: Option<Spanned<Duration>>,
+    /// User populations to simulate.
+    pub tiers: Spanned<Vec<Tier>>,
+    /// Service-level objectives.
+    pub slo: Slo,
+    /// How users generate requests.
+    pub traffic: Traffic,
+    /// The endpoints.
+    pub routes: Spanned<Vec<Route>>,
+    /// Function deployments.
+    pub functions: Spanned<Vec<Function>>,
+    /// The Postgres database.
+    pub database: Database,
+    /// Rate limiters (not simulated yet).
+    #[serde(default)]
+    pub rate_limits: Deferred,
+    /// The AI provider (not simulated yet).
+    #[serde(default)]
+    pub ai: Deferred,
+    /// Prices (not simulated yet).
+    #[serde(default)]
+    pub costs: Deferred,
+}
+
+/// One user population.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Label in reports.
+    pub name: String,
+    /// Registered users.
+    pub users: Spanned<u64>,
+    /// Stack changes for this tier (not simulated yet).
+    #[serde(default)]
+    pub set: Deferred,
+}
+
+/// Service-level objectives, judged on the worst window after warm-up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Window length for SLO verdicts.
+    #[serde(default = "default_slo_window")]
+    pub window: Duration,
+    /// Target 95th-percentile latency of user-facing requests.
+    pub p95_latency: Duration,
+    /// Highest acceptable error rate.
+    pub error_rate: Share,
+    /// Alert threshold on open DB connections: a count or a share of max_connections.
+    #[serde(default)]
+    pub db_connection_alert: Option<ConnectionThreshold>,
+}
+
+fn default_slo_window() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// A connection count, or a share of the connection limit.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ConnectionThreshold {
+    /// An absolute count.
+    Count(u32),
+    /// A share of `max_connections`.
+    Share(Share),
+}
+
+/// How users generate sessions and requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Share of users active on a given day.
+    pub daily_active_share: Share,
+    /// Sessions per active user per day.
+    pub sessions_per_active_user: Spanned<f64>,
+    /// Page requests in one session.
+    pub requests_per_session: CountDist,
+    /// Time between a user's page requests.
+    pub think_time: DurationDist,
+    /// 24 hourly weights, normalised to mean 1.
+    pub daily_profile: Spanned<Vec<f64>>,
+    /// 7 daily weights, Monday first, normalised to mean 1.
+    #[serde(default)]
+    pub weekly_profile: Option<Spanned<Vec<f64>>>,
+    /// Scheduled surges.
+    #[serde(default)]
+    pub bursts: Vec<Burst>,
+    /// Users behind one IP address (not simulated yet).
+    #[serde(default)]
+    pub users_per_ip: Deferred,
+    /// High-rate clients (not simulated yet).
+    #[serde(default)]
+    pub abusive_clients: Deferred,
+}
+
+/// A scheduled surge: the session rate times `multiplier` for `duration`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    /// Label.
+    pub name: String,
+    /// When it starts.
+    pub at: DayTime,
+    /// How long it lasts.
+    pub duration: Duration,
+    /// Factor on the session arrival rate.
+    pub multiplier: Spanned<f64>,
+}
+
+/// How a route reaches Postgres.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbAccess {
+    /// SQL over the instance's own connections.
+    #[default]
+    Sql,
+    /// HTTP to PostgREST, whose pool holds the connections.
+    DataApi,
+}
+
+/// A route's own SLO, or its exclusion from the scenario's.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum RouteSlo {
+    /// `exclude`: not judged.
+    Keyword(RouteSloKeyword),
+    /// Judged on its own target.
+    Own {
+        /// Target p95 latency.
+        p95_latency: Duration,
+    },
+}
+
+/// The keyword form of a route SLO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteSloKeyword {
+    /// Not judged against any latency SLO.
+    Exclude,
+}
+
+/// An endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Identifier used by `fan_out` and reports.
+    pub name: Spanned<String>,
+    /// Method and path, for reports.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// Relative share of session page requests.
+    #[serde(default)]
+    pub weight: Option<Spanned<f64>>,
+    /// The function deployment that serves it.
+    pub function: Spanned<String>,
+    /// Queries per request, run one after another.
+    #[serde(default)]
+    pub queries: u32,
+    /// How queries reach Postgres.
+    #[serde(default)]
+    pub db_access: Option<Spanned<DbAccess>>,
+    /// CPU time in the handler, excluding queries and external calls.
+    pub handler_time: DurationDist,
+    /// Response body size.
+    #[serde(default)]
+    pub response_size: Option<Size>,
+    /// Routes called in parallel with this one.
+    #[serde(default)]
+    pub fan_out: Vec<Spanned<String>>,
+    /// Own latency SLO or exclusion.
+    #[serde(default)]
+    pub slo: Option<RouteSlo>,
+    /// CDN caching (not simulated yet).
+    #[serde(default)]
+    pub cache: Deferred,
+    /// Rate limiter (not simulated yet).
+    #[serde(default)]
+    pub rate_limit: Deferred,
+    /// AI message volume (not simulated yet).
+    #[serde(default)]
+    pub per_user_per_month: Deferred,
+    /// AI conversations (not simulated yet).
+    #[serde(default)]
+    pub conversation: Deferred,
+    /// AI volume skew (not simulated yet).
+    #[serde(default)]
+    pub heavy_users: Deferred,
+    /// AI call (not simulated yet).
+    #[serde(default)]
+    pub ai: Deferred,
+    /// Application cache (not simulated yet).
+    #[serde(default)]
+    pub app_cache: Deferred,
+}
+
+/// Which idle instance takes a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reuse {
+    /// The most recently created.
+    #[default]
+    Newest,
+    /// The most recently used.
+    Mru,
+    /// The least recently used.
+    Lru,
+    /// Uniformly at random.
+    Random,
+}
+
+/// What happens to a request no instance can take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// Answer 503 (FUNCTION_THROTTLED).
+    #[default]
+    Reject,
+    /// Wait, first come first served, for a free instance.
+    Queue,
+}
+
+/// A function deployment with its own instance pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    /// Identifier used by routes.
+    pub name: Spanned<String>,
+    /// Requests one instance serves at once.
+    #[serde(default = "one")]
+    pub concurrency: Spanned<u32>,
+    /// Start-up time of a new instance.
+    pub cold_start: DurationDist,
+    /// Idle time after which an instance is reclaimed.
+    pub idle_timeout: Duration,
+    /// Which idle instance takes a request.
+    #[serde(default)]
+    pub reuse: Reuse,
+    /// Instances kept warm.
+    #[serde(default)]
+    pub min_instances: Option<Spanned<u32>>,
+    /// Concurrency limit.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: Spanned<u32>,
+    /// Burst limit on new instances.
+    #[serde(default)]
+    pub scale_rate: Option<Spanned<Rate>>,
+    /// Reject or queue what no instance can take.
+    #[serde(default)]
+    pub overflow: Overflow,
+    /// Memory per instance.
+    #[serde(default = "default_memory")]
+    pub memory: Size,
+    /// Longest a request may run (then 504).
+    #[serde(default = "default_max_duration")]
+    pub max_duration: Duration,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(1, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_max_instances() -> Spanned<u32> {
+    // Vercel Hobby and Pro: 30,000 concurrent executions (FACTS.md §4).
+    Spanned::new(30_000, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_memory() -> Size {
+    Size(1 << 30)
+}
+
+fn default_max_duration() -> Duration {
+    // Vercel's default maximum duration, all plans (FACTS.md §4).
+    Duration::from_secs(300)
+}
+
+/// The Postgres database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Postgres `max_connections`.
+    pub max_connections: Option<Spanned<u32>>,
+    /// Connections held by the platform's own services.
+    #[serde(default)]
+    pub platform_connections: Option<Spanned<u32>>,
+    /// Time to open one connection.
+    pub connect_time: DurationDist,
+    /// Time one query takes.
+    pub query_time: DurationDist,
+    /// Connections each instance opens and holds.
+    #[serde(default = "one")]
+    pub connections_per_instance: Spanned<u32>,
+    /// How long a reclaimed instance's connections stay open.
+    #[serde(default)]
+    pub close_delay: Duration,
+    /// Compute size from the provider's ladder (not simulated yet).
+    #[serde(default)]
+    pub compute: Deferred,
+    /// Database CPUs (not simulated yet).
+    #[serde(default)]
+    pub cpus: Deferred,
+    /// Read replicas (not simulated yet).
+    #[serde(default)]
+    pub read_replicas: Deferred,
+    /// PostgREST's pool (not simulated yet).
+    #[serde(default)]
+    pub data_api_pool: Deferred,
+    /// Connection pooler (not simulated yet).
+    #[serde(default)]
+    pub pooler: Deferred,
+}

@@ -1,0 +1,301 @@
+//! Value types of the scenario format: durations ("250ms", "10m"), rates
+//! ("300/min", "1000/10s"), shares ("30%" or 0.3) and sizes ("512MB").
+//!
+//! Each parses and checks itself while the YAML is read, so a bad value is
+//! reported at its own line and column.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::sim::{NANOS_PER_SEC, SimDuration};
+
+/// A non-negative span of time, held in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Duration(pub SimDuration);
+
+impl Duration {
+    /// Nanoseconds.
+    pub fn nanos(self) -> SimDuration {
+        self.0
+    }
+
+    /// Seconds, as a float.
+    pub fn secs(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// A duration of whole seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(secs * NANOS_PER_SEC)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.secs();
+        if secs >= 86_400.0 && secs % 86_400.0 == 0.0 {
+            write!(f, "{}d", secs / 86_400.0)
+        } else if secs >= 3_600.0 && secs % 3_600.0 == 0.0 {
+            write!(f, "{}h", secs / 3_600.0)
+        } else if secs >= 60.0 && secs % 60.0 == 0.0 {
+            write!(f, "{}m", secs / 60.0)
+        } else if secs >= 1.0 {
+            write!(f, "{secs}s")
+        } else {
+            write!(f, "{}ms", secs * 1_000.0)
+        }
+    }
+}
+
+const DURATION_UNITS: &[(&str, f64)] = &[
+    ("ns", 1e-9),
+    ("us", 1e-6),
+    ("ms", 1e-3),
+    ("s", 1.0),
+    ("sec", 1.0),
+    ("min", 60.0),
+    ("m", 60.0),
+    ("h", 3_600.0),
+    ("d", 86_400.0),
+];
+
+const DURATION_HELP: &str =
+    "a duration is a number and a unit: ns, us, ms, s, m (or min), h, d, e.g. \"250ms\", \"10m\"";
+
+/// Splits "12.5ms" into (12.5, "ms").
+fn split_number(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == '_'))
+        .unwrap_or(text.len());
+    let number: f64 = text[..end].replace('_', "").parse().ok()?;
+    Some((number, text[end..].trim()))
+}
+
+/// Parses a duration such as "250ms" or "1.5h".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) =
+        split_number(text).ok_or_else(|| format!("`{text}` is not a duration: {DURATION_HELP}"))?;
+    let scale = DURATION_UNITS
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|(_, scale)| *scale)
+        .ok_or_else(|| format!("`{text}` has no known unit: {DURATION_HELP}"))?;
+    if !number.is_finite() || number < 0.0 {
+        return Err(format!("`{text}` is negative: durations must be 0 or more"));
+    }
+    let nanos = (number * scale * NANOS_PER_SEC as f64).round();
+    if nanos > u64::MAX as f64 / 2.0 {
+        return Err(format!("`{text}` is too long to simulate"));
+    }
+    Ok(Duration(nanos as u64))
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(DURATION_HELP)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+                parse_duration(text).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Duration, E> {
+                if value == 0 {
+                    Ok(Duration(0))
+                } else {
+                    Err(E::custom(format!("`{value}` has no unit: {DURATION_HELP}")))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Duration, E> {
+                Err(E::custom(format!("`{value}` has no unit: {DURATION_HELP}")))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Duration, E> {
+                Err(E::custom(format!("`{value}` has no unit: {DURATION_HELP}")))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// A rate: `count` events per `per`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Events in one period.
+    pub count: f64,
+    /// The period.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Events per second.
+    pub fn per_sec(self) -> f64 {
+        self.count / self.per.secs()
+    }
+}
+
+const RATE_HELP: &str =
+    "a rate is a count, a slash and a period, e.g. \"9/s\", \"300/min\", \"1000/10s\"";
+
+/// Parses "300/min" or "1000/10s".
+pub fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (count, period) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a rate: {RATE_HELP}"))?;
+    let count: f64 = count
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a count: {RATE_HELP}"))?;
+    if !count.is_finite() || count < 0.0 {
+        return Err(format!("`{text}` has a negative count: {RATE_HELP}"));
+    }
+    let period = period.trim();
+    let starts_with_digit = period.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    let per = if starts_with_digit {
+        parse_duration(period)
+    } else {
+        parse_duration(&format!("1{period}"))
+    }
+    .map_err(|_| format!("`{text}` has no valid period: {RATE_HELP}"))?;
+    if per.0 == 0 {
+        return Err(format!("`{text}` has a zero period: {RATE_HELP}"));
+    }
+    Ok(Rate { count, per })
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_rate(&text).map_err(de::Error::custom)
+    }
+}
+
+/// A share of a whole, between 0 and 1 inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
+pub struct Share(pub f64);
+
+const SHARE_HELP: &str = "a share is a percentage (\"30%\") or a fraction from 0 to 1 (0.3)";
+
+fn check_share(value: f64, text: &str) -> Result<Share, String> {
+    if !value.is_finite() || !(0.0..=1.0).contains(&value) {
+        return Err(format!("`{text}` is outside 0%..100%: {SHARE_HELP}"));
+    }
+    Ok(Share(value))
+}
+
+/// Parses "30%" or "0.3".
+pub fn parse_share(text: &str) -> Result<Share, String> {
+    let trimmed = text.trim();
+    let value = match trimmed.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => trimmed.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a share: {SHARE_HELP}"))?;
+    check_share(value, text)
+}
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShareVisitor;
+        impl Visitor<'_> for ShareVisitor {
+            type Value = Share;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(SHARE_HELP)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Share, E> {
+                parse_share(text).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Share, E> {
+                check_share(value, &value.to_string()).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Share, E> {
+                check_share(value as f64, &value.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Share, E> {
+                check_share(value as f64, &value.to_string()).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(ShareVisitor)
+    }
+}
+
+/// A size in bytes; "KB", "MB", "GB" are powers of 1024, as memory sizes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Default)]
+pub struct Size(pub u64);
+
+impl Size {
+    /// The size in GiB, the unit providers bill memory in.
+    pub fn gigabytes(self) -> f64 {
+        self.0 as f64 / (1u64 << 30) as f64
+    }
+}
+
+const SIZE_HELP: &str = "a size is a number and a unit: B, KB, MB, GB, TB, e.g. \"512MB\"";
+
+/// Parses "512MB" or "1GB".
+pub fn parse_size(text: &str) -> Result<Size, String> {
+    let (number, unit) =
+        split_number(text).ok_or_else(|| format!("`{text}` is not a size: {SIZE_HELP}"))?;
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "B" => 1,
+        "KB" | "KIB" => 1 << 10,
+        "MB" | "MIB" => 1 << 20,
+        "GB" | "GIB" => 1 << 30,
+        "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("`{text}` has no known unit: {SIZE_HELP}")),
+    };
+    if !number.is_finite() || number < 0.0 {
+        return Err(format!("`{text}` is negative: sizes must be 0 or more"));
+    }
+    Ok(Size((number * scale as f64).round() as u64))
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_size(&text).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration(250_000_000));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(2_592_000)
+        );
+        assert!(parse_duration("-5s").unwrap_err().contains("negative"));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unit"));
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("9/s").unwrap().per_sec(), 9.0);
+        assert_eq!(parse_rate("300/min").unwrap().per_sec(), 5.0);
+        assert_eq!(parse_rate("1000/10s").unwrap().per_sec(), 100.0);
+        assert!(parse_rate("10").is_err());
+        assert!(parse_rate("10/0s").is_err());
+    }
+
+    #[test]
+    fn shares_and_sizes() {
+        assert_eq!(parse_share("30%").unwrap(), Share(0.3));
+        assert_eq!(parse_share("0.25").unwrap(), Share(0.25));
+        assert!(parse_share("130%").is_err());
+        assert_eq!(parse_size("1GB").unwrap().gigabytes(), 1.0);
+        assert_eq!(parse_size("512MB").unwrap().0, 512 << 20);
+        assert!(parse_size("12 furlongs").is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Simulated time as integer nanoseconds, so that event order never depends
+//! on floating-point accumulation. 2^64 ns is about 584 years.
+
+/// A point in simulated time, in nanoseconds since the start of the run.
+pub type SimTime = u64;
+/// A span of simulated time, in nanoseconds.
+pub type SimDuration = u64;
+
+/// Nanoseconds in one second.
+pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+/// Nanoseconds in one millisecond.
+pub const NANOS_PER_MILLI: u64 = 1_000_000;
+
+/// Converts seconds to a duration, rounding to the nearest nanosecond;
+/// negative and NaN inputs give zero, huge ones saturate.
+#[inline]
+pub fn duration_from_secs(secs: f64) -> SimDuration {
+    let nanos = (secs * NANOS_PER_SEC as f64).round();
+    if nanos >= u64::MAX as f64 {
+        u64::MAX
+    } else if nanos > 0.0 {
+        nanos as u64
+    } else {
+        0
+    }
+}
+
+/// Converts a duration to seconds.
+#[inline]
+pub fn duration_to_secs(duration: SimDuration) -> f64 {
+    duration as f64 / NANOS_PER_SEC as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_clamps() {
+        assert_eq!(duration_from_secs(1.5), 1_500_000_000);
+        assert_eq!(duration_from_secs(-1.0), 0);
+        assert_eq!(duration_from_secs(f64::NAN), 0);
+        assert_eq!(duration_from_secs(1e30), u64::MAX);
+        assert_eq!(duration_to_secs(250 * NANOS_PER_MILLI), 0.25);
+    }
+}
