@@ -78,7 +78,10 @@ mod tests {
             histogram.record(ms * 1_000_000);
         }
         let p95 = histogram.quantile_ms(0.95);
-        assert!((p95 - 950.0).abs() <= 950.0 * histogram.relative_error(), "{p95}");
+        assert!(
+            (p95 - 950.0).abs() <= 950.0 * histogram.relative_error(),
+            "{p95}"
+        );
         assert!((histogram.mean_ms() - 500.5).abs() < 1.0);
     }
 }

@@ -42,7 +42,12 @@ impl Gauge {
         }
         // The old level held in every minute from `since` to `now`.
         let last = minute_of(now).min(self.minute_max.len().saturating_sub(1));
-        for slot in self.minute_max.get_mut(minute_of(self.since)..=last).into_iter().flatten() {
+        for slot in self
+            .minute_max
+            .get_mut(minute_of(self.since)..=last)
+            .into_iter()
+            .flatten()
+        {
             *slot = (*slot).max(self.value);
         }
         self.value = value;
@@ -72,7 +77,11 @@ impl Gauge {
         let value = self.value;
         self.set(end, value);
         let span = end.saturating_sub(self.from) as f64;
-        let mean = if span > 0.0 { self.area / span } else { f64::NAN };
+        let mean = if span > 0.0 {
+            self.area / span
+        } else {
+            f64::NAN
+        };
         (self.peak, mean)
     }
 
@@ -111,7 +120,13 @@ impl MinuteSeries {
 
     /// The largest count among minutes from `first`.
     pub fn peak_from(&self, first: usize) -> u64 {
-        self.counts.get(first..).into_iter().flatten().copied().max().unwrap_or(0)
+        self.counts
+            .get(first..)
+            .into_iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -89,7 +89,11 @@ mod tests {
             tracker.record(i * NANOS_PER_SEC, Some(NANOS_PER_SEC / 10));
         }
         for i in 0..10 {
-            let latency = if i % 2 == 0 { None } else { Some(2 * NANOS_PER_SEC) };
+            let latency = if i % 2 == 0 {
+                None
+            } else {
+                Some(2 * NANOS_PER_SEC)
+            };
             tracker.record(minute + i * NANOS_PER_SEC, latency);
         }
         let (p95, errors) = tracker.finish();

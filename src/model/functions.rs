@@ -1,0 +1,385 @@
+//! Serverless function instances: one pool per function deployment.
+//!
+//! A request takes a slot on an available instance chosen by the `reuse`
+//! policy, else starts a new instance (a cold start) if the concurrency limit
+//! and the burst scaling rate allow, else is throttled (503) or queued.
+//! An instance with no request in flight is reclaimed `idle_timeout` after
+//! its last request ended, never below `min_instances`.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use rand::RngExt;
+
+use crate::scenario::{DurationSampler, Function, Overflow, Reuse};
+use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime};
+
+/// An instance slot in the pool.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Creation order within the pool; also tells a reused slot apart.
+    pub serial: u64,
+    /// When it was created.
+    pub created_at: SimTime,
+    /// When its cold start ends.
+    pub ready_at: SimTime,
+    /// Requests in flight.
+    pub active: u32,
+    /// When its last request ended.
+    pub last_end: SimTime,
+    /// Whether an idle check is scheduled.
+    idle_check_pending: bool,
+    /// Its key in the available set, when it is there.
+    available_key: Option<u64>,
+    /// Whether it is alive.
+    pub alive: bool,
+    /// Database connections it holds.
+    pub connections: u32,
+    /// Whether it has wanted database connections (held or refused).
+    pub wants_connections: bool,
+}
+
+/// What a request gets from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquire {
+    /// A slot on `instance`, usable from `ready_at` (later than now after a cold start).
+    Slot {
+        /// The instance.
+        instance: u32,
+        /// When the request can start running.
+        ready_at: SimTime,
+        /// Whether this request started the instance.
+        cold: bool,
+    },
+    /// Waiting in the pool's queue.
+    Queued,
+    /// Refused: no instance and no room to start one (503).
+    Throttled,
+}
+
+/// What an idle check decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// Nothing to do (busy again, or a stale check).
+    Nothing,
+    /// Check again at this time.
+    Recheck(SimTime),
+    /// Reclaimed; it held this many connections.
+    Reclaimed {
+        /// Connections it held.
+        connections: u32,
+        /// Whether it wanted connections (for the demand count).
+        wanted: bool,
+        /// Its lifetime.
+        lifetime: (SimTime, SimTime),
+    },
+}
+
+/// A burst limit on new instances: a token bucket of `capacity` tokens
+/// refilled at `per_sec`.
+#[derive(Clone, Debug)]
+struct ScaleLimit {
+    capacity: f64,
+    per_sec: f64,
+    tokens: f64,
+    updated: SimTime,
+}
+
+impl ScaleLimit {
+    fn refill(&mut self, now: SimTime) {
+        let elapsed = (now - self.updated) as f64 / NANOS_PER_SEC as f64;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        self.updated = now;
+    }
+
+    fn try_take(&mut self, now: SimTime) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn next_token_at(&self) -> SimTime {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.updated + ((missing / self.per_sec) * NANOS_PER_SEC as f64).ceil() as SimTime
+    }
+}
+
+/// One function deployment's instances.
+#[derive(Clone, Debug)]
+pub struct FunctionPool {
+    concurrency: u32,
+    cold_start: DurationSampler,
+    idle_timeout: SimDuration,
+    reuse: Reuse,
+    min_instances: u32,
+    max_instances: u32,
+    overflow: Overflow,
+    /// Longest a request may run.
+    pub max_duration: SimDuration,
+    /// Memory per instance in GiB.
+    pub memory_gb: f64,
+    scale: Option<ScaleLimit>,
+    instances: Vec<Instance>,
+    free_slots: Vec<u32>,
+    /// Instances with a free slot, by reuse key; the policy takes the largest.
+    available: BTreeSet<(u64, u32)>,
+    queue: VecDeque<u32>,
+    scale_retry_pending: bool,
+    next_serial: u64,
+    alive: u32,
+}
+
+impl FunctionPool {
+    /// A pool for `config`, with `min_instances` instances warm at time zero.
+    pub fn new(config: &Function) -> Self {
+        let scale = config.scale_rate.as_ref().map(|rate| ScaleLimit {
+            capacity: rate.value.count,
+            per_sec: rate.value.per_sec(),
+            tokens: rate.value.count,
+            updated: 0,
+        });
+        let mut pool = Self {
+            concurrency: config.concurrency.value,
+            cold_start: config.cold_start.sampler(),
+            idle_timeout: config.idle_timeout.nanos(),
+            reuse: config.reuse,
+            min_instances: config.min_instances.as_ref().map_or(0, |m| m.value),
+            max_instances: config.max_instances.value,
+            overflow: config.overflow,
+            max_duration: config.max_duration.nanos(),
+            memory_gb: config.memory.gigabytes(),
+            scale,
+            instances: Vec::new(),
+            free_slots: Vec::new(),
+            available: BTreeSet::new(),
+            queue: VecDeque::new(),
+            scale_retry_pending: false,
+            next_serial: 0,
+            alive: 0,
+        };
+        for _ in 0..pool.min_instances {
+            let slot = pool.create(0, 0);
+            pool.make_available(slot, 0, None);
+        }
+        pool
+    }
+
+    /// Instances alive now.
+    pub fn alive(&self) -> u32 {
+        self.alive
+    }
+
+    /// The instance in `slot`.
+    pub fn instance(&self, slot: u32) -> &Instance {
+        &self.instances[slot as usize]
+    }
+
+    /// The instance in `slot`, to change.
+    pub fn instance_mut(&mut self, slot: u32) -> &mut Instance {
+        &mut self.instances[slot as usize]
+    }
+
+    /// Serial number of the instance in `slot`.
+    pub fn serial(&self, slot: u32) -> u64 {
+        self.instances[slot as usize].serial
+    }
+
+    fn create(&mut self, now: SimTime, ready_at: SimTime) -> u32 {
+        let instance = Instance {
+            serial: self.next_serial,
+            created_at: now,
+            ready_at,
+            active: 0,
+            last_end: now,
+            idle_check_pending: false,
+            available_key: None,
+            alive: true,
+            connections: 0,
+            wants_connections: false,
+        };
+        self.next_serial += 1;
+        self.alive += 1;
+        match self.free_slots.pop() {
+            Some(slot) => {
+                self.instances[slot as usize] = instance;
+                slot
+            }
+            None => {
+                self.instances.push(instance);
+                (self.instances.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The reuse key: the available instance with the largest key is taken.
+    fn reuse_key(&self, slot: u32, now: SimTime, rng: Option<&mut RngStream>) -> u64 {
+        let instance = &self.instances[slot as usize];
+        match self.reuse {
+            Reuse::Newest => instance.serial,
+            Reuse::Mru => now,
+            Reuse::Lru => u64::MAX - now,
+            Reuse::Random => rng.map_or(0, |rng| rng.random()),
+        }
+    }
+
+    fn make_available(&mut self, slot: u32, now: SimTime, rng: Option<&mut RngStream>) {
+        let key = self.reuse_key(slot, now, rng);
+        if let Some(old) = self.instances[slot as usize].available_key.replace(key) {
+            self.available.remove(&(old, slot));
+        }
+        self.available.insert((key, slot));
+    }
+
+    fn make_unavailable(&mut self, slot: u32) {
+        if let Some(old) = self.instances[slot as usize].available_key.take() {
+            self.available.remove(&(old, slot));
+        }
+    }
+
+    fn occupy(&mut self, slot: u32) {
+        let instance = &mut self.instances[slot as usize];
+        instance.active += 1;
+        if instance.active >= self.concurrency {
+            self.make_unavailable(slot);
+        }
+    }
+
+    /// Finds a slot for a request at `now`, queueing `request` if the pool
+    /// says so.
+    pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
+        if let Some(&(_, slot)) = self.available.last() {
+            self.occupy(slot);
+            let ready_at = self.instances[slot as usize].ready_at.max(now);
+            return Acquire::Slot {
+                instance: slot,
+                ready_at,
+                cold: false,
+            };
+        }
+        if let Some(slot) = self.try_start(now, rng) {
+            return Acquire::Slot {
+                instance: slot,
+                ready_at: self.instances[slot as usize].ready_at,
+                cold: true,
+            };
+        }
+        match self.overflow {
+            Overflow::Reject => Acquire::Throttled,
+            Overflow::Queue => {
+                self.queue.push_back(request);
+                Acquire::Queued
+            }
+        }
+    }
+
+    /// Starts a new instance and takes a slot on it, if the limits allow.
+    fn try_start(&mut self, now: SimTime, rng: &mut RngStream) -> Option<u32> {
+        if self.alive >= self.max_instances {
+            return None;
+        }
+        if let Some(scale) = &mut self.scale {
+            if !scale.try_take(now) {
+                return None;
+            }
+        }
+        let ready_at = now + self.cold_start.sample(rng);
+        let slot = self.create(now, ready_at);
+        if self.concurrency > 1 {
+            self.make_available(slot, now, None);
+        }
+        self.occupy(slot);
+        Some(slot)
+    }
+
+    /// When queued requests should retry starting an instance, if a scale
+    /// limit is what holds them and no retry is scheduled yet.
+    pub fn scale_retry_at(&mut self) -> Option<SimTime> {
+        if self.queue.is_empty() || self.scale_retry_pending || self.alive >= self.max_instances {
+            return None;
+        }
+        let scale = self.scale.as_ref()?;
+        self.scale_retry_pending = true;
+        Some(scale.next_token_at())
+    }
+
+    /// A scale retry fired: starts instances for queued requests while the
+    /// limits allow; returns (request, instance, ready_at) for each.
+    pub fn retry_queued(&mut self, now: SimTime, rng: &mut RngStream) -> Vec<(u32, u32, SimTime)> {
+        self.scale_retry_pending = false;
+        let mut started = Vec::new();
+        while !self.queue.is_empty() {
+            let Some(slot) = self.try_start(now, rng) else {
+                break;
+            };
+            let request = self.queue.pop_front().expect("queue is not empty");
+            started.push((request, slot, self.instances[slot as usize].ready_at));
+        }
+        started
+    }
+
+    /// A request on `slot` ended at `now`. Returns the queued request that
+    /// takes the freed slot, if any, and whether an idle check should be
+    /// scheduled (at the returned time).
+    pub fn release(
+        &mut self,
+        now: SimTime,
+        slot: u32,
+        rng: &mut RngStream,
+    ) -> (Option<u32>, Option<SimTime>) {
+        if let Some(request) = self.queue.pop_front() {
+            // The slot passes straight to the next queued request.
+            return (Some(request), None);
+        }
+        let instance = &mut self.instances[slot as usize];
+        instance.active -= 1;
+        instance.last_end = now;
+        let idle = instance.active == 0;
+        let schedule_check = idle && !instance.idle_check_pending;
+        if schedule_check {
+            instance.idle_check_pending = true;
+        }
+        let policy_rng = (self.reuse == Reuse::Random).then_some(rng);
+        self.make_available(slot, now, policy_rng);
+        (None, schedule_check.then(|| now + self.idle_timeout))
+    }
+
+    /// The idle check of `slot` (created as `serial`) fired at `now`.
+    pub fn idle_check(&mut self, now: SimTime, slot: u32, serial: u64) -> IdleCheck {
+        let idle_timeout = self.idle_timeout;
+        let instance = &mut self.instances[slot as usize];
+        if !instance.alive || instance.serial != serial {
+            return IdleCheck::Nothing;
+        }
+        if instance.active > 0 {
+            instance.idle_check_pending = false;
+            return IdleCheck::Nothing;
+        }
+        let expires_at = instance.last_end + idle_timeout;
+        if expires_at > now {
+            return IdleCheck::Recheck(expires_at);
+        }
+        if self.alive <= self.min_instances {
+            return IdleCheck::Recheck(now + idle_timeout);
+        }
+        instance.alive = false;
+        instance.idle_check_pending = false;
+        let outcome = IdleCheck::Reclaimed {
+            connections: instance.connections,
+            wanted: instance.wants_connections,
+            lifetime: (instance.created_at, now),
+        };
+        instance.connections = 0;
+        self.make_unavailable(slot);
+        self.free_slots.push(slot);
+        self.alive -= 1;
+        outcome
+    }
+
+    /// Alive instances' (created_at, wants_connections), for closing the run.
+    pub fn alive_instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter(|i| i.alive)
+    }
+}

@@ -1,0 +1,204 @@
+//! Traffic: sessions arrive as a non-homogeneous Poisson process over the
+//! calendar (daily and weekly profiles, bursts); each session sends page
+//! requests separated by think times, each to a route chosen by weight.
+//!
+//! Traffic is open-loop: a user's next request does not wait for a slow
+//! response. The offered load is then the same whatever happens downstream,
+//! which is the load a capacity plan must carry, and two scenarios that
+//! differ only downstream see exactly the same requests.
+
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1};
+
+use crate::scenario::{CountDist, DurationSampler, Scenario};
+use crate::sim::{NANOS_PER_SEC, RngStream, SimTime, duration_from_secs};
+
+const HOUR: SimTime = 3_600 * NANOS_PER_SEC;
+const DAY: SimTime = 24 * HOUR;
+
+/// Weights normalised to mean 1.
+fn normalised(weights: &[f64]) -> Vec<f64> {
+    let mean = weights.iter().sum::<f64>() / weights.len() as f64;
+    weights.iter().map(|w| w / mean).collect()
+}
+
+/// The session arrival rate over time: piecewise constant between hour
+/// boundaries and burst edges.
+#[derive(Clone, Debug)]
+pub struct ArrivalRate {
+    /// Mean sessions per second before profiles and bursts.
+    base_per_sec: f64,
+    daily: Vec<f64>,
+    weekly: Vec<f64>,
+    first_weekday: usize,
+    /// (start, end, multiplier) of each burst.
+    bursts: Vec<(SimTime, SimTime, f64)>,
+}
+
+impl ArrivalRate {
+    /// The rate for `users` users under `scenario`'s traffic.
+    pub fn new(scenario: &Scenario, users: u64) -> Self {
+        let traffic = &scenario.traffic;
+        let sessions_per_day =
+            users as f64 * traffic.daily_active_share.0 * traffic.sessions_per_active_user.value;
+        let weekly = match &traffic.weekly_profile {
+            Some(profile) => normalised(&profile.value),
+            None => vec![1.0; 7],
+        };
+        Self {
+            base_per_sec: sessions_per_day / 86_400.0,
+            daily: normalised(&traffic.daily_profile.value),
+            weekly,
+            first_weekday: scenario.start.weekday(),
+            bursts: traffic
+                .bursts
+                .iter()
+                .map(|b| {
+                    let start = b.at.0.nanos();
+                    (
+                        start,
+                        start.saturating_add(b.duration.nanos()),
+                        b.multiplier.value,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Sessions per second at `at`.
+    pub fn at(&self, at: SimTime) -> f64 {
+        let hour = ((at % DAY) / HOUR) as usize;
+        let weekday = (self.first_weekday + (at / DAY) as usize) % 7;
+        let bursts: f64 = self
+            .bursts
+            .iter()
+            .filter(|(start, end, _)| (*start..*end).contains(&at))
+            .map(|(_, _, multiplier)| multiplier)
+            .product();
+        self.base_per_sec * self.daily[hour] * self.weekly[weekday] * bursts
+    }
+
+    /// The first time after `at` where the rate may change.
+    fn next_change(&self, at: SimTime) -> SimTime {
+        let next_hour = (at / HOUR + 1) * HOUR;
+        self.bursts
+            .iter()
+            .flat_map(|(start, end, _)| [*start, *end])
+            .filter(|edge| *edge > at)
+            .fold(next_hour, SimTime::min)
+    }
+
+    /// The next arrival after `now`, by inversion of the integrated rate
+    /// (exact for a piecewise-constant rate), or `None` before `end`.
+    pub fn next_arrival(&self, now: SimTime, end: SimTime, rng: &mut RngStream) -> Option<SimTime> {
+        let mut remaining: f64 = Exp1.sample(rng);
+        let mut at = now;
+        while at < end {
+            let rate = self.at(at);
+            let segment_end = self.next_change(at).min(end);
+            let span = (segment_end - at) as f64 / NANOS_PER_SEC as f64;
+            if rate * span >= remaining {
+                return Some(at + duration_from_secs(remaining / rate).max(1));
+            }
+            remaining -= rate * span;
+            at = segment_end;
+        }
+        None
+    }
+
+    /// Expected sessions in one day, averaged over the week, without bursts.
+    pub fn mean_sessions_per_day(&self) -> f64 {
+        self.base_per_sec * 86_400.0
+    }
+
+    /// The highest hourly session rate per second, profiles applied, bursts excluded.
+    pub fn peak_hour_per_sec(&self) -> f64 {
+        let daily = self.daily.iter().copied().fold(0.0, f64::max);
+        let weekly = self.weekly.iter().copied().fold(0.0, f64::max);
+        self.base_per_sec * daily * weekly
+    }
+}
+
+/// One user's visit.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    /// Page requests still to send.
+    pub requests_left: u32,
+}
+
+/// Route choice and session shapes.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    /// When sessions arrive.
+    pub rate: ArrivalRate,
+    requests_per_session: CountDist,
+    think_time: DurationSampler,
+    /// Cumulative route weights, for routes that sessions call.
+    cumulative: Vec<(f64, usize)>,
+    sessions: Vec<Session>,
+    free_sessions: Vec<u32>,
+}
+
+impl Traffic {
+    /// Traffic of `users` users.
+    pub fn new(scenario: &Scenario, users: u64) -> Self {
+        let mut total = 0.0;
+        let mut cumulative = Vec::new();
+        for (index, route) in scenario.routes.value.iter().enumerate() {
+            let weight = route.weight.as_ref().map_or(0.0, |w| w.value);
+            if weight > 0.0 {
+                total += weight;
+                cumulative.push((total, index));
+            }
+        }
+        for entry in &mut cumulative {
+            entry.0 /= total;
+        }
+        Self {
+            rate: ArrivalRate::new(scenario, users),
+            requests_per_session: scenario.traffic.requests_per_session,
+            think_time: scenario.traffic.think_time.sampler(),
+            cumulative,
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+        }
+    }
+
+    /// Opens a session; returns its id.
+    pub fn open_session(&mut self, rng: &mut RngStream) -> u32 {
+        let session = Session {
+            requests_left: self.requests_per_session.sample(rng),
+        };
+        match self.free_sessions.pop() {
+            Some(id) => {
+                self.sessions[id as usize] = session;
+                id
+            }
+            None => {
+                self.sessions.push(session);
+                (self.sessions.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Takes the session's next page request: its route and, when another
+    /// follows, the think time before it. Closes the session after its last.
+    pub fn next_page(&mut self, session: u32, rng: &mut RngStream) -> (usize, Option<SimTime>) {
+        let draw: f64 = rng.random();
+        let route = self
+            .cumulative
+            .iter()
+            .find(|(edge, _)| draw < *edge)
+            .or(self.cumulative.last())
+            .map(|(_, route)| *route)
+            .expect("validation guarantees a weighted route");
+        let state = &mut self.sessions[session as usize];
+        state.requests_left = state.requests_left.saturating_sub(1);
+        if state.requests_left == 0 {
+            self.free_sessions.push(session);
+            (route, None)
+        } else {
+            (route, Some(self.think_time.sample(rng)))
+        }
+    }
+}

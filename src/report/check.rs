@@ -1,0 +1,115 @@
+//! The one-screen summary `capsim check` prints for a valid scenario.
+
+use std::fmt::Write;
+
+use crate::model::ArrivalRate;
+use crate::scenario::{Loaded, Scenario};
+
+/// Expected requests per page request, fan-out included.
+fn requests_per_page(scenario: &Scenario) -> f64 {
+    let routes = &scenario.routes.value;
+    fn size(routes: &[crate::scenario::Route], index: usize) -> f64 {
+        1.0 + routes[index]
+            .fan_out
+            .iter()
+            .filter_map(|t| routes.iter().position(|r| r.name.value == t.value))
+            .map(|child| size(routes, child))
+            .sum::<f64>()
+    }
+    let weights: Vec<f64> = routes
+        .iter()
+        .map(|r| r.weight.as_ref().map_or(0.0, |w| w.value))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    (0..routes.len())
+        .map(|i| weights[i] / total * size(routes, i))
+        .sum()
+}
+
+/// Tiers, expected load, functions and limits of a valid scenario.
+pub fn check_summary(loaded: &Loaded) -> String {
+    let scenario = &loaded.scenario;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{}: valid scenario `{}` ({} from {}, warm-up {}, {} replications, seed {})",
+        loaded.path.display(),
+        scenario.name.value,
+        scenario.horizon.value,
+        scenario.start,
+        scenario
+            .warmup
+            .as_ref()
+            .map_or_else(|| "0s".to_string(), |w| w.value.to_string()),
+        scenario.replications.value,
+        scenario.seed
+    );
+    let per_session = scenario.traffic.requests_per_session.mean() * requests_per_page(scenario);
+    let _ = writeln!(
+        text,
+        "  tiers ({per_session:.1} requests per session, fan-out included):"
+    );
+    let _ = writeln!(
+        text,
+        "    {:<12} {:>9} {:>14} {:>16} {:>18}",
+        "tier", "users", "sessions/day", "requests/day", "peak-hour req/s"
+    );
+    for tier in &scenario.tiers.value {
+        let rate = ArrivalRate::new(scenario, tier.users.value);
+        let sessions = rate.mean_sessions_per_day();
+        let _ = writeln!(
+            text,
+            "    {:<12} {:>9} {:>14.0} {:>16.0} {:>18.2}",
+            tier.name,
+            tier.users.value,
+            sessions,
+            sessions * per_session,
+            rate.peak_hour_per_sec() * per_session
+        );
+    }
+    let _ = writeln!(text, "  functions:");
+    for function in &scenario.functions.value {
+        let _ = writeln!(
+            text,
+            "    {:<10} concurrency {}, max {} instances{}, idle timeout {}, cold start mean {:.0} ms, {}",
+            function.name.value,
+            function.concurrency.value,
+            function.max_instances.value,
+            function
+                .scale_rate
+                .as_ref()
+                .map_or_else(String::new, |r| format!(
+                    " (+{} per {})",
+                    r.value.count, r.value.per
+                )),
+            function.idle_timeout,
+            function.cold_start.mean_secs() * 1_000.0,
+            match function.overflow {
+                crate::scenario::Overflow::Reject => "overflow rejected (503)",
+                crate::scenario::Overflow::Queue => "overflow queued",
+            }
+        );
+    }
+    let database = &scenario.database;
+    let max = database.max_connections.as_ref().map_or(0, |m| m.value);
+    let platform = database
+        .platform_connections
+        .as_ref()
+        .map_or(0, |p| p.value);
+    let _ = writeln!(
+        text,
+        "  database: max_connections {max}, {platform} held by the platform, so {} for the app \
+         ({} per instance: at most {} instances with connections)",
+        max.saturating_sub(platform),
+        database.connections_per_instance.value,
+        max.saturating_sub(platform) / database.connections_per_instance.value.max(1)
+    );
+    let _ = writeln!(
+        text,
+        "  slo: p95 {} and errors {:.2}% over the worst {} window",
+        scenario.slo.p95_latency,
+        scenario.slo.error_rate.0 * 100.0,
+        scenario.slo.window
+    );
+    text
+}

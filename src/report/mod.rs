@@ -1,0 +1,103 @@
+//! Reports: CSV files behind a small [`Exporter`] trait (one file per
+//! format) and the terminal summary. Files are written to temporary names and
+//! renamed only when every one of them is complete, so a failed run never
+//! leaves a half-written report.
+
+mod check;
+mod routes_csv;
+mod summary_csv;
+mod terminal;
+mod timeseries_csv;
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::experiment::ScenarioRun;
+
+pub use check::check_summary;
+pub use routes_csv::RoutesCsv;
+pub use summary_csv::SummaryCsv;
+pub use terminal::saturation_summary;
+pub use timeseries_csv::TimeseriesCsv;
+
+/// Writes one report file of a scenario run.
+pub trait Exporter {
+    /// The file name, such as `summary.csv`.
+    fn file_name(&self) -> &'static str;
+    /// Writes the report.
+    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The exporters `capsim run` writes.
+pub fn exporters() -> Vec<Box<dyn Exporter>> {
+    vec![
+        Box::new(SummaryCsv),
+        Box::new(RoutesCsv),
+        Box::new(TimeseriesCsv),
+    ]
+}
+
+/// Errors while writing reports.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Writes every exporter's file for `run` into `dir`, all or none.
+pub fn write_reports(
+    run: &ScenarioRun,
+    dir: &Path,
+    exporters: &[Box<dyn Exporter>],
+) -> Result<Vec<PathBuf>, ReportError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Write { path, source }
+    };
+    fs::create_dir_all(dir).map_err(failed(dir))?;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| {
+        for exporter in exporters {
+            let path = dir.join(exporter.file_name());
+            let temporary = dir.join(format!(".{}.partial", exporter.file_name()));
+            let mut file =
+                io::BufWriter::new(fs::File::create(&temporary).map_err(failed(&temporary))?);
+            staged.push((temporary.clone(), path));
+            exporter.write(run, &mut file).map_err(failed(&temporary))?;
+            file.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .map_err(failed(&temporary))?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = result {
+        for (temporary, _) in &staged {
+            let _ = fs::remove_file(temporary);
+        }
+        return Err(error);
+    }
+    for (temporary, path) in &staged {
+        fs::rename(temporary, path).map_err(failed(path))?;
+    }
+    Ok(staged.into_iter().map(|(_, path)| path).collect())
+}
+
+/// Formats a number for CSV: empty for NaN, integers without decimals,
+/// others with 4 decimals, so output is stable and byte-comparable.
+pub fn number(value: f64) -> String {
+    if !value.is_finite() {
+        String::new()
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
+}

@@ -1,0 +1,95 @@
+//! The terminal summary: per tier, the resource closest to (or past) its
+//! limit, which is what saturates first as users grow.
+
+use std::fmt::Write;
+
+use crate::experiment::ScenarioRun;
+use crate::model::Replication;
+use crate::stats::estimate;
+
+/// One resource's load against its limit.
+struct Pressure {
+    what: &'static str,
+    used: f64,
+    limit: f64,
+    detail: String,
+}
+
+fn mean(replications: &[Replication], column: &str) -> f64 {
+    let values: Vec<f64> = replications.iter().map(|r| r.value(column)).collect();
+    estimate(&values).mean
+}
+
+/// A few lines per tier naming what saturates first and how far.
+pub fn saturation_summary(run: &ScenarioRun) -> String {
+    let scenario = run.scenario;
+    let max_instances: f64 = scenario
+        .functions
+        .value
+        .iter()
+        .map(|f| f64::from(f.max_instances.value))
+        .sum();
+    let mut text = String::new();
+    let _ = writeln!(text, "{}:", scenario.name.value);
+    for tier in &run.tiers {
+        let reps = &tier.replications;
+        let pressures = [
+            Pressure {
+                what: "database connections",
+                used: mean(reps, "peak_db_demanded"),
+                limit: mean(reps, "db_connection_limit"),
+                detail: format!(
+                    "{:.0} demanded at peak, {:.0} refused",
+                    mean(reps, "peak_db_demanded"),
+                    mean(reps, "db_refused")
+                ),
+            },
+            Pressure {
+                what: "function instances",
+                used: mean(reps, "peak_instances"),
+                limit: max_instances,
+                detail: format!("{:.0} throttled", mean(reps, "throttled")),
+            },
+            Pressure {
+                what: "p95 latency SLO",
+                used: mean(reps, "worst_window_p95_ms"),
+                limit: scenario.slo.p95_latency.secs() * 1_000.0,
+                detail: "worst window, ms".to_string(),
+            },
+            Pressure {
+                what: "error-rate SLO",
+                used: mean(reps, "worst_window_error_rate"),
+                limit: scenario.slo.error_rate.0,
+                detail: "worst window".to_string(),
+            },
+        ];
+        let first = pressures
+            .iter()
+            .filter(|p| p.used.is_finite() && p.limit > 0.0)
+            .max_by(|a, b| (a.used / a.limit).total_cmp(&(b.used / b.limit)));
+        let _ = write!(
+            text,
+            "  {} ({} users): p95 {:.0} ms, errors {:.2}%, peak {:.1} req/s",
+            tier.name,
+            tier.users,
+            mean(reps, "p95_ms"),
+            mean(reps, "error_rate") * 100.0,
+            mean(reps, "peak_rps"),
+        );
+        if let Some(p) = first {
+            let share = p.used / p.limit * 100.0;
+            let verdict = if share >= 100.0 {
+                "SATURATED"
+            } else {
+                "closest to its limit"
+            };
+            let _ = write!(
+                text,
+                "\n    {verdict}: {} at {:.0}% ({:.4} of {:.4}; {})",
+                p.what, share, p.used, p.limit, p.detail
+            );
+        }
+        text.push('\n');
+    }
+    text
+}
