@@ -1,1 +1,5 @@
+//! Integration tests, one binary: model validation against closed forms,
+//! determinism, and the command line.
 
+mod cli;
+mod validation;

@@ -12,25 +12,71 @@ fn indent(line: &str) -> Option<usize> {
     }
 }
 
-/// The last `key:` in `text` (a key followed by a colon and a space or the end).
-fn last_key(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    let mut found = None;
-    for (at, _) in text.match_indices(':') {
-        let followed_by_space = bytes.get(at + 1).is_none_or(|b| b.is_ascii_whitespace());
-        if !followed_by_space {
-            continue;
+/// `line` without its comment: a `#` at the start or after a space, outside quotes.
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '#') if previous.is_whitespace() => return &line[..at],
+            _ => {}
         }
-        let head = &text[..at];
-        let start = head
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |i| i + 1);
-        let key = &head[start..];
-        if !key.is_empty() && !key.starts_with('-') {
-            found = Some(key);
+        previous = c;
+    }
+    line
+}
+
+/// Whether `text` is a plain key.
+fn is_key(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The keys leading to the end of `text` inside flow collections on one
+/// line: `a: { b: { c: 1` gives [a, b, c].
+fn flow_keys(text: &str) -> Vec<&str> {
+    let mut parents = Vec::new();
+    let mut current: Option<&str> = None;
+    let mut token_start = 0;
+    let bytes = text.as_bytes();
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' | '[' => {
+                if let Some(key) = current.take() {
+                    parents.push(key);
+                }
+                token_start = at + 1;
+            }
+            '}' | ']' => {
+                parents.pop();
+                current = None;
+                token_start = at + 1;
+            }
+            ',' => {
+                current = None;
+                token_start = at + 1;
+            }
+            ':' if bytes.get(at + 1).is_none_or(|b| b.is_ascii_whitespace()) => {
+                let token = text[token_start..at].trim().trim_start_matches('-').trim();
+                if is_key(token) {
+                    current = Some(token);
+                }
+                token_start = at + 1;
+            }
+            _ => {}
         }
     }
-    found
+    parents.extend(current);
+    parents
+}
+
+/// The last key of a block line (the key its children belong to).
+fn last_key(text: &str) -> Option<&str> {
+    flow_keys(text).first().copied()
 }
 
 enum Segment<'a> {
@@ -49,16 +95,18 @@ pub fn key_path(text: &str, line: u64, column: u64) -> String {
     let Some(index) = (line as usize).checked_sub(1).filter(|&i| i < lines.len()) else {
         return String::new();
     };
-    let current = lines[index];
+    let current = strip_comment(lines[index]);
     let cut = current
         .char_indices()
         .nth(column.saturating_sub(1) as usize)
         .map_or(current.len(), |(at, _)| at);
     // Segments from the leaf up.
     let mut segments = Vec::new();
-    if let Some(key) = last_key(&current[..cut]).or_else(|| last_key(current)) {
-        segments.push(Segment::Key(key));
+    let mut leaf = flow_keys(&current[..cut]);
+    if leaf.is_empty() {
+        leaf = flow_keys(current);
     }
+    segments.extend(leaf.into_iter().rev().map(Segment::Key));
     let Some(mut level) = indent(current) else {
         return String::new();
     };
@@ -86,7 +134,7 @@ pub fn key_path(text: &str, line: u64, column: u64) -> String {
         level = row_indent;
         if is_item(row) {
             item = Some((row_indent, 0));
-        } else if let Some(key) = last_key(row) {
+        } else if let Some(key) = last_key(strip_comment(row)) {
             segments.push(Segment::Key(key));
         }
     }
@@ -120,5 +168,6 @@ mod tests {
         assert_eq!(key_path(DOC, 9, 13), "routes[0].weight");
         assert_eq!(key_path(DOC, 10, 5), "routes[1].name");
         assert_eq!(key_path(DOC, 11, 19), "routes[1].handler_time");
+        assert_eq!(key_path(DOC, 11, 46), "routes[1].handler_time.median");
     }
 }

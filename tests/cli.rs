@@ -1,0 +1,265 @@
+//! The command line: exit codes, error messages, reports, determinism.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn capsim() -> Command {
+    Command::cargo_bin("capsim").expect("the capsim binary is built")
+}
+
+fn baseline_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/autorev-baseline.yaml")
+}
+
+fn baseline_text() -> String {
+    fs::read_to_string(baseline_path()).expect("the baseline scenario is shipped")
+}
+
+/// Writes `text` as `name` in `dir` and returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("temporary file is writable");
+    path
+}
+
+#[test]
+fn check_accepts_the_shipped_scenarios() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = vec![baseline_path()];
+    for entry in fs::read_dir(dir.join("validation")).expect("validation scenarios exist") {
+        files.push(entry.expect("readable entry").path());
+    }
+    capsim()
+        .arg("check")
+        .args(&files)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "valid scenario `autorev-baseline`",
+        ))
+        .stdout(predicate::str::contains("so 50 for the app"))
+        .stderr(predicate::str::contains(
+            "`routes[0].cache`: accepted but not simulated yet",
+        ));
+}
+
+/// Each bad edit of the baseline and the diagnostic it must produce.
+const BAD_EDITS: &[(&str, &str, &str)] = &[
+    (
+        "horizon: 30d ",
+        "horizon: -30d ",
+        ":15:10: `horizon`: `-30d` is negative",
+    ),
+    (
+        "daily_active_share: 30%",
+        "daily_active_share: 130%",
+        "`traffic.daily_active_share`: `130%` is outside 0%..100%",
+    ),
+    (
+        "    weight: 30 ",
+        "    wieght: 30 ",
+        "`routes[0].wieght`: unknown field `wieght`, expected one of",
+    ),
+    (
+        "replications: 10 ",
+        "replications: 0 ",
+        "`replications`: must be 1 or more",
+    ),
+    (
+        "fan_out: [car_efficiency, car_safety_ratings]",
+        "fan_out: [car_efficency]",
+        "`routes[0].fan_out[0]`: `car_efficency` is not a route of this scenario; valid: cars_list, car_efficiency",
+    ),
+    (
+        "    function: al\n",
+        "    function: ai\n",
+        "`routes[8].function`: `ai` is not a function of this scenario; valid: api, al",
+    ),
+    (
+        "reuse: newest",
+        "reuse: oldest",
+        "`functions[0].reuse`: unknown variant `oldest`, expected one of newest, mru, lru, random",
+    ),
+    (
+        "median: 30ms, p95: 120ms",
+        "median: 30ms, p95: 10ms",
+        "`routes[0].handler_time`: lognormal needs 0 < median < p95",
+    ),
+    (
+        "warmup: 1h ",
+        "warmup: 31d ",
+        "`warmup`: (31d) must be shorter than the horizon (30d)",
+    ),
+    (
+        "think_time: { dist: exponential, mean: 20s }",
+        "think_time: { dist: exponential, mean: 20 }",
+        "`traffic.think_time.mean`: `20` has no unit",
+    ),
+    (
+        "platform_connections: 10 ",
+        "platform_connections: 60 ",
+        "`database.platform_connections`: (60) must leave room under max_connections (60)",
+    ),
+];
+
+#[test]
+fn bad_scenarios_name_file_line_column_and_key() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let baseline = baseline_text();
+    for (index, (from, to, expected)) in BAD_EDITS.iter().enumerate() {
+        assert!(
+            baseline.contains(from),
+            "edit {index}: `{from}` is not in the baseline"
+        );
+        let path = write(
+            dir.path(),
+            &format!("bad-{index}.yaml"),
+            &baseline.replacen(from, to, 1),
+        );
+        let output = capsim()
+            .arg("check")
+            .arg(&path)
+            .output()
+            .expect("capsim runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "edit {index}: {stderr}");
+        let prefix = format!("error: {}:", path.display());
+        assert!(
+            stderr.starts_with(&prefix),
+            "edit {index}: no file position in {stderr}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "edit {index}: expected `{expected}` in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn no_line_deletion_makes_the_parser_panic() {
+    let baseline = baseline_text();
+    let lines: Vec<&str> = baseline.lines().collect();
+    let path = baseline_path();
+    for skip in 0..lines.len() {
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, line)| format!("{line}\n"))
+            .collect();
+        if let Err(error) = capsim::scenario::parse(&path, &text) {
+            assert!(
+                error.to_string().starts_with("error: "),
+                "line {skip}: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn usage_errors_and_missing_files() {
+    capsim().arg("frobnicate").assert().code(2);
+    capsim()
+        .args(["run", "--threads", "0", "x.yaml"])
+        .assert()
+        .code(2);
+    capsim()
+        .args(["check", "no-such-file.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no-such-file.yaml: cannot read the scenario",
+        ));
+}
+
+/// The baseline, shortened to two days and two small tiers.
+fn short_baseline() -> String {
+    baseline_text()
+        .replacen("horizon: 30d ", "horizon: 2d ", 1)
+        .replacen("  - { name: \"Tier 3\", users: 10000 }\n", "", 1)
+        .replacen("  - { name: \"Tier 4\", users: 100000 }\n", "", 1)
+}
+
+fn run_into(scenario: &Path, out: &Path, threads: &str) {
+    capsim()
+        .args(["run", "--replications", "3", "--threads", threads, "--out"])
+        .arg(out)
+        .arg(scenario)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Tier 2 (1000 users)"));
+}
+
+#[test]
+fn same_seed_gives_identical_csvs_on_one_thread_or_two() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "short.yaml", &short_baseline());
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    run_into(&scenario, &one, "1");
+    run_into(&scenario, &two, "2");
+    for file in ["summary.csv", "routes.csv", "timeseries.csv"] {
+        let a = fs::read(one.join("autorev-baseline").join(file)).expect("report written");
+        let b = fs::read(two.join("autorev-baseline").join(file)).expect("report written");
+        assert!(!a.is_empty());
+        assert!(a == b, "{file} differs between 1 and 2 threads");
+    }
+    let summary = fs::read_to_string(one.join("autorev-baseline/summary.csv")).expect("summary");
+    let header = summary.lines().next().expect("header");
+    for column in [
+        "tier",
+        "users",
+        "replications",
+        "requests",
+        "peak_rps",
+        "p95_ms",
+        "p95_ms_ci95",
+        "error_rate",
+        "cold_start_ratio",
+        "peak_instances",
+        "peak_db_connections",
+        "db_connection_limit",
+        "db_refused",
+        "worst_window_p95_ms",
+        "worst_window_error_rate",
+        "slo_met",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == column),
+            "summary.csv lacks {column}"
+        );
+    }
+    let leftovers = fs::read_dir(one.join("autorev-baseline"))
+        .expect("output folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        })
+        .count();
+    assert_eq!(leftovers, 0, "temporary files left behind");
+}
+
+#[test]
+fn a_different_seed_changes_the_results() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "short.yaml", &short_baseline());
+    let out = dir.path().join("other");
+    capsim()
+        .args(["run", "--replications", "2", "--seed", "43", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .assert()
+        .success();
+    let base = dir.path().join("base");
+    capsim()
+        .args(["run", "--replications", "2", "--out"])
+        .arg(&base)
+        .arg(&scenario)
+        .assert()
+        .success();
+    let a = fs::read(out.join("autorev-baseline/summary.csv")).expect("report");
+    let b = fs::read(base.join("autorev-baseline/summary.csv")).expect("report");
+    assert!(a != b);
+}
