@@ -1,4 +1,24 @@
-//! capsim: a capacity-planning simulator.
+//! capsim: a capacity-planning simulator for serverless web stacks.
+//!
+//! A scenario file ([`scenario`]) describes users in tiers, how they send
+//! requests, the routes and the function deployments that serve them, and
+//! the database behind them. [`experiment`] simulates every tier and
+//! replication in parallel; each replication drives the modelled stack
+//! ([`model`]) request by request on a domain-free discrete-event kernel
+//! ([`sim`]), records streaming statistics ([`stats`]) and ends as scalars
+//! and per-minute series that [`report`] writes as CSV.
+//!
+//! ```no_run
+//! use capsim::{experiment, scenario};
+//!
+//! let loaded = scenario::load("scenarios/autorev-baseline.yaml".as_ref())?;
+//! let tier = &loaded.scenario.tiers.value[0];
+//! let result = experiment::simulate(&loaded.scenario, tier.users.value, 0);
+//! println!("p95 {} ms", result.value("p95_ms"));
+//! # Ok::<(), capsim::scenario::ScenarioError>(())
+//! ```
+#![deny(missing_docs)]
+
 pub mod experiment;
 pub mod model;
 pub mod report;

@@ -280,10 +280,10 @@ impl FunctionPool {
         if self.alive >= self.max_instances {
             return None;
         }
-        if let Some(scale) = &mut self.scale {
-            if !scale.try_take(now) {
-                return None;
-            }
+        if let Some(scale) = &mut self.scale
+            && !scale.try_take(now)
+        {
+            return None;
         }
         let ready_at = now + self.cold_start.sample(rng);
         let slot = self.create(now, ready_at);

@@ -163,10 +163,10 @@ impl Metrics {
         if let Some(window) = &mut metrics.own_window {
             window.record(now, latency);
         }
-        if metrics.judged_by_scenario {
-            if let Some(latency) = latency {
-                self.latency.record(latency);
-            }
+        if metrics.judged_by_scenario
+            && let Some(latency) = latency
+        {
+            self.latency.record(latency);
         }
         // Errors count against the scenario's error-rate SLO on every route.
         let judged_latency = latency.filter(|_| metrics.judged_by_scenario);

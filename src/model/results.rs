@@ -111,8 +111,8 @@ impl Replication {
         let (peak_demanded, _) = database.demanded.finish(end);
         let (worst_p95, worst_errors) = metrics.window.finish();
 
-        let mut slo_met = !(worst_p95 > scenario.slo.p95_latency.secs() * 1_000.0)
-            && !(worst_errors > scenario.slo.error_rate.0);
+        let mut slo_met = within(worst_p95, scenario.slo.p95_latency.secs() * 1_000.0)
+            && within(worst_errors, scenario.slo.error_rate.0);
         let mut routes = Vec::with_capacity(metrics.routes.len());
         let (mut requests, mut refused, mut throttled, mut timeouts, mut cold) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -120,7 +120,7 @@ impl Replication {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
                 (Some(window), Some(RouteSlo::Own { p95_latency })) => {
                     let (p95, _) = window.finish();
-                    slo_met &= !(p95 > p95_latency.secs() * 1_000.0);
+                    slo_met &= within(p95, p95_latency.secs() * 1_000.0);
                     p95
                 }
                 _ => f64::NAN,
@@ -193,6 +193,12 @@ impl Replication {
             first_minute,
         }
     }
+}
+
+/// Whether a worst-window value meets its limit; no qualifying window (NaN)
+/// gives no evidence against it.
+fn within(value: f64, limit: f64) -> bool {
+    value.is_nan() || value <= limit
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

@@ -80,17 +80,17 @@ pub fn check(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
             "must be longer than 0",
         );
     }
-    if let Some(warmup) = &scenario.warmup {
-        if warmup.value >= horizon {
-            report.add(
-                &warmup.referenced,
-                "warmup",
-                format!(
-                    "({}) must be shorter than the horizon ({horizon})",
-                    warmup.value
-                ),
-            );
-        }
+    if let Some(warmup) = &scenario.warmup
+        && warmup.value >= horizon
+    {
+        report.add(
+            &warmup.referenced,
+            "warmup",
+            format!(
+                "({}) must be shorter than the horizon ({horizon})",
+                warmup.value
+            ),
+        );
     }
     check_tiers(&mut report, scenario);
     if scenario.slo.window.nanos() == 0 {
@@ -189,26 +189,26 @@ fn check_functions(report: &mut Report, scenario: &Scenario) {
         if max.value == 0 {
             report.add(&max.referenced, key("max_instances"), "must be 1 or more");
         }
-        if let Some(min) = &function.min_instances {
-            if min.value > max.value {
-                report.add(
-                    &min.referenced,
-                    key("min_instances"),
-                    format!(
-                        "({}) must not exceed max_instances ({})",
-                        min.value, max.value
-                    ),
-                );
-            }
+        if let Some(min) = &function.min_instances
+            && min.value > max.value
+        {
+            report.add(
+                &min.referenced,
+                key("min_instances"),
+                format!(
+                    "({}) must not exceed max_instances ({})",
+                    min.value, max.value
+                ),
+            );
         }
-        if let Some(rate) = &function.scale_rate {
-            if rate.value.count < 1.0 {
-                report.add(
-                    &rate.referenced,
-                    key("scale_rate"),
-                    "must allow at least 1 new instance per period",
-                );
-            }
+        if let Some(rate) = &function.scale_rate
+            && rate.value.count < 1.0
+        {
+            report.add(
+                &rate.referenced,
+                key("scale_rate"),
+                "must allow at least 1 new instance per period",
+            );
         }
         if function.max_duration.nanos() == 0 {
             report.add(
@@ -264,14 +264,14 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             }
             weighted |= weight.value > 0.0;
         }
-        if let Some(access) = &route.db_access {
-            if access.value == DbAccess::DataApi {
-                report.add(
-                    &access.referenced,
-                    key("db_access"),
-                    "`data_api` is not implemented yet; use `sql` for now",
-                );
-            }
+        if let Some(access) = &route.db_access
+            && access.value == DbAccess::DataApi
+        {
+            report.add(
+                &access.referenced,
+                key("db_access"),
+                "`data_api` is not implemented yet; use `sql` for now",
+            );
         }
         for (position, target) in route.fan_out.iter().enumerate() {
             if !by_name.contains_key(target.value.as_str()) {
@@ -344,17 +344,17 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
         );
         return;
     };
-    if let Some(platform) = &database.platform_connections {
-        if platform.value >= max.value {
-            report.add(
-                &platform.referenced,
-                "database.platform_connections",
-                format!(
-                    "({}) must leave room under max_connections ({})",
-                    platform.value, max.value
-                ),
-            );
-        }
+    if let Some(platform) = &database.platform_connections
+        && platform.value >= max.value
+    {
+        report.add(
+            &platform.referenced,
+            "database.platform_connections",
+            format!(
+                "({}) must leave room under max_connections ({})",
+                platform.value, max.value
+            ),
+        );
     }
     if database.connections_per_instance.value == 0 {
         report.add(
