@@ -172,11 +172,6 @@ impl FunctionPool {
         self.alive
     }
 
-    /// The instance in `slot`.
-    pub fn instance(&self, slot: u32) -> &Instance {
-        &self.instances[slot as usize]
-    }
-
     /// The instance in `slot`, to change.
     pub fn instance_mut(&mut self, slot: u32) -> &mut Instance {
         &mut self.instances[slot as usize]
@@ -378,7 +373,7 @@ impl FunctionPool {
         outcome
     }
 
-    /// Alive instances' (created_at, wants_connections), for closing the run.
+    /// The instances alive now, for closing the run.
     pub fn alive_instances(&self) -> impl Iterator<Item = &Instance> {
         self.instances.iter().filter(|i| i.alive)
     }

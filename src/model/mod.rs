@@ -379,18 +379,15 @@ impl Stack {
             return;
         }
         let stage = self.routes[request.route as usize].stages[request.stage as usize];
-        let step = match stage {
-            Stage::Database => self.next_query(id),
-            Stage::Function | Stage::Handler => Step::Next,
-        };
-        match step {
-            Step::Wait(delay) => self.wait(now, id, delay, scheduler),
-            Step::End(outcome) => self.end_request(now, id, outcome, scheduler),
-            Step::Next | Step::Parked => {
-                self.requests.get_mut(id).stage += 1;
-                self.advance(now, id, scheduler);
-            }
+        // Only the database stage has several timed steps (its queries).
+        if stage == Stage::Database
+            && let Step::Wait(delay) = self.next_query(id)
+        {
+            self.wait(now, id, delay, scheduler);
+            return;
         }
+        self.requests.get_mut(id).stage += 1;
+        self.advance(now, id, scheduler);
     }
 
     fn end_request(

@@ -75,9 +75,4 @@ impl RequestTable {
     pub fn get_mut(&mut self, id: u32) -> &mut Request {
         &mut self.slots[id as usize]
     }
-
-    /// Requests in flight.
-    pub fn in_flight(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
 }

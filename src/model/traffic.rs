@@ -156,7 +156,7 @@ impl Traffic {
         }
         Self {
             rate: ArrivalRate::new(scenario, users),
-            requests_per_session: scenario.traffic.requests_per_session,
+            requests_per_session: scenario.traffic.requests_per_session.value,
             think_time: scenario.traffic.think_time.sampler(),
             cumulative,
             sessions: Vec::new(),

@@ -44,7 +44,8 @@ pub fn check_summary(loaded: &Loaded) -> String {
         scenario.replications.value,
         scenario.seed
     );
-    let per_session = scenario.traffic.requests_per_session.mean() * requests_per_page(scenario);
+    let per_session =
+        scenario.traffic.requests_per_session.value.mean() * requests_per_page(scenario);
     let _ = writeln!(
         text,
         "  tiers ({per_session:.1} requests per session, fan-out included):"

@@ -113,7 +113,7 @@ pub struct Traffic {
     /// Sessions per active user per day.
     pub sessions_per_active_user: Spanned<f64>,
     /// Page requests in one session.
-    pub requests_per_session: CountDist,
+    pub requests_per_session: Spanned<CountDist>,
     /// Time between a user's page requests.
     pub think_time: DurationDist,
     /// 24 hourly weights, normalised to mean 1.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{DbAccess, Deferred, Diagnostic, Position, Scenario};
+use super::{CountDist, DbAccess, Deferred, Diagnostic, Position, Scenario};
 
 /// Collects diagnostics with their positions.
 struct Report<'a> {
@@ -138,6 +138,19 @@ fn check_traffic(report: &mut Report, scenario: &Scenario) {
             &sessions.referenced,
             "traffic.sessions_per_active_user",
             "must be 0 or more",
+        );
+    }
+    let per_session = &traffic.requests_per_session;
+    let fewest = match per_session.value {
+        CountDist::Constant(value) => value,
+        CountDist::Uniform { min, .. } => min,
+        CountDist::Geometric { .. } => 1,
+    };
+    if fewest == 0 {
+        report.add(
+            &per_session.referenced,
+            "traffic.requests_per_session",
+            "must be 1 or more per session (a session without requests is no session)",
         );
     }
     check_profile(report, &traffic.daily_profile, "traffic.daily_profile", 24);
