@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use rand::RngExt;
 
+use super::Slab;
 use crate::scenario::{DurationSampler, Function, Overflow, Reuse};
 use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime};
 
@@ -122,8 +123,7 @@ pub struct FunctionPool {
     /// Memory per instance in GiB.
     pub memory_gb: f64,
     scale: Option<ScaleLimit>,
-    instances: Vec<Instance>,
-    free_slots: Vec<u32>,
+    instances: Slab<Instance>,
     /// Instances with a free slot, by reuse key; the policy takes the largest.
     available: BTreeSet<(u64, u32)>,
     queue: VecDeque<u32>,
@@ -152,8 +152,7 @@ impl FunctionPool {
             max_duration: config.max_duration.nanos(),
             memory_gb: config.memory.gigabytes(),
             scale,
-            instances: Vec::new(),
-            free_slots: Vec::new(),
+            instances: Slab::default(),
             available: BTreeSet::new(),
             queue: VecDeque::new(),
             scale_retry_pending: false,
@@ -174,12 +173,12 @@ impl FunctionPool {
 
     /// The instance in `slot`, to change.
     pub fn instance_mut(&mut self, slot: u32) -> &mut Instance {
-        &mut self.instances[slot as usize]
+        self.instances.get_mut(slot)
     }
 
     /// Serial number of the instance in `slot`.
     pub fn serial(&self, slot: u32) -> u64 {
-        self.instances[slot as usize].serial
+        self.instances.get(slot).serial
     }
 
     fn create(&mut self, now: SimTime, ready_at: SimTime) -> u32 {
@@ -197,21 +196,12 @@ impl FunctionPool {
         };
         self.next_serial += 1;
         self.alive += 1;
-        match self.free_slots.pop() {
-            Some(slot) => {
-                self.instances[slot as usize] = instance;
-                slot
-            }
-            None => {
-                self.instances.push(instance);
-                (self.instances.len() - 1) as u32
-            }
-        }
+        self.instances.insert(instance)
     }
 
     /// The reuse key: the available instance with the largest key is taken.
     fn reuse_key(&self, slot: u32, now: SimTime, rng: Option<&mut RngStream>) -> u64 {
-        let instance = &self.instances[slot as usize];
+        let instance = self.instances.get(slot);
         match self.reuse {
             Reuse::Newest => instance.serial,
             Reuse::Mru => now,
@@ -222,20 +212,20 @@ impl FunctionPool {
 
     fn make_available(&mut self, slot: u32, now: SimTime, rng: Option<&mut RngStream>) {
         let key = self.reuse_key(slot, now, rng);
-        if let Some(old) = self.instances[slot as usize].available_key.replace(key) {
+        if let Some(old) = self.instances.get_mut(slot).available_key.replace(key) {
             self.available.remove(&(old, slot));
         }
         self.available.insert((key, slot));
     }
 
     fn make_unavailable(&mut self, slot: u32) {
-        if let Some(old) = self.instances[slot as usize].available_key.take() {
+        if let Some(old) = self.instances.get_mut(slot).available_key.take() {
             self.available.remove(&(old, slot));
         }
     }
 
     fn occupy(&mut self, slot: u32) {
-        let instance = &mut self.instances[slot as usize];
+        let instance = self.instances.get_mut(slot);
         instance.active += 1;
         if instance.active >= self.concurrency {
             self.make_unavailable(slot);
@@ -247,7 +237,7 @@ impl FunctionPool {
     pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
         if let Some(&(_, slot)) = self.available.last() {
             self.occupy(slot);
-            let ready_at = self.instances[slot as usize].ready_at.max(now);
+            let ready_at = self.instances.get(slot).ready_at.max(now);
             return Acquire::Slot {
                 instance: slot,
                 ready_at,
@@ -257,7 +247,7 @@ impl FunctionPool {
         if let Some(slot) = self.try_start(now, rng) {
             return Acquire::Slot {
                 instance: slot,
-                ready_at: self.instances[slot as usize].ready_at,
+                ready_at: self.instances.get(slot).ready_at,
                 cold: true,
             };
         }
@@ -310,7 +300,7 @@ impl FunctionPool {
                 break;
             };
             let request = self.queue.pop_front().expect("queue is not empty");
-            started.push((request, slot, self.instances[slot as usize].ready_at));
+            started.push((request, slot, self.instances.get(slot).ready_at));
         }
         started
     }
@@ -328,7 +318,7 @@ impl FunctionPool {
             // The slot passes straight to the next queued request.
             return (Some(request), None);
         }
-        let instance = &mut self.instances[slot as usize];
+        let instance = self.instances.get_mut(slot);
         instance.active -= 1;
         instance.last_end = now;
         let idle = instance.active == 0;
@@ -344,7 +334,7 @@ impl FunctionPool {
     /// The idle check of `slot` (created as `serial`) fired at `now`.
     pub fn idle_check(&mut self, now: SimTime, slot: u32, serial: u64) -> IdleCheck {
         let idle_timeout = self.idle_timeout;
-        let instance = &mut self.instances[slot as usize];
+        let instance = self.instances.get_mut(slot);
         if !instance.alive || instance.serial != serial {
             return IdleCheck::Nothing;
         }
@@ -368,7 +358,7 @@ impl FunctionPool {
         };
         instance.connections = 0;
         self.make_unavailable(slot);
-        self.free_slots.push(slot);
+        self.instances.remove(slot);
         self.alive -= 1;
         outcome
     }

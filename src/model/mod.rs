@@ -9,13 +9,15 @@ mod functions;
 mod metrics;
 mod request;
 mod results;
+mod slab;
 mod traffic;
 
 pub use database::Database;
 pub use functions::{Acquire, FunctionPool, IdleCheck};
 pub use metrics::{Metrics, Outcome};
-pub use request::{Request, RequestTable, Stage};
+pub use request::{Request, Stage};
 pub use results::{MinuteRow, Replication, RouteResult};
+pub use slab::Slab;
 pub use traffic::{ArrivalRate, Traffic};
 
 use crate::scenario::{DbAccess, DurationSampler, RouteSlo, Scenario};
@@ -125,7 +127,7 @@ pub struct Stack {
     traffic: Traffic,
     functions: Vec<FunctionPool>,
     database: Database,
-    requests: RequestTable,
+    requests: Slab<Request>,
     metrics: Metrics,
     streams: Streams,
 }
@@ -193,7 +195,7 @@ impl Stack {
             traffic: Traffic::new(scenario, users),
             functions,
             database: Database::new(&scenario.database, warmup, minutes),
-            requests: RequestTable::default(),
+            requests: Slab::default(),
             metrics,
             streams: Streams::new(scenario.seed, users, replication),
         }

@@ -10,6 +10,7 @@
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
+use super::Slab;
 use crate::scenario::{CountDist, DurationSampler, Scenario};
 use crate::sim::{NANOS_PER_SEC, RngStream, SimTime, duration_from_secs};
 
@@ -135,8 +136,7 @@ pub struct Traffic {
     think_time: DurationSampler,
     /// Cumulative route weights, for routes that sessions call.
     cumulative: Vec<(f64, usize)>,
-    sessions: Vec<Session>,
-    free_sessions: Vec<u32>,
+    sessions: Slab<Session>,
 }
 
 impl Traffic {
@@ -159,8 +159,7 @@ impl Traffic {
             requests_per_session: scenario.traffic.requests_per_session.value,
             think_time: scenario.traffic.think_time.sampler(),
             cumulative,
-            sessions: Vec::new(),
-            free_sessions: Vec::new(),
+            sessions: Slab::default(),
         }
     }
 
@@ -169,16 +168,7 @@ impl Traffic {
         let session = Session {
             requests_left: self.requests_per_session.sample(rng),
         };
-        match self.free_sessions.pop() {
-            Some(id) => {
-                self.sessions[id as usize] = session;
-                id
-            }
-            None => {
-                self.sessions.push(session);
-                (self.sessions.len() - 1) as u32
-            }
-        }
+        self.sessions.insert(session)
     }
 
     /// Takes the session's next page request: its route and, when another
@@ -192,10 +182,10 @@ impl Traffic {
             .or(self.cumulative.last())
             .map(|(_, route)| *route)
             .expect("validation guarantees a weighted route");
-        let state = &mut self.sessions[session as usize];
+        let state = self.sessions.get_mut(session);
         state.requests_left = state.requests_left.saturating_sub(1);
         if state.requests_left == 0 {
-            self.free_sessions.push(session);
+            self.sessions.remove(session);
             (route, None)
         } else {
             (route, Some(self.think_time.sample(rng)))
