@@ -27,9 +27,6 @@ pub struct Database {
     pub open: Gauge,
     /// Connections demanded over time: open, refused but still wanted, lingering.
     pub demanded: Gauge,
-    /// Connect attempts refused (after warm-up).
-    pub refused: u64,
-    warmup: SimTime,
 }
 
 impl Database {
@@ -45,8 +42,6 @@ impl Database {
             close_delay: config.close_delay.nanos(),
             open: Gauge::new(warmup, minutes),
             demanded: Gauge::new(warmup, minutes),
-            refused: 0,
-            warmup,
         }
     }
 
@@ -57,15 +52,11 @@ impl Database {
         if first_time {
             self.demanded.add(now, wanted as i64);
         }
-        if self.open.value() + wanted <= u64::from(self.limit) {
+        let fits = self.open.value() + wanted <= u64::from(self.limit);
+        if fits {
             self.open.add(now, wanted as i64);
-            true
-        } else {
-            if now >= self.warmup {
-                self.refused += 1;
-            }
-            false
         }
+        fits
     }
 
     /// A reclaimed instance gives up `held` connections (and its demand,

@@ -90,6 +90,20 @@ pub fn write_reports(
     Ok(staged.into_iter().map(|(_, path)| path).collect())
 }
 
+/// Header cells `name, name_ci95` for each of `names`.
+fn estimate_header<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    names
+        .flat_map(|name| [name.to_string(), format!("{name}_ci95")])
+        .collect()
+}
+
+/// Appends the mean over replications of `values` and its 95% half-width.
+fn push_estimate(row: &mut Vec<String>, values: &[f64]) {
+    let estimate = crate::stats::estimate(values);
+    row.push(number(estimate.mean));
+    row.push(number(estimate.half_width));
+}
+
 /// Formats a number for CSV: empty for NaN, integers without decimals,
 /// others with 4 decimals, so output is stable and byte-comparable.
 pub fn number(value: f64) -> String {

@@ -2,10 +2,9 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, number};
+use super::{Exporter, estimate_header, push_estimate};
 use crate::experiment::ScenarioRun;
 use crate::model::RouteResult;
-use crate::stats::estimate;
 
 /// The per-route table.
 pub struct RoutesCsv;
@@ -38,10 +37,7 @@ impl Exporter for RoutesCsv {
             "route".into(),
             "request".into(),
         ];
-        for (name, _) in FIELDS {
-            header.push((*name).to_string());
-            header.push(format!("{name}_ci95"));
-        }
+        header.extend(estimate_header(FIELDS.iter().map(|(name, _)| *name)));
         csv.write_record(&header)?;
         for tier in &run.tiers {
             for (index, route) in run.scenario.routes.value.iter().enumerate() {
@@ -57,9 +53,7 @@ impl Exporter for RoutesCsv {
                         .iter()
                         .map(|r| field(&r.routes[index]))
                         .collect();
-                    let estimate = estimate(&values);
-                    row.push(number(estimate.mean));
-                    row.push(number(estimate.half_width));
+                    push_estimate(&mut row, &values);
                 }
                 csv.write_record(&row)?;
             }

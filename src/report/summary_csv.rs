@@ -3,10 +3,9 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, number};
+use super::{Exporter, estimate_header, push_estimate};
 use crate::experiment::ScenarioRun;
 use crate::model::Replication;
-use crate::stats::estimate;
 
 /// The per-tier summary.
 pub struct SummaryCsv;
@@ -19,10 +18,7 @@ impl Exporter for SummaryCsv {
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         let mut header = vec!["tier".to_string(), "users".into(), "replications".into()];
-        for column in Replication::COLUMNS {
-            header.push((*column).to_string());
-            header.push(format!("{column}_ci95"));
-        }
+        header.extend(estimate_header(Replication::COLUMNS.iter().copied()));
         csv.write_record(&header)?;
         for tier in &run.tiers {
             let mut row = vec![
@@ -32,9 +28,7 @@ impl Exporter for SummaryCsv {
             ];
             for (index, _) in Replication::COLUMNS.iter().enumerate() {
                 let values: Vec<f64> = tier.replications.iter().map(|r| r.values[index]).collect();
-                let estimate = estimate(&values);
-                row.push(number(estimate.mean));
-                row.push(number(estimate.half_width));
+                push_estimate(&mut row, &values);
             }
             csv.write_record(&row)?;
         }
