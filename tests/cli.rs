@@ -42,7 +42,7 @@ fn check_accepts_the_shipped_scenarios() {
         ))
         .stdout(predicate::str::contains("so 50 for the app"))
         .stderr(predicate::str::contains(
-            "`routes[0].cache`: accepted but not simulated yet",
+            "`routes[8].per_user_per_month`: accepted but not simulated yet",
         ));
 }
 

@@ -1,16 +1,30 @@
-//! Postgres reached over direct connections: each instance opens its own
-//! connections (connect time) on its first SQL request and holds them for its
-//! life. When `max_connections - platform_connections` are open, a connect
-//! fails ("sorry, too many clients already", SQLSTATE 53300) and the request
-//! errors; the instance tries again on its next request. A reclaimed
-//! instance's connections stay open for `close_delay` (a frozen instance does
-//! not close its sockets).
+//! Postgres: its connection slots, its CPUs and PostgREST's pool.
+//!
+//! Connection slots: `max_connections - platform_connections` are the
+//! application's. Direct connections are opened by each instance on its
+//! first SQL request and held for its life; when the slots are full a
+//! connect fails ("sorry, too many clients already", SQLSTATE 53300) and
+//! the instance tries again on its next request. A reclaimed instance's
+//! connections stay open for `close_delay` (a frozen instance does not close
+//! its sockets). A pooler's server connections take slots the same way.
+//!
+//! CPUs: with `cpus` (or a compute size) each query needs one CPU for its
+//! `query_time`, first come first served, so load makes queries slower.
+//!
+//! Data API: routes with `db_access: data_api` go through PostgREST, whose
+//! `data_api_pool` connections (part of the platform's) serve one query at
+//! a time each; a request waits for one up to `data_api_timeout` (504).
 
+use super::servers::Servers;
 use crate::scenario::{Database as DatabaseConfig, DurationSampler};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
 
-/// The database's connection slots and query timing.
+/// PostgREST's pool size when the scenario does not give one (assumption:
+/// PostgREST's own default `db-pool` of 10).
+const DEFAULT_DATA_API_POOL: u32 = 10;
+
+/// The database's connection slots, CPUs and query timing.
 #[derive(Clone, Debug)]
 pub struct Database {
     /// Connection slots available to the application.
@@ -19,21 +33,33 @@ pub struct Database {
     pub per_instance: u32,
     /// Time to open a connection.
     pub connect_time: DurationSampler,
-    /// Time one query takes.
+    /// CPU time of one query.
     pub query_time: DurationSampler,
     /// How long a reclaimed instance's connections linger.
     pub close_delay: SimDuration,
-    /// Open connections over time.
+    /// Open connections over time (direct and pooler server connections).
     pub open: Gauge,
     /// Connections demanded over time: open, refused but still wanted, lingering.
     pub demanded: Gauge,
+    /// The CPUs, when queries queue for them.
+    pub cpus: Option<Servers>,
+    /// PostgREST's connections.
+    pub data_api: Servers,
+    /// Longest wait for a Data API connection.
+    pub data_api_timeout: SimDuration,
+    /// Data API requests that timed out waiting, from warm-up.
+    pub data_api_timeouts: u64,
 }
 
 impl Database {
     /// The database of `config`, with statistics from `warmup` over `minutes` minutes.
     pub fn new(config: &DatabaseConfig, warmup: SimTime, minutes: usize) -> Self {
-        let max = config.max_connections.as_ref().map_or(0, |m| m.value);
+        let max = config.max_connections().unwrap_or(0);
         let platform = config.platform_connections.as_ref().map_or(0, |p| p.value);
+        let data_api_pool = config
+            .data_api_pool
+            .as_ref()
+            .map_or(DEFAULT_DATA_API_POOL, |p| p.value);
         Self {
             limit: max.saturating_sub(platform),
             per_instance: config.connections_per_instance.value,
@@ -42,21 +68,44 @@ impl Database {
             close_delay: config.close_delay.nanos(),
             open: Gauge::new(warmup, minutes),
             demanded: Gauge::new(warmup, minutes),
+            cpus: config.cpus().map(|c| Servers::new(c, warmup, minutes)),
+            data_api: Servers::new(data_api_pool, warmup, minutes),
+            data_api_timeout: config.data_api_timeout.nanos(),
+            data_api_timeouts: 0,
         }
+    }
+
+    fn fits(&self, count: u32) -> bool {
+        self.open.value() + u64::from(count) <= u64::from(self.limit)
     }
 
     /// An instance without connections wants them at `now`; `first_time`
     /// when it had never asked before. Returns whether they were opened.
     pub fn connect(&mut self, now: SimTime, first_time: bool) -> bool {
-        let wanted = u64::from(self.per_instance);
+        let wanted = self.per_instance;
         if first_time {
-            self.demanded.add(now, wanted as i64);
+            self.demanded.add(now, i64::from(wanted));
         }
-        let fits = self.open.value() + wanted <= u64::from(self.limit);
+        let fits = self.fits(wanted);
         if fits {
-            self.open.add(now, wanted as i64);
+            self.open.add(now, i64::from(wanted));
         }
         fits
+    }
+
+    /// A pooler opens one server connection at `now`, if a slot is free.
+    pub fn open_server(&mut self, now: SimTime) -> bool {
+        let fits = self.fits(1);
+        if fits {
+            self.open.add(now, 1);
+            self.demanded.add(now, 1);
+        }
+        fits
+    }
+
+    /// A pooler closes one server connection at `now`.
+    pub fn close_server(&mut self, now: SimTime) {
+        self.close(now, 1);
     }
 
     /// A reclaimed instance gives up `held` connections (and its demand,
@@ -80,7 +129,7 @@ impl Database {
         lingering
     }
 
-    /// Lingering connections of a reclaimed instance close.
+    /// `count` connections close at `now`.
     pub fn close(&mut self, now: SimTime, count: u32) {
         self.open.add(now, -i64::from(count));
         self.demanded.add(now, -i64::from(count));

@@ -37,6 +37,19 @@ pub struct Instance {
     pub connections: u32,
     /// Whether it has wanted database connections (held or refused).
     pub wants_connections: bool,
+    /// Its pooler server connection in session mode.
+    pub session: SessionServer,
+}
+
+/// An instance's pooler server connection in session mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionServer {
+    /// None.
+    None,
+    /// One of its requests waits for it.
+    Waiting,
+    /// Held for the client connection's life.
+    Held,
 }
 
 /// What a request gets from the pool.
@@ -66,8 +79,10 @@ pub enum IdleCheck {
     Recheck(SimTime),
     /// Reclaimed; it held this many connections.
     Reclaimed {
-        /// Connections it held.
+        /// Connections it held (direct, or client connections to the pooler).
         connections: u32,
+        /// Whether it held a pooler server connection (session mode).
+        session_server: bool,
         /// Whether it wanted connections (for the demand count).
         wanted: bool,
         /// Its lifetime.
@@ -193,6 +208,7 @@ impl FunctionPool {
             alive: true,
             connections: 0,
             wants_connections: false,
+            session: SessionServer::None,
         };
         self.next_serial += 1;
         self.alive += 1;
@@ -353,6 +369,7 @@ impl FunctionPool {
         instance.idle_check_pending = false;
         let outcome = IdleCheck::Reclaimed {
             connections: instance.connections,
+            session_server: instance.session == SessionServer::Held,
             wanted: instance.wants_connections,
             lifetime: (instance.created_at, now),
         };

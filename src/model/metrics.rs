@@ -1,41 +1,91 @@
 //! What one replication measures, recorded as the run goes (streaming: no
-//! per-request storage), and the scalar results it reports.
+//! per-request storage).
 
 use crate::scenario::RouteSlo;
 use crate::sim::{SimDuration, SimTime, duration_to_secs};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
 
-/// How a user-facing request ended.
+/// How a request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Outcome {
     /// Answered.
     Ok,
-    /// The database refused a connection (53300, too many clients).
+    /// Postgres refused a direct connection (53300, too many clients).
     DbRefused,
+    /// The pooler refused a client connection (max_client_conn).
+    PoolerRefused,
+    /// The pooler dropped the client after query_wait_timeout.
+    PoolerTimeout,
+    /// PostgREST found no pool connection in time (504).
+    DataApiTimeout,
     /// No instance could take it (503 FUNCTION_THROTTLED).
     Throttled,
     /// It ran past the function's max_duration (504).
     Timeout,
+    /// A rate limiter rejected it (429).
+    RateLimited,
+}
+
+impl Outcome {
+    /// Every failure, in report order, with its column name.
+    pub const FAILURES: [(Outcome, &'static str); 7] = [
+        (Outcome::DbRefused, "db_refused"),
+        (Outcome::PoolerRefused, "pooler_refused"),
+        (Outcome::PoolerTimeout, "pooler_timeouts"),
+        (Outcome::DataApiTimeout, "data_api_timeouts"),
+        (Outcome::Throttled, "throttled"),
+        (Outcome::Timeout, "timeouts"),
+        (Outcome::RateLimited, "rate_limited"),
+    ];
+}
+
+/// Who sent a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A user: judged by the SLOs.
+    User,
+    /// An abusive client: counted apart.
+    Abusive,
+    /// The CDN revalidating a stale entry in the background.
+    Revalidation,
+}
+
+/// What the CDN did with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CdnResult {
+    /// Fresh hit.
+    Fresh,
+    /// Stale hit.
+    Stale,
+    /// Blocking miss.
+    Miss,
 }
 
 /// A window of a route or tier needs this many requests for its p95 to count.
 pub const MIN_WINDOW_REQUESTS: u64 = 20;
 
-/// Per-route measurements.
+/// Per-route measurements, from warm-up.
 #[derive(Clone, Debug)]
 pub struct RouteMetrics {
-    /// Latency of answered requests.
+    /// Latency of users' answered requests.
     pub latency: LatencyHistogram,
-    /// Requests that arrived after warm-up.
+    /// Users' requests.
     pub requests: u64,
-    /// Of those, by outcome.
-    pub db_refused: u64,
-    /// Throttled (503).
-    pub throttled: u64,
-    /// Timed out (504).
-    pub timeouts: u64,
+    /// Users' requests by outcome ([`Outcome`] as index).
+    pub outcomes: [u64; 8],
     /// Requests that waited for a cold start.
     pub cold_starts: u64,
+    /// Requests that reached the CDN (users and abusive clients).
+    pub edge_requests: u64,
+    /// CDN fresh hits, stale hits and blocking misses.
+    pub cdn: [u64; 3],
+    /// Calls that reached the function behind the CDN (misses and revalidations).
+    pub origin_calls: u64,
+    /// Abusive clients' requests.
+    pub abusive_requests: u64,
+    /// Of those, rejected by a rate limiter.
+    pub abusive_limited: u64,
     /// The route's own SLO window, when it has its own target.
     pub own_window: Option<WindowTracker>,
     /// Whether the scenario-wide latency SLO judges it.
@@ -56,10 +106,14 @@ pub struct Metrics {
     pub wait_count: u64,
     /// Worst windows for the scenario SLO.
     pub window: WindowTracker,
-    /// Requests arriving per minute.
+    /// Requests arriving per minute (users and abusive clients).
     pub arrivals: MinuteSeries,
-    /// Failed requests per minute.
+    /// Users' failed requests per minute.
     pub errors: MinuteSeries,
+    /// Requests answered by the CDN per minute.
+    pub cdn_hits: MinuteSeries,
+    /// Requests rejected by rate limiters per minute.
+    pub limited: MinuteSeries,
     /// Instances alive, all functions.
     pub instances: Gauge,
     /// Handler CPU seconds.
@@ -68,13 +122,18 @@ pub struct Metrics {
     pub gb_seconds: f64,
     /// Requests that ran on an instance.
     pub invocations: u64,
+    /// Redis commands sent.
+    pub redis_commands: u64,
+    /// Per limiter: (users' requests limited, abusive clients' requests limited).
+    pub limiters: Vec<(u64, u64)>,
 }
 
 impl Metrics {
-    /// Metrics for `routes` (their SLOs), from `warmup`, over `minutes`
-    /// minutes, with SLO windows of `window`.
+    /// Metrics for `routes` (their SLOs) and `limiters` limiters, from
+    /// `warmup`, over `minutes` minutes, with SLO windows of `window`.
     pub fn new(
         routes: &[Option<RouteSlo>],
+        limiters: usize,
         warmup: SimTime,
         minutes: usize,
         window: SimDuration,
@@ -84,10 +143,13 @@ impl Metrics {
             .map(|slo| RouteMetrics {
                 latency: LatencyHistogram::new(3),
                 requests: 0,
-                db_refused: 0,
-                throttled: 0,
-                timeouts: 0,
+                outcomes: [0; 8],
                 cold_starts: 0,
+                edge_requests: 0,
+                cdn: [0; 3],
+                origin_calls: 0,
+                abusive_requests: 0,
+                abusive_limited: 0,
                 own_window: matches!(slo, Some(RouteSlo::Own { .. }))
                     .then(|| WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS)),
                 judged_by_scenario: slo.is_none(),
@@ -102,36 +164,68 @@ impl Metrics {
             window: WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS),
             arrivals: MinuteSeries::new(minutes),
             errors: MinuteSeries::new(minutes),
+            cdn_hits: MinuteSeries::new(minutes),
+            limited: MinuteSeries::new(minutes),
             instances: Gauge::new(warmup, minutes),
             cpu_seconds: 0.0,
             gb_seconds: 0.0,
             invocations: 0,
+            redis_commands: 0,
+            limiters: vec![(0, 0); limiters],
         }
     }
 
-    /// Whether a request that arrived at `arrival` counts.
+    /// Whether something at `at` counts.
     #[inline]
-    pub fn counts(&self, arrival: SimTime) -> bool {
-        arrival >= self.warmup
+    pub fn counts(&self, at: SimTime) -> bool {
+        at >= self.warmup
     }
 
-    /// A request arrived.
+    /// A request of `class` arrived at the edge.
     #[inline]
-    pub fn arrival(&mut self, now: SimTime, route: usize) {
+    pub fn arrival(&mut self, now: SimTime, route: usize, class: Class) {
         self.arrivals.bump(now);
-        if self.counts(now) {
-            self.routes[route].requests += 1;
+        if !self.counts(now) {
+            return;
+        }
+        let metrics = &mut self.routes[route];
+        metrics.edge_requests += 1;
+        match class {
+            Class::User => metrics.requests += 1,
+            Class::Abusive => metrics.abusive_requests += 1,
+            Class::Revalidation => {}
+        }
+    }
+
+    /// The CDN answered or missed a request that arrived at `arrival`.
+    #[inline]
+    pub fn cdn(&mut self, now: SimTime, arrival: SimTime, route: usize, result: CdnResult) {
+        if result != CdnResult::Miss {
+            self.cdn_hits.bump(now);
+        }
+        if self.counts(arrival) {
+            self.routes[route].cdn[result as usize] += 1;
+        }
+    }
+
+    /// A call reached the function behind the CDN.
+    #[inline]
+    pub fn origin_call(&mut self, at: SimTime, route: usize) {
+        if self.counts(at) {
+            self.routes[route].origin_calls += 1;
         }
     }
 
     /// A request started running on an instance after waiting `wait`.
     #[inline]
-    pub fn started(&mut self, arrival: SimTime, wait: SimDuration, cpu: SimDuration) {
+    pub fn started(&mut self, arrival: SimTime, wait: SimDuration, cpu: SimDuration, user: bool) {
         if self.counts(arrival) {
             self.invocations += 1;
-            self.wait_sum += duration_to_secs(wait);
-            self.wait_count += 1;
             self.cpu_seconds += duration_to_secs(cpu);
+            if user {
+                self.wait_sum += duration_to_secs(wait);
+                self.wait_count += 1;
+            }
         }
     }
 
@@ -143,9 +237,50 @@ impl Metrics {
         }
     }
 
-    /// A request ended at `now`.
+    /// Limiter `limiter` answered a request of `class` at `now`.
     #[inline]
-    pub fn finished(&mut self, now: SimTime, arrival: SimTime, route: usize, outcome: Outcome) {
+    pub fn limiter(
+        &mut self,
+        now: SimTime,
+        limiter: usize,
+        class: Class,
+        allowed: bool,
+        commands: u32,
+    ) {
+        if !self.counts(now) {
+            return;
+        }
+        self.redis_commands += u64::from(commands);
+        if !allowed {
+            self.limited.bump(now);
+            let counts = &mut self.limiters[limiter];
+            match class {
+                Class::Abusive => counts.1 += 1,
+                _ => counts.0 += 1,
+            }
+        }
+    }
+
+    /// A request of `class` ended at `now`.
+    #[inline]
+    pub fn finished(
+        &mut self,
+        now: SimTime,
+        arrival: SimTime,
+        route: usize,
+        class: Class,
+        outcome: Outcome,
+    ) {
+        match class {
+            Class::User => {}
+            Class::Abusive => {
+                if self.counts(arrival) && outcome == Outcome::RateLimited {
+                    self.routes[route].abusive_limited += 1;
+                }
+                return;
+            }
+            Class::Revalidation => return,
+        }
         if outcome != Outcome::Ok {
             self.errors.bump(now);
         }
@@ -154,11 +289,9 @@ impl Metrics {
         }
         let latency = (outcome == Outcome::Ok).then(|| now - arrival);
         let metrics = &mut self.routes[route];
-        match outcome {
-            Outcome::Ok => metrics.latency.record(now - arrival),
-            Outcome::DbRefused => metrics.db_refused += 1,
-            Outcome::Throttled => metrics.throttled += 1,
-            Outcome::Timeout => metrics.timeouts += 1,
+        metrics.outcomes[outcome as usize] += 1;
+        if let Some(latency) = latency {
+            metrics.latency.record(latency);
         }
         if let Some(window) = &mut metrics.own_window {
             window.record(now, latency);

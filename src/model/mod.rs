@@ -1,26 +1,35 @@
-//! The modelled stack: traffic, function instances and the database, wired
-//! as a pipeline of stages per route and driven by the event kernel.
+//! The modelled stack: traffic, the CDN, function instances, rate limiters,
+//! the pooler and the database, wired as a pipeline of stages per route and
+//! driven by the event kernel.
 //!
 //! Each component keeps its own state in its own file; [`Stack`] routes
 //! events to them and moves each request from stage to stage.
 
+mod cdn;
 mod database;
 mod functions;
+mod limiter;
 mod metrics;
+mod pooler;
 mod request;
 mod results;
+mod servers;
 mod slab;
 mod traffic;
 
+pub use cdn::{Cdn, Lookup};
 pub use database::Database;
-pub use functions::{Acquire, FunctionPool, IdleCheck};
-pub use metrics::{Metrics, Outcome};
-pub use request::{Request, Stage};
-pub use results::{MinuteRow, Replication, RouteResult};
+pub use functions::{Acquire, FunctionPool, IdleCheck, SessionServer};
+pub use limiter::{Decision, Limiter};
+pub use metrics::{CdnResult, Class, Metrics, Outcome};
+pub use pooler::{Pooler, ServerConnection};
+pub use request::{DbPhase, Line, Request, Stage};
+pub use results::{Replication, Values};
+pub use servers::{Servers, Waiter};
 pub use slab::Slab;
-pub use traffic::{ArrivalRate, Traffic};
+pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
-use crate::scenario::{DbAccess, DurationSampler, RouteSlo, Scenario};
+use crate::scenario::{DbAccess, DurationSampler, LimitKey, PoolMode, RouteSlo, Scenario};
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 
 /// Purposes of the random streams of one (tier, replication): each draws
@@ -35,6 +44,9 @@ enum Purpose {
     ColdStarts = 4,
     Database = 5,
     Placement = 6,
+    CacheKeys = 7,
+    Abusive = 8,
+    Redis = 9,
 }
 
 struct Streams {
@@ -44,6 +56,9 @@ struct Streams {
     cold_starts: RngStream,
     database: RngStream,
     placement: RngStream,
+    cache_keys: RngStream,
+    abusive: RngStream,
+    redis: RngStream,
 }
 
 impl Streams {
@@ -57,6 +72,9 @@ impl Streams {
             cold_starts: stream(Purpose::ColdStarts),
             database: stream(Purpose::Database),
             placement: stream(Purpose::Placement),
+            cache_keys: stream(Purpose::CacheKeys),
+            abusive: stream(Purpose::Abusive),
+            redis: stream(Purpose::Redis),
         }
     }
 }
@@ -71,10 +89,18 @@ pub enum Event {
         /// The session.
         session: u32,
     },
-    /// The current timed step of a request ends (or its deadline passes).
+    /// An abusive client sends a request.
+    Abusive {
+        /// The client's index.
+        client: u32,
+    },
+    /// The current timed step of a request ends, its deadline passes, or
+    /// its wait in a line runs out.
     Step {
         /// The request.
         request: u32,
+        /// The timer's generation; a stale timer is ignored.
+        generation: u32,
     },
     /// An instance may have been idle for its idle timeout.
     IdleCheck {
@@ -94,7 +120,26 @@ pub enum Event {
     ConnectionsClose {
         /// How many.
         count: u32,
+        /// Whether they are client connections to the pooler.
+        pooled: bool,
+        /// Whether a session-mode server connection goes back with them.
+        session_server: bool,
     },
+    /// The pooler closes server connections idle too long.
+    PoolerIdleCheck,
+    /// The pooler's reserve may open for the head of its line.
+    PoolerReserve,
+}
+
+/// How a route's queries reach Postgres.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// The instance's own connections.
+    Direct,
+    /// Client connections to the pooler.
+    Pooler,
+    /// PostgREST's pool.
+    DataApi,
 }
 
 /// A route compiled for the run.
@@ -103,7 +148,8 @@ struct RouteModel {
     function: usize,
     handler: DurationSampler,
     queries: u32,
-    sql: bool,
+    access: Access,
+    limiter: Option<usize>,
     stages: Vec<Stage>,
     fan_out: Vec<usize>,
 }
@@ -114,7 +160,7 @@ enum Step {
     Next,
     /// Wait this long, then finish the step.
     Wait(SimDuration),
-    /// The request waits in a component's queue, which will resume it.
+    /// The request waits in a line, which will resume it.
     Parked,
     /// The request ends with this outcome.
     End(Outcome),
@@ -123,11 +169,20 @@ enum Step {
 /// One tier's stack for one replication.
 pub struct Stack {
     end: SimTime,
+    users: u32,
     routes: Vec<RouteModel>,
     traffic: Traffic,
+    abusive: Option<AbusiveClients>,
+    cdn: Cdn,
     functions: Vec<FunctionPool>,
+    limiters: Vec<Limiter>,
+    users_per_ip: f64,
+    user_ips: u32,
+    redis_round_trip: Option<DurationSampler>,
     database: Database,
+    pooler: Option<Pooler>,
     requests: Slab<Request>,
+    generation: u32,
     metrics: Metrics,
     streams: Streams,
 }
@@ -138,6 +193,7 @@ impl Stack {
         let end = scenario.horizon.value.nanos();
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let minutes = end.div_ceil(60 * sim::NANOS_PER_SEC) as usize;
+        let pooled = scenario.database.pooled();
         let function_index = |name: &str| {
             scenario
                 .functions
@@ -154,14 +210,35 @@ impl Stack {
                 .position(|r| r.name.value == name)
                 .expect("validated route name")
         };
+        let limiter_names: Vec<&String> = scenario.rate_limits.keys().collect();
         let routes = scenario
             .routes
             .value
             .iter()
             .map(|route| {
-                let sql =
-                    route.db_access.as_ref().map_or(DbAccess::Sql, |a| a.value) == DbAccess::Sql;
-                let mut stages = vec![Stage::Function, Stage::Handler];
+                let access = match route.db_access.as_ref().map_or(DbAccess::Sql, |a| a.value) {
+                    DbAccess::DataApi => Access::DataApi,
+                    DbAccess::Sql if pooled => Access::Pooler,
+                    DbAccess::Sql => Access::Direct,
+                };
+                let limiter = route.rate_limit.as_ref().map(|name| {
+                    limiter_names
+                        .iter()
+                        .position(|n| **n == name.value)
+                        .expect("validated limiter name")
+                });
+                let mut stages = Vec::new();
+                if matches!(
+                    route.cache.as_ref().map(|c| c.value),
+                    Some(crate::scenario::Cache::Shared(_))
+                ) {
+                    stages.push(Stage::Cdn);
+                }
+                stages.push(Stage::Function);
+                if limiter.is_some() {
+                    stages.push(Stage::Limit);
+                }
+                stages.push(Stage::Handler);
                 if route.queries > 0 {
                     stages.push(Stage::Database);
                 }
@@ -169,7 +246,8 @@ impl Stack {
                     function: function_index(&route.function.value),
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
-                    sql,
+                    access,
+                    limiter,
                     stages,
                     fan_out: route
                         .fan_out
@@ -186,24 +264,57 @@ impl Stack {
             .iter()
             .map(FunctionPool::new)
             .collect();
-        let mut metrics = Metrics::new(&slos, warmup, minutes, scenario.slo.window.nanos());
+        let mut metrics = Metrics::new(
+            &slos,
+            limiter_names.len(),
+            warmup,
+            minutes,
+            scenario.slo.window.nanos(),
+        );
         let warm: u32 = functions.iter().map(FunctionPool::alive).sum();
         metrics.instances.set(0, u64::from(warm));
+        let users_per_ip = scenario
+            .traffic
+            .users_per_ip
+            .as_ref()
+            .map_or(1.0, |u| u.value);
         Self {
             end,
+            users: users.min(u64::from(u32::MAX)) as u32,
             routes,
             traffic: Traffic::new(scenario, users),
+            abusive: AbusiveClients::new(scenario, users),
+            cdn: Cdn::new(&scenario.routes.value),
             functions,
+            limiters: scenario
+                .rate_limits
+                .values()
+                .map(|l| Limiter::new(&l.value))
+                .collect(),
+            users_per_ip,
+            user_ips: (users as f64 / users_per_ip).ceil() as u32,
+            redis_round_trip: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
             database: Database::new(&scenario.database, warmup, minutes),
+            pooler: Pooler::new(&scenario.database, warmup, minutes),
             requests: Slab::default(),
+            generation: 0,
             metrics,
             streams: Streams::new(scenario.seed, users, replication),
         }
     }
 
-    /// Schedules the first arrival.
+    /// Schedules the first arrivals.
     pub fn start(&mut self, scheduler: &mut Scheduler<Event>) {
         self.schedule_next_session(0, scheduler);
+        if let Some(abusive) = &mut self.abusive {
+            for client in 0..abusive.count() {
+                if let Some(at) =
+                    abusive.next_request(client, 0, self.end, &mut self.streams.abusive)
+                {
+                    scheduler.schedule_at(at, Event::Abusive { client });
+                }
+            }
+        }
     }
 
     fn schedule_next_session(&mut self, now: SimTime, scheduler: &mut Scheduler<Event>) {
@@ -225,26 +336,49 @@ impl Stack {
                     .instance_lifetime(instance.created_at, end, pool.memory_gb);
             }
         }
-        Replication::collect(scenario, end, self.metrics, &mut self.database)
+        Replication::collect(
+            scenario,
+            end,
+            self.metrics,
+            &mut self.database,
+            self.pooler.as_mut(),
+        )
     }
 
-    fn issue(&mut self, now: SimTime, route: usize, scheduler: &mut Scheduler<Event>) {
-        self.metrics.arrival(now, route);
-        let id = self.requests.insert(Request {
-            route: route as u16,
-            arrival: now,
-            stage: 0,
-            instance: None,
-            deadline: SimTime::MAX,
-            step_done_at: now,
-            queries_left: 0,
-            failure: None,
-        });
+    fn issue(
+        &mut self,
+        now: SimTime,
+        route: usize,
+        class: Class,
+        client: u32,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        self.metrics.arrival(now, route, class);
+        let id = self
+            .requests
+            .insert(Request::new(route, class, client, now));
         self.advance(now, id, scheduler);
         for index in 0..self.routes[route].fan_out.len() {
             let child = self.routes[route].fan_out[index];
-            self.issue(now, child, scheduler);
+            self.issue(now, child, class, client, scheduler);
         }
+    }
+
+    /// Starts the CDN's background origin call for `key` of `route`.
+    fn revalidate(
+        &mut self,
+        now: SimTime,
+        route: usize,
+        key: u32,
+        client: u32,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        self.metrics.origin_call(now, route);
+        let mut request = Request::new(route, Class::Revalidation, client, now);
+        request.origin_key = Some(key);
+        request.stage = 1;
+        let id = self.requests.insert(request);
+        self.advance(now, id, scheduler);
     }
 
     /// Enters stages from the request's current one until one takes time.
@@ -256,19 +390,13 @@ impl Stack {
                 self.end_request(now, id, Outcome::Ok, scheduler);
                 return;
             };
-            match self.enter(now, id, stage) {
+            match self.enter(now, id, stage, scheduler) {
                 Step::Next => self.requests.get_mut(id).stage += 1,
                 Step::Wait(delay) => {
                     self.wait(now, id, delay, scheduler);
                     return;
                 }
-                Step::Parked => {
-                    self.schedule_scale_retry(
-                        route_function(&self.routes, self.requests.get(id)),
-                        scheduler,
-                    );
-                    return;
-                }
+                Step::Parked => return,
                 Step::End(outcome) => {
                     self.end_request(now, id, outcome, scheduler);
                     return;
@@ -277,6 +405,12 @@ impl Stack {
         }
     }
 
+    fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        self.generation
+    }
+
+    /// Request `id` waits `delay`, or until its deadline if sooner.
     fn wait(
         &mut self,
         now: SimTime,
@@ -284,21 +418,124 @@ impl Stack {
         delay: SimDuration,
         scheduler: &mut Scheduler<Event>,
     ) {
+        let generation = self.next_generation();
         let request = self.requests.get_mut(id);
+        request.generation = generation;
         request.step_done_at = now.saturating_add(delay);
         scheduler.schedule_at(
             request.step_done_at.min(request.deadline),
-            Event::Step { request: id },
+            Event::Step {
+                request: id,
+                generation,
+            },
         );
     }
 
-    fn enter(&mut self, now: SimTime, id: u32, stage: Stage) -> Step {
+    /// Request `id` waits in `line` until served, its deadline, or `timeout_at`.
+    fn park(
+        &mut self,
+        id: u32,
+        line: Line,
+        timeout_at: Option<SimTime>,
+        scheduler: &mut Scheduler<Event>,
+    ) -> Step {
+        let generation = self.next_generation();
+        let request = self.requests.get_mut(id);
+        request.waiting = Some(line);
+        request.generation = generation;
+        request.step_done_at = SimTime::MAX;
+        let at = request.deadline.min(timeout_at.unwrap_or(SimTime::MAX));
+        if at < SimTime::MAX {
+            scheduler.schedule_at(
+                at,
+                Event::Step {
+                    request: id,
+                    generation,
+                },
+            );
+        }
+        Step::Parked
+    }
+
+    /// A request waiting in `line` got what it waited for at `now`; it goes
+    /// on after `delay` (a connect, for a new server connection).
+    fn served(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        line: Line,
+        delay: SimDuration,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let request = self.requests.get_mut(id);
+        request.waiting = None;
+        match line {
+            Line::Cpu => request.holds_cpu = true,
+            Line::DataApi => request.holds_connection = true,
+            Line::Pooler => {
+                let in_session = request.phase == DbPhase::Connection;
+                if in_session {
+                    let slot = request
+                        .instance
+                        .expect("a database request holds an instance");
+                    let function = self.routes[request.route as usize].function;
+                    self.functions[function].instance_mut(slot).session = SessionServer::Held;
+                } else {
+                    request.holds_connection = true;
+                }
+            }
+            Line::Cdn => unreachable!("CDN waiters end with their origin call"),
+        }
+        self.wait(now, id, delay, scheduler);
+    }
+
+    fn enter(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        stage: Stage,
+        scheduler: &mut Scheduler<Event>,
+    ) -> Step {
         let request = self.requests.get(id);
-        let route_index = request.route as usize;
+        let (route_index, arrival, client, class) = (
+            request.route as usize,
+            request.arrival,
+            request.client,
+            request.class,
+        );
         let route = &self.routes[route_index];
         match stage {
+            Stage::Cdn => {
+                let key = self.cdn.key(route_index, &mut self.streams.cache_keys);
+                match self.cdn.lookup(route_index, key, now, id) {
+                    Lookup::Fresh => {
+                        self.metrics
+                            .cdn(now, arrival, route_index, CdnResult::Fresh);
+                        Step::End(Outcome::Ok)
+                    }
+                    Lookup::Stale { revalidate } => {
+                        self.metrics
+                            .cdn(now, arrival, route_index, CdnResult::Stale);
+                        if revalidate {
+                            self.revalidate(now, route_index, key, client, scheduler);
+                        }
+                        Step::End(Outcome::Ok)
+                    }
+                    Lookup::Miss { leader } => {
+                        self.metrics.cdn(now, arrival, route_index, CdnResult::Miss);
+                        if leader {
+                            self.metrics.origin_call(now, route_index);
+                            self.requests.get_mut(id).origin_key = Some(key);
+                            Step::Next
+                        } else {
+                            self.park(id, Line::Cdn, None, scheduler)
+                        }
+                    }
+                }
+            }
             Stage::Function => {
-                let pool = &mut self.functions[route.function];
+                let function = route.function;
+                let pool = &mut self.functions[function];
                 match pool.acquire(now, id, &mut self.streams.cold_starts) {
                     Acquire::Slot {
                         instance,
@@ -307,38 +544,103 @@ impl Stack {
                     } => {
                         if cold {
                             self.metrics.instances.add(now, 1);
-                            self.metrics.cold_start(request.arrival, route_index);
+                            self.metrics.cold_start(arrival, route_index);
                         }
                         self.assign(now, id, instance);
                         Step::Wait(ready_at - now)
                     }
-                    Acquire::Queued => Step::Parked,
+                    Acquire::Queued => {
+                        self.schedule_scale_retry(function, scheduler);
+                        Step::Parked
+                    }
                     Acquire::Throttled => Step::End(Outcome::Throttled),
+                }
+            }
+            // The CDN's own revalidation carries no client identity to limit.
+            Stage::Limit if class == Class::Revalidation => Step::Next,
+            Stage::Limit => {
+                let limiter = route.limiter.expect("a limited route has a limiter");
+                let identifier = match self.limiters[limiter].key {
+                    LimitKey::User => client,
+                    LimitKey::Ip => self.ip_of(client),
+                };
+                let decision = self.limiters[limiter].check(now, identifier);
+                self.metrics
+                    .limiter(now, limiter, class, decision.allowed, decision.commands);
+                let round_trip = self
+                    .redis_round_trip
+                    .as_ref()
+                    .map_or(0, |d| d.sample(&mut self.streams.redis));
+                match (decision.allowed, round_trip) {
+                    (true, 0) => Step::Next,
+                    (false, 0) => Step::End(Outcome::RateLimited),
+                    (allowed, delay) => {
+                        if !allowed {
+                            self.requests.get_mut(id).failure = Some(Outcome::RateLimited);
+                        }
+                        Step::Wait(delay)
+                    }
                 }
             }
             Stage::Handler => {
                 let cpu = route.handler.sample(&mut self.streams.service);
                 self.metrics
-                    .started(request.arrival, now - request.arrival, cpu);
+                    .started(arrival, now - arrival, cpu, class == Class::User);
                 Step::Wait(cpu)
             }
-            Stage::Database => {
-                let queries = route.queries;
-                let needs_connection = route.sql;
-                let pool = &mut self.functions[route.function];
-                let slot = request
-                    .instance
-                    .expect("a request in the database stage holds an instance");
-                let instance = pool.instance_mut(slot);
-                let request = self.requests.get_mut(id);
-                request.queries_left = queries;
-                if needs_connection && instance.connections == 0 {
-                    let first_time = !instance.wants_connections;
-                    instance.wants_connections = true;
-                    if self.database.connect(now, first_time) {
-                        instance.connections = self.database.per_instance;
+            Stage::Database => self.database_step(now, id, scheduler),
+        }
+    }
+
+    /// The IP address of `client`: users share addresses `users_per_ip` to
+    /// one; abusive clients have their own.
+    fn ip_of(&self, client: u32) -> u32 {
+        if client < self.users {
+            (f64::from(client) / self.users_per_ip) as u32
+        } else {
+            self.user_ips + (client - self.users)
+        }
+    }
+
+    /// Moves request `id` through the database stage from its phase until
+    /// something takes time.
+    fn database_step(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
+        loop {
+            let request = self.requests.get(id);
+            let route = &self.routes[request.route as usize];
+            let (access, function, queries) = (route.access, route.function, route.queries);
+            let counted = self.metrics.counts(request.arrival);
+            let slot = request.instance;
+            match request.phase {
+                DbPhase::Connect => {
+                    let request = self.requests.get_mut(id);
+                    request.queries_left = queries;
+                    request.phase = DbPhase::Session;
+                    if access == Access::DataApi {
+                        continue;
+                    }
+                    let slot = slot.expect("a database request holds an instance");
+                    let instance = self.functions[function].instance_mut(slot);
+                    if instance.connections > 0 {
+                        continue;
+                    }
+                    let per_instance = self.database.per_instance;
+                    let connected = match &mut self.pooler {
+                        Some(pooler) => pooler.connect_client(now, per_instance, counted),
+                        None => {
+                            let first_time = !instance.wants_connections;
+                            instance.wants_connections = true;
+                            self.database.connect(now, first_time)
+                        }
+                    };
+                    if connected {
+                        instance.connections = per_instance;
                     } else {
-                        request.failure = Some(Outcome::DbRefused);
+                        request.failure = Some(if self.pooler.is_some() {
+                            Outcome::PoolerRefused
+                        } else {
+                            Outcome::DbRefused
+                        });
                     }
                     return Step::Wait(
                         self.database
@@ -346,18 +648,147 @@ impl Stack {
                             .sample(&mut self.streams.database),
                     );
                 }
-                self.next_query(id)
+                DbPhase::Session => {
+                    self.requests.get_mut(id).phase = DbPhase::Connection;
+                    let Some(pooler) = &mut self.pooler else {
+                        continue;
+                    };
+                    if access != Access::Pooler || pooler.mode != PoolMode::Session {
+                        continue;
+                    }
+                    let slot = slot.expect("a database request holds an instance");
+                    let instance = self.functions[function].instance_mut(slot);
+                    // A second request of a busy instance shares what the first gets.
+                    if instance.session != SessionServer::None {
+                        continue;
+                    }
+                    match pooler.acquire(now, id, &mut self.database) {
+                        ServerConnection::Reused => instance.session = SessionServer::Held,
+                        ServerConnection::Opened => {
+                            instance.session = SessionServer::Held;
+                            return Step::Wait(
+                                self.database
+                                    .connect_time
+                                    .sample(&mut self.streams.database),
+                            );
+                        }
+                        ServerConnection::Queued => {
+                            instance.session = SessionServer::Waiting;
+                            return self.park_in_pooler(now, id, scheduler);
+                        }
+                    }
+                }
+                DbPhase::Connection => {
+                    if request.queries_left == 0 {
+                        return Step::Next;
+                    }
+                    self.requests.get_mut(id).phase = DbPhase::Cpu;
+                    match access {
+                        Access::Pooler => {
+                            let pooler = self.pooler.as_mut().expect("pooled access");
+                            if pooler.mode == PoolMode::Session {
+                                continue;
+                            }
+                            match pooler.acquire(now, id, &mut self.database) {
+                                ServerConnection::Reused => {
+                                    self.requests.get_mut(id).holds_connection = true;
+                                }
+                                ServerConnection::Opened => {
+                                    self.requests.get_mut(id).holds_connection = true;
+                                    return Step::Wait(
+                                        self.database
+                                            .connect_time
+                                            .sample(&mut self.streams.database),
+                                    );
+                                }
+                                ServerConnection::Queued => {
+                                    return self.park_in_pooler(now, id, scheduler);
+                                }
+                            }
+                        }
+                        Access::DataApi => {
+                            if self.database.data_api.try_take(now) {
+                                self.requests.get_mut(id).holds_connection = true;
+                            } else {
+                                self.database.data_api.enqueue(now, id);
+                                let timeout_at = now.saturating_add(self.database.data_api_timeout);
+                                return self.park(id, Line::DataApi, Some(timeout_at), scheduler);
+                            }
+                        }
+                        Access::Direct => {}
+                    }
+                }
+                DbPhase::Cpu => {
+                    self.requests.get_mut(id).phase = DbPhase::Query;
+                    if let Some(cpus) = &mut self.database.cpus {
+                        if cpus.try_take(now) {
+                            self.requests.get_mut(id).holds_cpu = true;
+                        } else {
+                            cpus.enqueue(now, id);
+                            return self.park(id, Line::Cpu, None, scheduler);
+                        }
+                    }
+                }
+                DbPhase::Query => {
+                    self.requests.get_mut(id).phase = DbPhase::Done;
+                    return Step::Wait(self.database.query_time.sample(&mut self.streams.service));
+                }
+                DbPhase::Done => {
+                    self.release_query_resources(now, id, scheduler);
+                    let request = self.requests.get_mut(id);
+                    request.queries_left -= 1;
+                    request.phase = DbPhase::Connection;
+                }
             }
         }
     }
 
-    fn next_query(&mut self, id: u32) -> Step {
-        let request = self.requests.get_mut(id);
-        if request.queries_left == 0 {
-            return Step::Next;
+    fn park_in_pooler(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
+        let pooler = self.pooler.as_ref().expect("pooled access");
+        let timeout_at = now.saturating_add(pooler.query_wait_timeout);
+        if pooler.has_reserve() {
+            scheduler.schedule_at(
+                now.saturating_add(pooler.reserve_timeout),
+                Event::PoolerReserve,
+            );
         }
-        request.queries_left -= 1;
-        Step::Wait(self.database.query_time.sample(&mut self.streams.service))
+        self.park(id, Line::Pooler, Some(timeout_at), scheduler)
+    }
+
+    /// Gives back the CPU and the per-query connection request `id` holds,
+    /// handing each to the head of its line.
+    fn release_query_resources(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+        let request = self.requests.get_mut(id);
+        let (holds_cpu, holds_connection) = (request.holds_cpu, request.holds_connection);
+        request.holds_cpu = false;
+        request.holds_connection = false;
+        let access = self.routes[request.route as usize].access;
+        if holds_cpu && let Some(next) = self.database.cpus.as_mut().and_then(|c| c.release(now)) {
+            self.served(now, next.request, Line::Cpu, 0, scheduler);
+        }
+        if holds_connection {
+            match access {
+                Access::Pooler => self.release_server(now, scheduler),
+                Access::DataApi => {
+                    if let Some(next) = self.database.data_api.release(now) {
+                        self.served(now, next.request, Line::DataApi, 0, scheduler);
+                    }
+                }
+                Access::Direct => {}
+            }
+        }
+    }
+
+    /// A pooler server connection is given back at `now`.
+    fn release_server(&mut self, now: SimTime, scheduler: &mut Scheduler<Event>) {
+        let pooler = self.pooler.as_mut().expect("pooled access");
+        let (next, idle_check) = pooler.release(now);
+        if let Some(at) = idle_check {
+            scheduler.schedule_at(at, Event::PoolerIdleCheck);
+        }
+        if let Some(next) = next {
+            self.served(now, next.request, Line::Pooler, 0, scheduler);
+        }
     }
 
     fn assign(&mut self, now: SimTime, id: u32, instance: u32) {
@@ -369,9 +800,28 @@ impl Stack {
         request.deadline = now.saturating_add(max_duration);
     }
 
-    /// The timed step of request `id` ended, or its deadline passed.
-    fn on_step(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+    /// A timer of request `id` fired.
+    fn on_step(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        generation: u32,
+        scheduler: &mut Scheduler<Event>,
+    ) {
         let request = self.requests.get(id);
+        if request.generation != generation {
+            return;
+        }
+        if let Some(line) = request.waiting {
+            let outcome = match line {
+                _ if now >= request.deadline => Outcome::Timeout,
+                Line::Pooler => Outcome::PoolerTimeout,
+                Line::DataApi => Outcome::DataApiTimeout,
+                Line::Cpu | Line::Cdn => Outcome::Timeout,
+            };
+            self.end_request(now, id, outcome, scheduler);
+            return;
+        }
         if now < request.step_done_at {
             self.end_request(now, id, Outcome::Timeout, scheduler);
             return;
@@ -380,16 +830,53 @@ impl Stack {
             self.end_request(now, id, outcome, scheduler);
             return;
         }
+        // The database stage has several timed steps; others have one.
         let stage = self.routes[request.route as usize].stages[request.stage as usize];
-        // Only the database stage has several timed steps (its queries).
-        if stage == Stage::Database
-            && let Step::Wait(delay) = self.next_query(id)
-        {
-            self.wait(now, id, delay, scheduler);
-            return;
+        if stage != Stage::Database {
+            self.requests.get_mut(id).stage += 1;
         }
-        self.requests.get_mut(id).stage += 1;
         self.advance(now, id, scheduler);
+    }
+
+    /// Takes request `id` out of the line it waits in, if any.
+    fn leave_line(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let request = self.requests.get(id);
+        let Some(line) = request.waiting else {
+            return;
+        };
+        let counted = self.metrics.counts(request.arrival);
+        match line {
+            Line::Cdn => {}
+            Line::Cpu => {
+                if let Some(cpus) = &mut self.database.cpus {
+                    cpus.cancel(now, id);
+                }
+            }
+            Line::DataApi => {
+                self.database.data_api.cancel(now, id);
+                if outcome == Outcome::DataApiTimeout && counted {
+                    self.database.data_api_timeouts += 1;
+                }
+            }
+            Line::Pooler => {
+                let timed_out = outcome == Outcome::PoolerTimeout;
+                let pooler = self.pooler.as_mut().expect("pooled access");
+                pooler.cancel(now, id, timed_out, counted);
+                let slot = request
+                    .instance
+                    .expect("a database request holds an instance");
+                let function = self.routes[request.route as usize].function;
+                let instance = self.functions[function].instance_mut(slot);
+                if instance.session == SessionServer::Waiting {
+                    instance.session = SessionServer::None;
+                }
+                // PgBouncer disconnects a client whose query waited too long.
+                if timed_out && instance.connections > 0 {
+                    pooler.disconnect_client(now, instance.connections);
+                    instance.connections = 0;
+                }
+            }
+        }
     }
 
     fn end_request(
@@ -399,11 +886,23 @@ impl Stack {
         outcome: Outcome,
         scheduler: &mut Scheduler<Event>,
     ) {
+        self.leave_line(now, id, outcome);
+        self.release_query_resources(now, id, scheduler);
         let request = self.requests.get(id);
-        let (route, arrival, instance) =
-            (request.route as usize, request.arrival, request.instance);
-        self.metrics.finished(now, arrival, route, outcome);
+        let (route, arrival, instance, class, origin_key) = (
+            request.route as usize,
+            request.arrival,
+            request.instance,
+            request.class,
+            request.origin_key,
+        );
+        self.metrics.finished(now, arrival, route, class, outcome);
         self.requests.remove(id);
+        if let Some(key) = origin_key {
+            for waiter in self.cdn.complete(route, key, now, outcome == Outcome::Ok) {
+                self.end_request(now, waiter, outcome, scheduler);
+            }
+        }
         if let Some(slot) = instance {
             let function = self.routes[route].function;
             let pool = &mut self.functions[function];
@@ -472,6 +971,7 @@ impl Stack {
             }
             IdleCheck::Reclaimed {
                 connections,
+                session_server,
                 wanted,
                 lifetime,
             } => {
@@ -479,10 +979,44 @@ impl Stack {
                 self.metrics.instances.add(now, -1);
                 self.metrics
                     .instance_lifetime(lifetime.0, lifetime.1, memory_gb);
-                if let Some(delay) = self.database.release(now, connections, wanted) {
-                    scheduler.schedule_in(delay, Event::ConnectionsClose { count: connections });
+                let pooled = self.pooler.is_some();
+                let lingering = if pooled {
+                    (connections > 0 && self.database.close_delay > 0)
+                        .then_some(self.database.close_delay)
+                } else {
+                    self.database.release(now, connections, wanted)
+                };
+                match lingering {
+                    Some(delay) => scheduler.schedule_in(
+                        delay,
+                        Event::ConnectionsClose {
+                            count: connections,
+                            pooled,
+                            session_server,
+                        },
+                    ),
+                    None if pooled => {
+                        self.close_clients(now, connections, session_server, scheduler)
+                    }
+                    None => {}
                 }
             }
+        }
+    }
+
+    /// An instance's client connections to the pooler close at `now`, with
+    /// its session-mode server connection if it held one.
+    fn close_clients(
+        &mut self,
+        now: SimTime,
+        count: u32,
+        session_server: bool,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let pooler = self.pooler.as_mut().expect("pooled access");
+        pooler.disconnect_client(now, count);
+        if session_server {
+            self.release_server(now, scheduler);
         }
     }
 
@@ -497,10 +1031,17 @@ impl Stack {
         }
         self.schedule_scale_retry(function, scheduler);
     }
-}
 
-fn route_function(routes: &[RouteModel], request: &Request) -> usize {
-    routes[request.route as usize].function
+    fn on_pooler_reserve(&mut self, now: SimTime, scheduler: &mut Scheduler<Event>) {
+        let pooler = self.pooler.as_mut().expect("pooled access");
+        for waiter in pooler.open_for_line(now, &mut self.database) {
+            let connect = self
+                .database
+                .connect_time
+                .sample(&mut self.streams.database);
+            self.served(now, waiter.request, Line::Pooler, connect, scheduler);
+        }
+    }
 }
 
 impl sim::Model for Stack {
@@ -514,13 +1055,27 @@ impl sim::Model for Stack {
                 self.schedule_next_session(now, scheduler);
             }
             Event::Page { session } => {
-                let (route, think) = self.traffic.next_page(session, &mut self.streams.routing);
-                if let Some(think) = think {
+                let page = self.traffic.next_page(session, &mut self.streams.routing);
+                if let Some(think) = page.think {
                     scheduler.schedule_in(think, Event::Page { session });
                 }
-                self.issue(now, route, scheduler);
+                self.issue(now, page.route, Class::User, page.user, scheduler);
             }
-            Event::Step { request } => self.on_step(now, request, scheduler),
+            Event::Abusive { client } => {
+                let abusive = self.abusive.as_mut().expect("abusive clients");
+                let route = abusive.route(&mut self.streams.abusive);
+                let id = abusive.id(client);
+                if let Some(at) =
+                    abusive.next_request(client, now, self.end, &mut self.streams.abusive)
+                {
+                    scheduler.schedule_at(at, Event::Abusive { client });
+                }
+                self.issue(now, route, Class::Abusive, id, scheduler);
+            }
+            Event::Step {
+                request,
+                generation,
+            } => self.on_step(now, request, generation, scheduler),
             Event::IdleCheck {
                 function,
                 slot,
@@ -531,7 +1086,24 @@ impl sim::Model for Stack {
             Event::ScaleRetry { function } => {
                 self.on_scale_retry(now, usize::from(function), scheduler)
             }
-            Event::ConnectionsClose { count } => self.database.close(now, count),
+            Event::ConnectionsClose {
+                count,
+                pooled,
+                session_server,
+            } => {
+                if pooled {
+                    self.close_clients(now, count, session_server, scheduler);
+                } else {
+                    self.database.close(now, count);
+                }
+            }
+            Event::PoolerIdleCheck => {
+                let pooler = self.pooler.as_mut().expect("pooled access");
+                if let Some(at) = pooler.idle_check(now, &mut self.database) {
+                    scheduler.schedule_at(at, Event::PoolerIdleCheck);
+                }
+            }
+            Event::PoolerReserve => self.on_pooler_reserve(now, scheduler),
         }
     }
 }

@@ -1,19 +1,53 @@
-//! A user-facing request as it moves through its route's pipeline of stages.
+//! A request as it moves through its route's pipeline of stages.
 
 use crate::sim::SimTime;
 
-use super::metrics::Outcome;
+use super::metrics::{Class, Outcome};
 
-/// One stage of a route's pipeline. A component that adds a stage (cache,
-/// limiter, pooler, AI) adds a variant here and its handler in the stack.
+/// One stage of a route's pipeline. A component that adds a stage adds a
+/// variant here and its handler in the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// The CDN: a hit is answered at the edge, a miss goes on.
+    Cdn,
     /// Take a slot on an instance of the route's function (cold start, throttle or queue).
     Function,
+    /// Ask the route's rate limiter (a Redis round trip); 429 when rejected.
+    Limit,
     /// Run the handler's CPU time.
     Handler,
-    /// Connect if the instance has no connection, then run the queries one after another.
+    /// Reach Postgres and run the queries one after another.
     Database,
+}
+
+/// Where a request is inside the database stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbPhase {
+    /// Open the instance's connection (direct, or client to the pooler) if it has none.
+    Connect,
+    /// Session mode: get the instance's server connection if it has none.
+    Session,
+    /// Get a connection for the next query (pooler transaction or Data API), or finish.
+    Connection,
+    /// Get a CPU.
+    Cpu,
+    /// Run the query.
+    Query,
+    /// Give back the CPU and connection; count the query done.
+    Done,
+}
+
+/// A line a request can wait in, outside the function's own queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// Waiting for the CDN's origin call for its key.
+    Cdn,
+    /// Waiting for a pooler server connection.
+    Pooler,
+    /// Waiting for a PostgREST connection.
+    DataApi,
+    /// Waiting for a database CPU.
+    Cpu,
 }
 
 /// A request in flight.
@@ -21,18 +55,58 @@ pub enum Stage {
 pub struct Request {
     /// Route index.
     pub route: u16,
+    /// Who sent it.
+    pub class: Class,
+    /// The user or abusive client that sent it.
+    pub client: u32,
     /// When it arrived.
     pub arrival: SimTime,
     /// Index of its current stage.
     pub stage: u8,
+    /// Where it is in the database stage.
+    pub phase: DbPhase,
+    /// The cache key it is the origin call for, if any.
+    pub origin_key: Option<u32>,
     /// The instance slot it holds, if any.
     pub instance: Option<u32>,
     /// When it must end (504), once on an instance.
     pub deadline: SimTime,
     /// When its current timed step ends.
     pub step_done_at: SimTime,
+    /// Tells its current timer from stale ones.
+    pub generation: u32,
     /// Queries left in the database stage.
     pub queries_left: u32,
+    /// The line it waits in, if any.
+    pub waiting: Option<Line>,
+    /// Whether it holds a database CPU.
+    pub holds_cpu: bool,
+    /// Whether it holds a pooler server or PostgREST connection for its query.
+    pub holds_connection: bool,
     /// The outcome decided at the start of the current step, if it fails.
     pub failure: Option<Outcome>,
+}
+
+impl Request {
+    /// A new request of `class` from `client` to `route`, arriving at `arrival`.
+    pub fn new(route: usize, class: Class, client: u32, arrival: SimTime) -> Self {
+        Self {
+            route: route as u16,
+            class,
+            client,
+            arrival,
+            stage: 0,
+            phase: DbPhase::Connect,
+            origin_key: None,
+            instance: None,
+            deadline: SimTime::MAX,
+            step_done_at: arrival,
+            generation: 0,
+            queries_left: 0,
+            waiting: None,
+            holds_cpu: false,
+            holds_connection: false,
+            failure: None,
+        }
+    }
 }

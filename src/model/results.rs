@@ -1,100 +1,76 @@
-//! The results of one replication: scalars per tier and route, and the
-//! per-minute series, ready to be averaged over replications.
+//! The results of one replication: named scalars per tier and route, and
+//! the per-minute series, ready to be averaged over replications.
 
 use super::database::Database;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, Outcome};
+use super::pooler::Pooler;
+use super::servers::Servers;
 use crate::scenario::{RouteSlo, Scenario};
 use crate::sim::{NANOS_PER_SEC, SimTime};
+use crate::stats::Gauge;
 
-/// One route's results.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RouteResult {
-    /// Requests after warm-up.
-    pub requests: f64,
-    /// Latency percentiles of answered requests, ms.
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-    /// Failed share of requests.
-    pub error_rate: f64,
-    /// Connection refusals.
-    pub db_refused: f64,
-    /// Throttled requests.
-    pub throttled: f64,
-    /// Timed-out requests.
-    pub timeouts: f64,
-    /// Requests that waited for a cold start.
-    pub cold_starts: f64,
-    /// Worst-window p95 for a route with its own SLO (else NaN), ms.
-    pub worst_window_p95_ms: f64,
+/// Named numbers in a fixed order; NaN where a value does not apply.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Values {
+    names: Vec<String>,
+    values: Vec<f64>,
 }
 
-/// One minute of the series.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MinuteRow {
-    /// Requests per second in the minute.
-    pub rps: f64,
-    /// Most instances alive.
-    pub instances: f64,
-    /// Most open DB connections.
-    pub db_connections: f64,
-    /// Most DB connections demanded.
-    pub db_demanded: f64,
-    /// Failed requests.
-    pub errors: f64,
+impl Values {
+    /// Appends `name = value`.
+    pub fn push(&mut self, name: impl Into<String>, value: f64) {
+        self.names.push(name.into());
+        self.values.push(value);
+    }
+
+    /// The value of `name`, NaN if absent.
+    pub fn get(&self, name: &str) -> f64 {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(f64::NAN, |i| self.values[i])
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
 }
 
 /// One replication of one tier.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Replication {
-    /// Tier-level scalars, in the order of [`Replication::COLUMNS`].
-    pub values: Vec<f64>,
+    /// Tier-level scalars.
+    pub values: Values,
     /// Per route, in scenario order.
-    pub routes: Vec<RouteResult>,
-    /// Per minute from time zero.
-    pub minutes: Vec<MinuteRow>,
+    pub routes: Vec<Values>,
+    /// Names of the per-minute fields.
+    pub minute_fields: Vec<&'static str>,
+    /// Per minute from time zero, `minute_fields.len()` values each.
+    pub minutes: Vec<f64>,
     /// First minute after warm-up.
     pub first_minute: usize,
 }
 
 impl Replication {
-    /// Names of the tier-level scalars, as summary.csv columns.
-    pub const COLUMNS: &'static [&'static str] = &[
-        "requests",
-        "peak_rps",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "mean_latency_ms",
-        "mean_wait_ms",
-        "error_rate",
-        "db_refused",
-        "throttled",
-        "timeouts",
-        "cold_starts",
-        "cold_start_ratio",
-        "invocations",
-        "peak_instances",
-        "mean_instances",
-        "peak_db_connections",
-        "mean_db_connections",
-        "peak_db_demanded",
-        "db_connection_limit",
-        "worst_window_p95_ms",
-        "worst_window_error_rate",
-        "slo_met",
-        "cpu_seconds",
-        "gb_seconds",
-    ];
-
-    /// The value of scalar `name`.
+    /// The tier-level scalar `name` (NaN if absent).
     pub fn value(&self, name: &str) -> f64 {
-        Self::COLUMNS
+        self.values.get(name)
+    }
+
+    /// How many minutes the series covers.
+    pub fn minute_count(&self) -> usize {
+        self.minutes.len() / self.minute_fields.len().max(1)
+    }
+
+    /// Field `name` of `minute`, NaN if absent.
+    pub fn minute(&self, minute: usize, name: &str) -> f64 {
+        self.minute_fields
             .iter()
-            .position(|c| *c == name)
-            .map_or(f64::NAN, |i| self.values[i])
+            .position(|f| *f == name)
+            .map_or(f64::NAN, |i| {
+                self.minutes[minute * self.minute_fields.len() + i]
+            })
     }
 
     /// Gathers the results of a finished run.
@@ -103,6 +79,7 @@ impl Replication {
         end: SimTime,
         mut metrics: Metrics,
         database: &mut Database,
+        mut pooler: Option<&mut Pooler>,
     ) -> Self {
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
@@ -114,8 +91,11 @@ impl Replication {
         let mut slo_met = within(worst_p95, scenario.slo.p95_latency.secs() * 1_000.0)
             && within(worst_errors, scenario.slo.error_rate.0);
         let mut routes = Vec::with_capacity(metrics.routes.len());
-        let (mut requests, mut refused, mut throttled, mut timeouts, mut cold) =
-            (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut requests = 0u64;
+        let mut outcomes = [0u64; 8];
+        let (mut cold, mut edge, mut origin) = (0u64, 0u64, 0u64);
+        let mut cdn = [0u64; 3];
+        let (mut abusive, mut abusive_limited) = (0u64, 0u64);
         for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes.value) {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
                 (Some(window), Some(RouteSlo::Own { p95_latency })) => {
@@ -125,74 +105,200 @@ impl Replication {
                 }
                 _ => f64::NAN,
             };
-            let failed = route.db_refused + route.throttled + route.timeouts;
             requests += route.requests;
-            refused += route.db_refused;
-            throttled += route.throttled;
-            timeouts += route.timeouts;
+            for (total, count) in outcomes.iter_mut().zip(route.outcomes) {
+                *total += count;
+            }
+            for (total, count) in cdn.iter_mut().zip(route.cdn) {
+                *total += count;
+            }
             cold += route.cold_starts;
-            routes.push(RouteResult {
-                requests: route.requests as f64,
-                p50_ms: route.latency.quantile_ms(0.50),
-                p95_ms: route.latency.quantile_ms(0.95),
-                p99_ms: route.latency.quantile_ms(0.99),
-                error_rate: ratio(failed, route.requests),
-                db_refused: route.db_refused as f64,
-                throttled: route.throttled as f64,
-                timeouts: route.timeouts as f64,
-                cold_starts: route.cold_starts as f64,
-                worst_window_p95_ms,
-            });
+            edge += route.edge_requests;
+            origin += route.origin_calls;
+            abusive += route.abusive_requests;
+            abusive_limited += route.abusive_limited;
+            let mut values = Values::default();
+            values.push("requests", route.requests as f64);
+            values.push("edge_requests", route.edge_requests as f64);
+            values.push("p50_ms", route.latency.quantile_ms(0.50));
+            values.push("p95_ms", route.latency.quantile_ms(0.95));
+            values.push("p99_ms", route.latency.quantile_ms(0.99));
+            push_outcomes(&mut values, route.requests, &route.outcomes);
+            values.push("cold_starts", route.cold_starts as f64);
+            push_cdn(&mut values, &route.cdn, route.origin_calls);
+            values.push("abusive_requests", route.abusive_requests as f64);
+            values.push("abusive_limited", route.abusive_limited as f64);
+            values.push("worst_window_p95_ms", worst_window_p95_ms);
+            routes.push(values);
         }
-        let minute_count = metrics.arrivals.counts().len();
-        let minutes = (0..minute_count)
-            .map(|m| MinuteRow {
-                rps: metrics.arrivals.counts()[m] as f64 / 60.0,
-                instances: metrics.instances.minute_maxima()[m] as f64,
-                db_connections: database.open.minute_maxima()[m] as f64,
-                db_demanded: database.demanded.minute_maxima()[m] as f64,
-                errors: metrics.errors.counts()[m] as f64,
-            })
-            .collect();
-        let values = vec![
-            requests as f64,
+
+        let mut values = Values::default();
+        values.push("requests", requests as f64);
+        values.push(
+            "peak_rps",
             metrics.arrivals.peak_from(first_minute) as f64 / 60.0,
-            metrics.latency.quantile_ms(0.50),
-            metrics.latency.quantile_ms(0.95),
-            metrics.latency.quantile_ms(0.99),
-            metrics.latency.mean_ms(),
+        );
+        values.push("p50_ms", metrics.latency.quantile_ms(0.50));
+        values.push("p95_ms", metrics.latency.quantile_ms(0.95));
+        values.push("p99_ms", metrics.latency.quantile_ms(0.99));
+        values.push("mean_latency_ms", metrics.latency.mean_ms());
+        values.push(
+            "mean_wait_ms",
             if metrics.wait_count > 0 {
                 metrics.wait_sum / metrics.wait_count as f64 * 1_000.0
             } else {
                 f64::NAN
             },
-            ratio(refused + throttled + timeouts, requests),
-            refused as f64,
-            throttled as f64,
-            timeouts as f64,
-            cold as f64,
-            ratio(cold, metrics.invocations),
-            metrics.invocations as f64,
-            peak_instances as f64,
-            mean_instances,
-            peak_open as f64,
-            mean_open,
-            peak_demanded as f64,
-            f64::from(database.limit),
-            worst_p95,
-            worst_errors,
-            if slo_met { 1.0 } else { 0.0 },
-            metrics.cpu_seconds,
-            metrics.gb_seconds,
+        );
+        push_outcomes(&mut values, requests, &outcomes);
+        values.push("cold_starts", cold as f64);
+        values.push("cold_start_ratio", ratio(cold, metrics.invocations));
+        values.push("invocations", metrics.invocations as f64);
+        values.push("peak_instances", peak_instances as f64);
+        values.push("mean_instances", mean_instances);
+        values.push("peak_db_connections", peak_open as f64);
+        values.push("mean_db_connections", mean_open);
+        values.push("peak_db_demanded", peak_demanded as f64);
+        values.push("db_connection_limit", f64::from(database.limit));
+        values.push("edge_requests", edge as f64);
+        push_cdn(&mut values, &cdn, origin);
+        values.push("abusive_requests", abusive as f64);
+        values.push("abusive_limited", abusive_limited as f64);
+        values.push("redis_commands", metrics.redis_commands as f64);
+        for (name, (users, abusive)) in scenario.rate_limits.keys().zip(&metrics.limiters) {
+            values.push(format!("limited_{name}_users"), *users as f64);
+            values.push(format!("limited_{name}_abusive"), *abusive as f64);
+        }
+        push_pooler(&mut values, pooler.as_deref_mut(), end);
+        let cpus = database.cpus.as_mut();
+        let cpu_count = cpus.as_ref().map_or(f64::NAN, |c| f64::from(c.capacity()));
+        let cpu = push_line(&mut values, "db_cpu", cpus, end);
+        values.push("db_cpus", cpu_count);
+        values.push("db_cpu_utilisation", cpu.mean_busy / cpu_count);
+        push_line(&mut values, "data_api", Some(&mut database.data_api), end);
+        values.push("data_api_wait_timeouts", database.data_api_timeouts as f64);
+        values.push("worst_window_p95_ms", worst_p95);
+        values.push("worst_window_error_rate", worst_errors);
+        values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
+        values.push("cpu_seconds", metrics.cpu_seconds);
+        values.push("gb_seconds", metrics.gb_seconds);
+
+        let mut series: Vec<(&'static str, Series)> = vec![
+            ("rps", Series::Count(metrics.arrivals.counts(), 60.0)),
+            ("instances", Series::Gauge(&metrics.instances)),
+            ("db_connections", Series::Gauge(&database.open)),
+            ("db_demanded", Series::Gauge(&database.demanded)),
+            ("errors", Series::Count(metrics.errors.counts(), 1.0)),
+            ("cdn_hits", Series::Count(metrics.cdn_hits.counts(), 1.0)),
+            ("rate_limited", Series::Count(metrics.limited.counts(), 1.0)),
         ];
-        debug_assert_eq!(values.len(), Self::COLUMNS.len());
+        if let Some(pooler) = pooler.as_deref() {
+            series.push(("pooler_clients", Series::Gauge(&pooler.clients)));
+            series.push(("pooler_in_use", Series::Gauge(&pooler.servers.busy)));
+            series.push(("pooler_waiting", Series::Gauge(&pooler.servers.waiting)));
+        }
+        if let Some(cpus) = &database.cpus {
+            series.push(("db_cpu_busy", Series::Gauge(&cpus.busy)));
+            series.push(("db_cpu_waiting", Series::Gauge(&cpus.waiting)));
+        }
+        let minute_count = metrics.arrivals.counts().len();
+        let mut minutes = Vec::with_capacity(minute_count * series.len());
+        for minute in 0..minute_count {
+            minutes.extend(series.iter().map(|(_, s)| s.at(minute)));
+        }
         Self {
             values,
             routes,
+            minute_fields: series.iter().map(|(name, _)| *name).collect(),
             minutes,
             first_minute,
         }
     }
+}
+
+/// A per-minute source.
+enum Series<'a> {
+    /// Counts per minute, divided by the given factor.
+    Count(&'a [u64], f64),
+    /// A gauge's maximum per minute.
+    Gauge(&'a Gauge),
+}
+
+impl Series<'_> {
+    fn at(&self, minute: usize) -> f64 {
+        match self {
+            Series::Count(counts, divisor) => counts[minute] as f64 / divisor,
+            Series::Gauge(gauge) => gauge.minute_maxima()[minute] as f64,
+        }
+    }
+}
+
+fn push_outcomes(values: &mut Values, requests: u64, outcomes: &[u64; 8]) {
+    let failed: u64 = outcomes[1..].iter().sum();
+    values.push("error_rate", ratio(failed, requests));
+    for (outcome, name) in Outcome::FAILURES {
+        values.push(name, outcomes[outcome as usize] as f64);
+    }
+}
+
+fn push_cdn(values: &mut Values, cdn: &[u64; 3], origin_calls: u64) {
+    let [fresh, stale, misses] = *cdn;
+    values.push(
+        "cdn_hit_ratio",
+        ratio(fresh + stale, fresh + stale + misses),
+    );
+    values.push("cdn_fresh_hits", fresh as f64);
+    values.push("cdn_stale_hits", stale as f64);
+    values.push("cdn_misses", misses as f64);
+    values.push("origin_calls", origin_calls as f64);
+}
+
+fn push_pooler(values: &mut Values, pooler: Option<&mut Pooler>, end: SimTime) {
+    let (peak_clients, refusals, timeouts, servers) = match pooler {
+        Some(pooler) => (
+            pooler.clients.finish(end).0 as f64,
+            pooler.refusals as f64,
+            pooler.timeouts as f64,
+            Some(&mut pooler.servers),
+        ),
+        None => (f64::NAN, f64::NAN, f64::NAN, None),
+    };
+    values.push("pooler_peak_clients", peak_clients);
+    push_line(values, "pooler", servers, end);
+    values.push("pooler_wait_timeouts", timeouts);
+    values.push("pooler_client_refusals", refusals);
+}
+
+/// What [`push_line`] measured.
+struct LineSummary {
+    mean_busy: f64,
+}
+
+/// Pushes `{prefix}_peak_busy`, `{prefix}_wait_p95_ms` and
+/// `{prefix}_peak_waiting` of `servers` (NaN when absent).
+fn push_line(
+    values: &mut Values,
+    prefix: &str,
+    servers: Option<&mut Servers>,
+    end: SimTime,
+) -> LineSummary {
+    let (peak_busy, mean_busy, wait_p95, peak_waiting) = match servers {
+        Some(servers) => {
+            let (peak_busy, mean_busy) = servers.busy.finish(end);
+            let (peak_waiting, _) = servers.waiting.finish(end);
+            (
+                peak_busy as f64,
+                mean_busy,
+                servers.wait.quantile_ms(0.95),
+                peak_waiting as f64,
+            )
+        }
+        None => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+    };
+    values.push(format!("{prefix}_peak_busy"), peak_busy);
+    values.push(format!("{prefix}_wait_p95_ms"), wait_p95);
+    values.push(format!("{prefix}_peak_waiting"), peak_waiting);
+    LineSummary { mean_busy }
 }
 
 /// Whether a worst-window value meets its limit; no qualifying window (NaN)

@@ -123,8 +123,21 @@ impl ArrivalRate {
 /// One user's visit.
 #[derive(Clone, Copy, Debug)]
 pub struct Session {
+    /// The user, uniformly drawn among the tier's users.
+    pub user: u32,
     /// Page requests still to send.
     pub requests_left: u32,
+}
+
+/// A session's next page request.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// The route.
+    pub route: usize,
+    /// The user.
+    pub user: u32,
+    /// The think time before the session's next request, if one follows.
+    pub think: Option<SimTime>,
 }
 
 /// Route choice and session shapes.
@@ -137,6 +150,7 @@ pub struct Traffic {
     /// Cumulative route weights, for routes that sessions call.
     cumulative: Vec<(f64, usize)>,
     sessions: Slab<Session>,
+    users: u32,
 }
 
 impl Traffic {
@@ -160,20 +174,21 @@ impl Traffic {
             think_time: scenario.traffic.think_time.sampler(),
             cumulative,
             sessions: Slab::default(),
+            users: users.min(u64::from(u32::MAX)) as u32,
         }
     }
 
     /// Opens a session; returns its id.
     pub fn open_session(&mut self, rng: &mut RngStream) -> u32 {
         let session = Session {
+            user: rng.random_range(0..self.users.max(1)),
             requests_left: self.requests_per_session.sample(rng),
         };
         self.sessions.insert(session)
     }
 
-    /// Takes the session's next page request: its route and, when another
-    /// follows, the think time before it. Closes the session after its last.
-    pub fn next_page(&mut self, session: u32, rng: &mut RngStream) -> (usize, Option<SimTime>) {
+    /// Takes the session's next page request. Closes the session after its last.
+    pub fn next_page(&mut self, session: u32, rng: &mut RngStream) -> Page {
         let draw: f64 = rng.random();
         let route = self
             .cumulative
@@ -184,11 +199,112 @@ impl Traffic {
             .expect("validation guarantees a weighted route");
         let state = self.sessions.get_mut(session);
         state.requests_left = state.requests_left.saturating_sub(1);
-        if state.requests_left == 0 {
+        let user = state.user;
+        let think = if state.requests_left == 0 {
             self.sessions.remove(session);
-            (route, None)
+            None
         } else {
-            (route, Some(self.think_time.sample(rng)))
+            Some(self.think_time.sample(rng))
+        };
+        Page { route, user, think }
+    }
+}
+
+/// Abusive clients: each is active for one stretch of `active_per_day` a
+/// day, starting at a uniformly random time, and sends Poisson requests at
+/// `rate` to its routes, uniformly, while active. Their identifiers follow
+/// the users' (`users..users+count`), with IP addresses of their own.
+#[derive(Clone, Debug)]
+pub struct AbusiveClients {
+    first_id: u32,
+    per_sec: f64,
+    active: SimTime,
+    routes: Vec<usize>,
+    /// Per client, the end of its current active stretch.
+    active_until: Vec<SimTime>,
+}
+
+impl AbusiveClients {
+    /// The abusive clients of `scenario` for `users` users, if any.
+    pub fn new(scenario: &Scenario, users: u64) -> Option<Self> {
+        let config = scenario.traffic.abusive_clients.as_ref()?;
+        let count = match (&config.count, &config.share) {
+            (Some(count), _) => count.value,
+            (None, Some(share)) => (users as f64 * share.value.0).floor() as u64,
+            (None, None) => 0,
+        };
+        let names: Vec<&str> = scenario
+            .routes
+            .value
+            .iter()
+            .map(|r| r.name.value.as_str())
+            .collect();
+        Some(Self {
+            first_id: users.min(u64::from(u32::MAX)) as u32,
+            per_sec: config.rate.value.per_sec(),
+            active: config.active_per_day.value.nanos().min(DAY),
+            routes: config
+                .routes
+                .value
+                .iter()
+                .map(|r| {
+                    names
+                        .iter()
+                        .position(|n| *n == r.value)
+                        .expect("validated route name")
+                })
+                .collect(),
+            active_until: vec![0; count as usize],
+        })
+        .filter(|clients| !clients.active_until.is_empty() && clients.active > 0)
+    }
+
+    /// How many clients there are.
+    pub fn count(&self) -> u32 {
+        self.active_until.len() as u32
+    }
+
+    /// The identifier of client `index`.
+    pub fn id(&self, index: u32) -> u32 {
+        self.first_id + index
+    }
+
+    /// Client `index`'s next request after `now` (or its first, from its
+    /// stretch of day 0 when `now` is 0), before `end`.
+    pub fn next_request(
+        &mut self,
+        index: u32,
+        now: SimTime,
+        end: SimTime,
+        rng: &mut RngStream,
+    ) -> Option<SimTime> {
+        let mut after = now;
+        loop {
+            let until = &mut self.active_until[index as usize];
+            if after < *until {
+                let gap: f64 = Exp1.sample(rng);
+                let at = after + duration_from_secs(gap / self.per_sec).max(1);
+                if at < *until {
+                    return (at < end).then_some(at);
+                }
+            }
+            // The stretch is over: the next day's.
+            let day = if *until == 0 {
+                0
+            } else {
+                (*until - 1) / DAY + 1
+            };
+            let start = day * DAY + (rng.random::<f64>() * (DAY - self.active) as f64) as SimTime;
+            if start >= end {
+                return None;
+            }
+            *until = start + self.active;
+            after = start;
         }
+    }
+
+    /// A route for client's next request.
+    pub fn route(&self, rng: &mut RngStream) -> usize {
+        self.routes[rng.random_range(0..self.routes.len())]
     }
 }

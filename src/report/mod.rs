@@ -90,6 +90,19 @@ pub fn write_reports(
     Ok(staged.into_iter().map(|(_, path)| path).collect())
 }
 
+/// The names of several lists, each once, in order of first appearance.
+fn union<'a, S: AsRef<str> + 'a>(lists: impl Iterator<Item = &'a [S]>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for list in lists {
+        for name in list {
+            if !names.iter().any(|n| n == name.as_ref()) {
+                names.push(name.as_ref().to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Header cells `name, name_ci95` for each of `names`.
 fn estimate_header<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     names

@@ -3,9 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, estimate_header, push_estimate};
+use super::{Exporter, estimate_header, push_estimate, union};
 use crate::experiment::ScenarioRun;
-use crate::model::Replication;
 
 /// The per-tier summary.
 pub struct SummaryCsv;
@@ -17,8 +16,14 @@ impl Exporter for SummaryCsv {
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
+        let names = union(
+            run.tiers
+                .iter()
+                .flat_map(|t| t.replications.first())
+                .map(|r| r.values.names()),
+        );
         let mut header = vec!["tier".to_string(), "users".into(), "replications".into()];
-        header.extend(estimate_header(Replication::COLUMNS.iter().copied()));
+        header.extend(estimate_header(names.iter().map(String::as_str)));
         csv.write_record(&header)?;
         for tier in &run.tiers {
             let mut row = vec![
@@ -26,8 +31,8 @@ impl Exporter for SummaryCsv {
                 tier.users.to_string(),
                 tier.replications.len().to_string(),
             ];
-            for (index, _) in Replication::COLUMNS.iter().enumerate() {
-                let values: Vec<f64> = tier.replications.iter().map(|r| r.values[index]).collect();
+            for name in &names {
+                let values: Vec<f64> = tier.replications.iter().map(|r| r.value(name)).collect();
                 push_estimate(&mut row, &values);
             }
             csv.write_record(&row)?;

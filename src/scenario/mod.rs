@@ -6,6 +6,7 @@
 //! [`Scenario::deferred_keys`] so that `capsim check` can warn about them.
 
 mod calendar;
+mod compute;
 mod dist;
 mod error;
 mod key_path;
@@ -16,6 +17,7 @@ mod validate;
 use std::path::Path;
 
 pub use calendar::{Date, DayTime, Timezone};
+pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::*;

@@ -3,6 +3,8 @@
 //! [`super::units`]); relations between keys are checked in
 //! [`super::validate`].
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::{Location, Spanned};
@@ -50,9 +52,12 @@ pub struct Scenario {
     pub functions: Spanned<Vec<Function>>,
     /// The Postgres database.
     pub database: Database,
-    /// Rate limiters (not simulated yet).
+    /// Rate limiters by name, as routes refer to them.
     #[serde(default)]
-    pub rate_limits: Deferred,
+    pub rate_limits: BTreeMap<String, Spanned<RateLimit>>,
+    /// The Redis (Upstash) that limiters and app caches call.
+    #[serde(default)]
+    pub redis: Option<Redis>,
     /// The AI provider (not simulated yet).
     #[serde(default)]
     pub ai: Deferred,
@@ -124,12 +129,82 @@ pub struct Traffic {
     /// Scheduled surges.
     #[serde(default)]
     pub bursts: Vec<Burst>,
-    /// Users behind one IP address (not simulated yet).
+    /// Users behind one IP address (NAT), for IP-keyed limits.
     #[serde(default)]
-    pub users_per_ip: Deferred,
-    /// High-rate clients (not simulated yet).
+    pub users_per_ip: Option<Spanned<f64>>,
+    /// High-rate clients, the traffic rate limits exist for.
     #[serde(default)]
-    pub abusive_clients: Deferred,
+    pub abusive_clients: Option<AbusiveClients>,
+}
+
+/// Clients that send requests at a high rate, apart from the users.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbusiveClients {
+    /// How many, as a count.
+    #[serde(default)]
+    pub count: Option<Spanned<u64>>,
+    /// How many, as a share of the tier's users (rounded down).
+    #[serde(default)]
+    pub share: Option<Spanned<Share>>,
+    /// Requests per client while active.
+    pub rate: Spanned<Rate>,
+    /// Active time per client per day, one stretch at a random time of day.
+    pub active_per_day: Spanned<Duration>,
+    /// Routes they call, uniformly.
+    pub routes: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A rate limiting algorithm of @upstash/ratelimit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Weighted count of the current and previous fixed windows.
+    SlidingWindow,
+    /// A counter per fixed window.
+    FixedWindow,
+    /// Tokens refilled per interval.
+    TokenBucket,
+}
+
+/// What a limiter counts requests by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKey {
+    /// The signed-in user.
+    User,
+    /// The client IP address (users behind one NAT share it).
+    Ip,
+}
+
+/// A named rate limiter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// Requests per window (windows), or bucket size (token bucket).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Window length (windows).
+    #[serde(default)]
+    pub window: Option<Duration>,
+    /// Tokens added per interval (token bucket).
+    #[serde(default)]
+    pub refill_rate: Option<u32>,
+    /// Refill interval (token bucket).
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    /// What requests are counted by.
+    pub key: LimitKey,
+}
+
+/// The Redis that limiters and app caches call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// Time of one call (an EVALSHA or GET) from a function.
+    pub round_trip: DurationDist,
 }
 
 /// A scheduled surge: the session rate times `multiplier` for `duration`.
@@ -209,12 +284,12 @@ pub struct Route {
     /// Own latency SLO or exclusion.
     #[serde(default)]
     pub slo: Option<RouteSlo>,
-    /// CDN caching (not simulated yet).
+    /// CDN caching of its responses.
     #[serde(default)]
-    pub cache: Deferred,
-    /// Rate limiter (not simulated yet).
+    pub cache: Option<Spanned<Cache>>,
+    /// The rate limiter its handler checks first.
     #[serde(default)]
-    pub rate_limit: Deferred,
+    pub rate_limit: Option<Spanned<String>>,
     /// AI message volume (not simulated yet).
     #[serde(default)]
     pub per_user_per_month: Deferred,
@@ -230,6 +305,53 @@ pub struct Route {
     /// Application cache (not simulated yet).
     #[serde(default)]
     pub app_cache: Deferred,
+}
+
+/// How the CDN may cache a route's responses.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Cache {
+    /// `private`: never stored by the CDN.
+    Keyword(CacheKeyword),
+    /// `s-maxage` caching.
+    Shared(SharedCache),
+}
+
+/// The keyword form of `cache`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheKeyword {
+    /// `Cache-Control: private`: every request reaches the function.
+    Private,
+}
+
+/// `Cache-Control: s-maxage=.., stale-while-revalidate=..` over `keys` URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCache {
+    /// Time a response stays fresh.
+    pub s_maxage: Duration,
+    /// Time after that it may be served stale while revalidated.
+    #[serde(default)]
+    pub stale_while_revalidate: Duration,
+    /// Distinct cache keys (URLs) of the route.
+    #[serde(default = "one_key")]
+    pub keys: u32,
+    /// How requests spread over the keys (uniform if absent).
+    #[serde(default)]
+    pub popularity: Option<Popularity>,
+}
+
+fn one_key() -> u32 {
+    1
+}
+
+/// A popularity law over cache keys.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Popularity {
+    /// Zipf exponent: key k is requested in proportion to 1/k^zipf.
+    pub zipf: f64,
 }
 
 /// Which idle instance takes a request.
@@ -331,19 +453,154 @@ pub struct Database {
     /// How long a reclaimed instance's connections stay open.
     #[serde(default)]
     pub close_delay: Duration,
-    /// Compute size from the provider's ladder (not simulated yet).
+    /// Compute size from the provider's ladder: sets the defaults of
+    /// `max_connections`, `cpus` and the pooler's `max_client_conn`.
     #[serde(default)]
-    pub compute: Deferred,
-    /// Database CPUs (not simulated yet).
+    pub compute: Option<Spanned<Compute>>,
+    /// CPUs that serve queries, one at a time each (unlimited if absent).
     #[serde(default)]
-    pub cpus: Deferred,
-    /// Read replicas (not simulated yet).
+    pub cpus: Option<Spanned<u32>>,
+    /// Read replicas (not implemented yet).
     #[serde(default)]
     pub read_replicas: Deferred,
-    /// PostgREST's pool (not simulated yet).
+    /// PostgREST's connections, for routes with `db_access: data_api`.
     #[serde(default)]
-    pub data_api_pool: Deferred,
-    /// Connection pooler (not simulated yet).
+    pub data_api_pool: Option<Spanned<u32>>,
+    /// Longest a Data API request waits for one of those connections.
+    #[serde(default = "default_data_api_timeout")]
+    pub data_api_timeout: Duration,
+    /// A connection pooler between the instances and Postgres.
     #[serde(default)]
-    pub pooler: Deferred,
+    pub pooler: Option<Pooler>,
+}
+
+fn default_data_api_timeout() -> Duration {
+    // assumption: PostgREST answers 504 after its db-pool-acquisition-timeout
+    // (docs.postgrest.org, "Connection Pool"); 10 s, a value often used.
+    Duration::from_secs(10)
+}
+
+/// A compute size of Supabase's ladder (FACTS.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compute {
+    /// Free tier.
+    Nano,
+    /// Pro's default.
+    Micro,
+    /// Small.
+    Small,
+    /// Medium.
+    Medium,
+    /// Large.
+    Large,
+    /// XL.
+    Xl,
+    /// 2XL.
+    #[serde(rename = "2xl")]
+    Xl2,
+    /// 4XL.
+    #[serde(rename = "4xl")]
+    Xl4,
+    /// 8XL.
+    #[serde(rename = "8xl")]
+    Xl8,
+    /// 12XL.
+    #[serde(rename = "12xl")]
+    Xl12,
+    /// 16XL.
+    #[serde(rename = "16xl")]
+    Xl16,
+}
+
+/// Pool modes of PgBouncer and Supavisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolMode {
+    /// A server connection is held for one transaction.
+    #[default]
+    Transaction,
+    /// A server connection is held for the client connection's life.
+    Session,
+}
+
+/// A PgBouncer-style connection pooler.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pooler {
+    /// Whether instances connect through it (else directly).
+    pub enabled: bool,
+    /// When a server connection is given back.
+    #[serde(default)]
+    pub mode: PoolMode,
+    /// Server connections the pool opens at most.
+    #[serde(default = "default_pool_size")]
+    pub default_pool_size: u32,
+    /// Extra server connections for clients that waited `reserve_pool_timeout`.
+    #[serde(default)]
+    pub reserve_pool_size: u32,
+    /// Wait after which the reserve may be used.
+    #[serde(default = "default_reserve_pool_timeout")]
+    pub reserve_pool_timeout: Duration,
+    /// Client connections accepted at most (default: the compute's pooler limit, else 100).
+    #[serde(default)]
+    pub max_client_conn: Option<u32>,
+    /// Longest a query waits for a server connection before the client is dropped.
+    #[serde(default = "default_query_wait_timeout")]
+    pub query_wait_timeout: Duration,
+    /// Idle time after which a server connection is closed.
+    #[serde(default = "default_server_idle_timeout")]
+    pub server_idle_timeout: Duration,
+}
+
+// PgBouncer's defaults (FACTS.md §1).
+fn default_pool_size() -> u32 {
+    20
+}
+
+fn default_reserve_pool_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_query_wait_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_server_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+impl Database {
+    /// Postgres `max_connections`: the explicit key, else the compute's.
+    pub fn max_connections(&self) -> Option<u32> {
+        self.max_connections.as_ref().map(|m| m.value).or_else(|| {
+            self.compute
+                .as_ref()
+                .map(|c| c.value.size().max_connections)
+        })
+    }
+
+    /// CPUs serving queries: the explicit key, else the compute's; `None`
+    /// means queries never wait for a CPU.
+    pub fn cpus(&self) -> Option<u32> {
+        self.cpus
+            .as_ref()
+            .map(|c| c.value)
+            .or_else(|| self.compute.as_ref().map(|c| c.value.size().cpus))
+    }
+
+    /// The pooler's client limit: the explicit key, else the compute's,
+    /// else PgBouncer's default of 100 (FACTS.md §1).
+    pub fn max_client_conn(&self) -> u32 {
+        self.pooler
+            .as_ref()
+            .and_then(|p| p.max_client_conn)
+            .or_else(|| self.compute.as_ref().map(|c| c.value.size().pooler_clients))
+            .unwrap_or(100)
+    }
+
+    /// Whether instances connect through an enabled pooler.
+    pub fn pooled(&self) -> bool {
+        self.pooler.as_ref().is_some_and(|p| p.enabled)
+    }
 }

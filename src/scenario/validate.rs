@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{CountDist, DbAccess, Deferred, Diagnostic, Position, Scenario};
+use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Position, Scenario};
+use crate::sim::NANOS_PER_SEC;
 
 /// Collects diagnostics with their positions.
 struct Report<'a> {
@@ -100,6 +101,8 @@ pub fn check(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
     check_functions(&mut report, scenario);
     check_routes(&mut report, scenario);
     check_database(&mut report, scenario);
+    check_rate_limits(&mut report, scenario);
+    check_abusive_clients(&mut report, scenario);
     report.found
 }
 
@@ -277,13 +280,30 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             }
             weighted |= weight.value > 0.0;
         }
-        if let Some(access) = &route.db_access
-            && access.value == DbAccess::DataApi
+        check_route_cache(report, route, index);
+        if let Some(limiter) = &route.rate_limit
+            && !scenario.rate_limits.contains_key(&limiter.value)
         {
+            let names: Vec<&str> = scenario.rate_limits.keys().map(String::as_str).collect();
             report.add(
-                &access.referenced,
-                key("db_access"),
-                "`data_api` is not implemented yet; use `sql` for now",
+                &limiter.referenced,
+                key("rate_limit"),
+                format!(
+                    "`{}` is not a limiter of `rate_limits`; valid: {}",
+                    limiter.value,
+                    if names.is_empty() {
+                        "none defined".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            );
+        }
+        if let Some(app_cache) = &route.app_cache {
+            report.add(
+                &app_cache.referenced,
+                key("app_cache"),
+                "the app cache (Redis in front of queries) is not implemented yet; remove the key",
             );
         }
         for (position, target) in route.fan_out.iter().enumerate() {
@@ -347,26 +367,207 @@ fn check_fan_out_cycles(report: &mut Report, scenario: &Scenario, by_name: &Hash
     }
 }
 
+fn check_route_cache(report: &mut Report, route: &super::Route, index: usize) {
+    let Some(cache) = &route.cache else {
+        return;
+    };
+    let Cache::Shared(shared) = cache.value else {
+        return;
+    };
+    let key = format!("routes[{index}].cache");
+    // Vercel accepts s-maxage from 1 s to one year (FACTS.md §4).
+    if shared.s_maxage.nanos() < NANOS_PER_SEC {
+        report.add(
+            &cache.referenced,
+            format!("{key}.s_maxage"),
+            "must be at least 1s (Vercel's CDN accepts 1s to 365d)",
+        );
+    }
+    if shared.keys == 0 {
+        report.add(
+            &cache.referenced,
+            format!("{key}.keys"),
+            "must be 1 or more",
+        );
+    }
+    if let Some(popularity) = shared.popularity
+        && !(popularity.zipf.is_finite() && popularity.zipf >= 0.0)
+    {
+        report.add(
+            &cache.referenced,
+            format!("{key}.popularity.zipf"),
+            "must be 0 or more (0 spreads requests evenly over the keys)",
+        );
+    }
+}
+
+fn check_rate_limits(report: &mut Report, scenario: &Scenario) {
+    for (name, limiter) in &scenario.rate_limits {
+        let config = &limiter.value;
+        let key = |field: &str| format!("rate_limits.{name}.{field}");
+        let (needed, unused): (&[&str], &[&str]) = match config.algorithm {
+            Algorithm::SlidingWindow | Algorithm::FixedWindow => {
+                (&["limit", "window"], &["refill_rate", "interval"])
+            }
+            Algorithm::TokenBucket => (&["limit", "refill_rate", "interval"], &["window"]),
+        };
+        let given = |field: &str| match field {
+            "limit" => config.limit.is_some_and(|l| l > 0),
+            "window" => config.window.is_some_and(|w| w.nanos() >= 1_000_000),
+            "refill_rate" => config.refill_rate.is_some_and(|r| r > 0),
+            "interval" => config.interval.is_some_and(|i| i.nanos() >= 1_000_000),
+            _ => unreachable!("a known field"),
+        };
+        let present = |field: &str| match field {
+            "window" => config.window.is_some(),
+            "refill_rate" => config.refill_rate.is_some(),
+            "interval" => config.interval.is_some(),
+            _ => unreachable!("a known field"),
+        };
+        for field in needed {
+            if !given(field) {
+                report.add(
+                    &limiter.referenced,
+                    key(field),
+                    format!(
+                        "is required by {:?} and must be above 0 (durations at least 1ms); \
+                         sliding_window and fixed_window take limit and window, \
+                         token_bucket takes limit (bucket size), refill_rate and interval",
+                        config.algorithm
+                    ),
+                );
+            }
+        }
+        for field in unused {
+            if present(field) {
+                report.add(
+                    &limiter.referenced,
+                    key(field),
+                    format!("is not used by {:?}; remove it", config.algorithm),
+                );
+            }
+        }
+    }
+}
+
+fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
+    let traffic = &scenario.traffic;
+    if let Some(per_ip) = &traffic.users_per_ip
+        && !(per_ip.value.is_finite() && per_ip.value >= 1.0)
+    {
+        report.add(
+            &per_ip.referenced,
+            "traffic.users_per_ip",
+            "must be 1 or more (users behind one address)",
+        );
+    }
+    let Some(clients) = &traffic.abusive_clients else {
+        return;
+    };
+    let key = |field: &str| format!("traffic.abusive_clients.{field}");
+    match (&clients.count, &clients.share) {
+        (Some(_), Some(share)) => report.add(
+            &share.referenced,
+            key("share"),
+            "give either `count` or `share`, not both",
+        ),
+        (None, None) => report.add(
+            &clients.rate.referenced,
+            key("count"),
+            "give `count` (clients) or `share` (of the tier's users, rounded down)",
+        ),
+        _ => {}
+    }
+    if clients.rate.value.per_sec() <= 0.0 {
+        report.add(&clients.rate.referenced, key("rate"), "must be above 0");
+    }
+    let active = clients.active_per_day.value.nanos();
+    if active == 0 || active > 24 * 3_600 * NANOS_PER_SEC {
+        report.add(
+            &clients.active_per_day.referenced,
+            key("active_per_day"),
+            "must be above 0 and at most 24h",
+        );
+    }
+    if clients.routes.value.is_empty() {
+        report.add(
+            &clients.routes.referenced,
+            key("routes"),
+            "must list at least one route",
+        );
+    }
+    let names: Vec<&str> = scenario
+        .routes
+        .value
+        .iter()
+        .map(|r| r.name.value.as_str())
+        .collect();
+    for (index, route) in clients.routes.value.iter().enumerate() {
+        if !names.contains(&route.value.as_str()) {
+            report.add(
+                &route.referenced,
+                key(&format!("routes[{index}]")),
+                format!(
+                    "`{}` is not a route of this scenario; valid: {}",
+                    route.value,
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 fn check_database(report: &mut Report, scenario: &Scenario) {
     let database = &scenario.database;
-    let Some(max) = &database.max_connections else {
+    let Some(max) = database.max_connections() else {
         report.add(
             &Location::UNKNOWN,
             "database.max_connections",
-            "is required (database.compute does not set it yet); Supabase Micro allows 60 (FACTS.md §2)",
+            "is required unless database.compute gives it; Supabase Micro allows 60 (FACTS.md §2)",
         );
         return;
     };
     if let Some(platform) = &database.platform_connections
-        && platform.value >= max.value
+        && platform.value >= max
     {
         report.add(
             &platform.referenced,
             "database.platform_connections",
             format!(
-                "({}) must leave room under max_connections ({})",
-                platform.value, max.value
+                "({}) must leave room under max_connections ({max})",
+                platform.value
             ),
+        );
+    }
+    let positive = [
+        ("cpus", &database.cpus),
+        ("data_api_pool", &database.data_api_pool),
+    ];
+    for (field, value) in positive {
+        if let Some(value) = value
+            && value.value == 0
+        {
+            report.add(
+                &value.referenced,
+                format!("database.{field}"),
+                "must be 1 or more",
+            );
+        }
+    }
+    if let Some(pooler) = &database.pooler
+        && pooler.default_pool_size == 0
+    {
+        report.add(
+            &Location::UNKNOWN,
+            "database.pooler.default_pool_size",
+            "must be 1 or more",
+        );
+    }
+    if let Some(replicas) = &database.read_replicas {
+        report.add(
+            &replicas.referenced,
+            "database.read_replicas",
+            "read replicas are not implemented yet; remove the key",
         );
     }
     if database.connections_per_instance.value == 0 {
@@ -393,44 +594,21 @@ pub fn deferred(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
             );
         }
     };
-    note("rate_limits".into(), &scenario.rate_limits);
     note("ai".into(), &scenario.ai);
     note("costs".into(), &scenario.costs);
-    note(
-        "traffic.users_per_ip".into(),
-        &scenario.traffic.users_per_ip,
-    );
-    note(
-        "traffic.abusive_clients".into(),
-        &scenario.traffic.abusive_clients,
-    );
     for (index, tier) in scenario.tiers.value.iter().enumerate() {
         note(format!("tiers[{index}].set"), &tier.set);
     }
     for (index, route) in scenario.routes.value.iter().enumerate() {
         let fields = [
-            ("cache", &route.cache),
-            ("rate_limit", &route.rate_limit),
             ("per_user_per_month", &route.per_user_per_month),
             ("conversation", &route.conversation),
             ("heavy_users", &route.heavy_users),
             ("ai", &route.ai),
-            ("app_cache", &route.app_cache),
         ];
         for (field, value) in fields {
             note(format!("routes[{index}].{field}"), value);
         }
-    }
-    let database = &scenario.database;
-    let fields = [
-        ("compute", &database.compute),
-        ("cpus", &database.cpus),
-        ("read_replicas", &database.read_replicas),
-        ("data_api_pool", &database.data_api_pool),
-        ("pooler", &database.pooler),
-    ];
-    for (field, value) in fields {
-        note(format!("database.{field}"), value);
     }
     report.found
 }

@@ -1,0 +1,191 @@
+//! A connection pooler between the function instances and Postgres, with
+//! PgBouncer's semantics (FACTS.md §1-2).
+//!
+//! Instances hold client connections to the pooler, up to `max_client_conn`
+//! in all; over it a connect fails ("no more connections allowed"). The
+//! pooler opens server connections to Postgres on demand, up to
+//! `default_pool_size`, plus `reserve_pool_size` more once the head of the
+//! line has waited `reserve_pool_timeout`; each counts against Postgres'
+//! `max_connections` with any direct connection. In transaction mode a
+//! client holds a server connection for one transaction (one query here),
+//! in session mode for its whole life. A query that finds no free server
+//! connection waits in line, and its client is dropped after
+//! `query_wait_timeout`. Idle server connections close after
+//! `server_idle_timeout`, the longest idle first; reuse is last in, first
+//! out, as PgBouncer's default.
+
+use std::collections::VecDeque;
+
+use super::database::Database;
+use super::servers::{Servers, Waiter};
+use crate::scenario::{Database as DatabaseConfig, PoolMode, Pooler as PoolerConfig};
+use crate::sim::{SimDuration, SimTime};
+use crate::stats::Gauge;
+
+/// What a request asking for a server connection gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerConnection {
+    /// An idle one, at once.
+    Reused,
+    /// A new one: the request waits while it connects.
+    Opened,
+    /// None free: the request waits in line.
+    Queued,
+}
+
+/// The pooler's state.
+#[derive(Clone, Debug)]
+pub struct Pooler {
+    /// When a server connection is given back.
+    pub mode: PoolMode,
+    pool_size: u32,
+    reserve_size: u32,
+    /// Wait after which reserve connections may open.
+    pub reserve_timeout: SimDuration,
+    max_clients: u32,
+    /// Longest wait for a server connection.
+    pub query_wait_timeout: SimDuration,
+    server_idle_timeout: SimDuration,
+    /// Client connections over time.
+    pub clients: Gauge,
+    /// Server connections: capacity = open, busy = in use, and the line.
+    pub servers: Servers,
+    /// When each idle server connection went idle, oldest first.
+    idle_since: VecDeque<SimTime>,
+    idle_check_pending: bool,
+    /// Client connects refused at `max_client_conn`, from warm-up.
+    pub refusals: u64,
+    /// Waits that ended at `query_wait_timeout`, from warm-up.
+    pub timeouts: u64,
+}
+
+impl Pooler {
+    /// The pooler of `database`, if it has one enabled.
+    pub fn new(database: &DatabaseConfig, from: SimTime, minutes: usize) -> Option<Self> {
+        let config: &PoolerConfig = database.pooler.as_ref().filter(|p| p.enabled)?;
+        Some(Self {
+            mode: config.mode,
+            pool_size: config.default_pool_size,
+            reserve_size: config.reserve_pool_size,
+            reserve_timeout: config.reserve_pool_timeout.nanos(),
+            max_clients: database.max_client_conn(),
+            query_wait_timeout: config.query_wait_timeout.nanos(),
+            server_idle_timeout: config.server_idle_timeout.nanos(),
+            clients: Gauge::new(from, minutes),
+            servers: Servers::new(0, from, minutes),
+            idle_since: VecDeque::new(),
+            idle_check_pending: false,
+            refusals: 0,
+            timeouts: 0,
+        })
+    }
+
+    /// Whether reserve connections exist to wait for.
+    pub fn has_reserve(&self) -> bool {
+        self.reserve_size > 0
+    }
+
+    /// An instance opens `count` client connections at `now`; whether they fit.
+    pub fn connect_client(&mut self, now: SimTime, count: u32, counted: bool) -> bool {
+        let fits = self.clients.value() + u64::from(count) <= u64::from(self.max_clients);
+        if fits {
+            self.clients.add(now, i64::from(count));
+        } else if counted {
+            self.refusals += 1;
+        }
+        fits
+    }
+
+    /// `count` client connections close at `now`.
+    pub fn disconnect_client(&mut self, now: SimTime, count: u32) {
+        self.clients.add(now, -i64::from(count));
+    }
+
+    /// `request` asks for a server connection at `now`.
+    pub fn acquire(
+        &mut self,
+        now: SimTime,
+        request: u32,
+        postgres: &mut Database,
+    ) -> ServerConnection {
+        if self.servers.try_take(now) {
+            self.idle_since.pop_back();
+            return ServerConnection::Reused;
+        }
+        if self.servers.head().is_none()
+            && self.servers.capacity() < self.pool_size
+            && postgres.open_server(now)
+        {
+            self.servers.grow(now);
+            let taken = self.servers.try_take(now);
+            debug_assert!(taken);
+            return ServerConnection::Opened;
+        }
+        self.servers.enqueue(now, request);
+        ServerConnection::Queued
+    }
+
+    /// A server connection is given back at `now`. Returns the waiter that
+    /// takes it, if any, and when to check idle connections, if a check
+    /// should be scheduled.
+    pub fn release(&mut self, now: SimTime) -> (Option<Waiter>, Option<SimTime>) {
+        if let Some(waiter) = self.servers.release(now) {
+            return (Some(waiter), None);
+        }
+        self.idle_since.push_back(now);
+        (None, self.schedule_idle_check())
+    }
+
+    fn schedule_idle_check(&mut self) -> Option<SimTime> {
+        if self.idle_check_pending {
+            return None;
+        }
+        let oldest = *self.idle_since.front()?;
+        self.idle_check_pending = true;
+        Some(oldest.saturating_add(self.server_idle_timeout))
+    }
+
+    /// Closes server connections idle for `server_idle_timeout` at `now`;
+    /// returns when to check again, if any connection is idle.
+    pub fn idle_check(&mut self, now: SimTime, postgres: &mut Database) -> Option<SimTime> {
+        self.idle_check_pending = false;
+        while let Some(&since) = self.idle_since.front() {
+            if since.saturating_add(self.server_idle_timeout) > now {
+                break;
+            }
+            self.idle_since.pop_front();
+            self.servers.shrink();
+            postgres.close_server(now);
+        }
+        self.schedule_idle_check()
+    }
+
+    /// Opens server connections for the line at `now` while the pool (and,
+    /// for a head that waited `reserve_pool_timeout`, the reserve) and
+    /// Postgres allow. Returns the waiters served; each waits for its connect.
+    pub fn open_for_line(&mut self, now: SimTime, postgres: &mut Database) -> Vec<Waiter> {
+        let mut served = Vec::new();
+        while let Some(head) = self.servers.head() {
+            let reserve_allowed = now.saturating_sub(head.since) >= self.reserve_timeout;
+            let limit = self.pool_size
+                + if reserve_allowed {
+                    self.reserve_size
+                } else {
+                    0
+                };
+            if self.servers.capacity() >= limit || !postgres.open_server(now) {
+                break;
+            }
+            served.extend(self.servers.grow(now));
+        }
+        served
+    }
+
+    /// Takes `request` out of the line at `now`; counts a timeout when the
+    /// wait ran out rather than the function's deadline.
+    pub fn cancel(&mut self, now: SimTime, request: u32, timed_out: bool, counted: bool) {
+        if self.servers.cancel(now, request) && timed_out && counted {
+            self.timeouts += 1;
+        }
+    }
+}
