@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use capsim::experiment::simulate;
-use capsim::model::Replication;
-use capsim::scenario::{self, Scenario};
+use capsim::model::{Limiter, Replication};
+use capsim::scenario::{self, Algorithm, Duration, LimitKey, RateLimit, Scenario};
 use capsim::stats::{Estimate, estimate};
 
 /// HDR histograms keep 3 significant digits: percentiles are within 0.1%.
@@ -95,14 +95,16 @@ fn mmc_response_quantile(servers: u32, lambda: f64, mu: f64, quantile: f64) -> f
     (low + high) / 2.0
 }
 
-fn check_mmc(file: &str, lambda: f64, max_relative: f64) {
+/// Checks an M/M/10 (mu = 10/s) scenario at arrival rate `lambda`: the
+/// mean wait in `wait_column` against Erlang C and the response-time p95.
+fn check_mmc(file: &str, lambda: f64, max_relative: f64, wait_column: &str) -> Vec<Replication> {
     let (servers, mu) = (10, 10.0);
     let results = replications(&load(file));
     let mean_wait_ms =
         erlang_c(servers, lambda / mu) / (f64::from(servers) * mu - lambda) * 1_000.0;
     assert_agrees(
-        "mean wait (ms)",
-        metric(&results, "mean_wait_ms"),
+        wait_column,
+        metric(&results, wait_column),
         mean_wait_ms,
         max_relative,
         0.0,
@@ -117,6 +119,8 @@ fn check_mmc(file: &str, lambda: f64, max_relative: f64) {
     );
     assert_eq!(metric(&results, "throttled").mean, 0.0);
     assert_eq!(metric(&results, "cold_starts").mean, 0.0);
+    assert_eq!(metric(&results, "error_rate").mean, 0.0);
+    results
 }
 
 #[test]
@@ -131,12 +135,12 @@ fn closed_forms_are_right() {
 
 #[test]
 fn mmc_at_rho_05_matches_erlang_c() {
-    check_mmc("mmc-rho05.yaml", 50.0, 0.02);
+    check_mmc("mmc-rho05.yaml", 50.0, 0.02, "mean_wait_ms");
 }
 
 #[test]
 fn mmc_at_rho_09_matches_erlang_c() {
-    check_mmc("mmc-rho09.yaml", 90.0, 0.05);
+    check_mmc("mmc-rho09.yaml", 90.0, 0.05, "mean_wait_ms");
 }
 
 #[test]
@@ -179,4 +183,250 @@ fn cold_start_share_and_instances_match_idle_expiry() {
         0.02,
         0.0,
     );
+}
+
+#[test]
+fn pooler_in_transaction_mode_is_an_mmc_queue() {
+    let results = check_mmc("pooler-mmc.yaml", 90.0, 0.05, "pooler_mean_wait_ms");
+    // P(W > t) = C e^(-theta t): the wait's p95 solves C e^(-theta t) = 0.05.
+    let (c, theta) = (erlang_c(10, 9.0), 100.0 - 90.0);
+    let wait_p95_ms = (c / 0.05).ln() / theta * 1_000.0;
+    assert_agrees(
+        "pooler wait p95 (ms)",
+        metric(&results, "pooler_wait_p95_ms"),
+        wait_p95_ms,
+        0.05,
+        HISTOGRAM_RELATIVE_ERROR * wait_p95_ms,
+    );
+    assert_eq!(metric(&results, "pooler_peak_busy").mean, 10.0);
+    assert_eq!(metric(&results, "peak_db_connections").mean, 10.0);
+    assert_eq!(metric(&results, "pooler_peak_clients").mean, 1.0);
+}
+
+#[test]
+fn database_cpus_are_an_mmc_queue() {
+    let results = check_mmc("db-cpu-mmc.yaml", 90.0, 0.05, "db_cpu_mean_wait_ms");
+    assert_eq!(metric(&results, "db_cpu_peak_busy").mean, 10.0);
+    assert_agrees(
+        "CPU utilisation",
+        metric(&results, "db_cpu_utilisation"),
+        0.9,
+        0.01,
+        0.0,
+    );
+}
+
+#[test]
+fn pooler_drops_queries_that_wait_past_query_wait_timeout() {
+    let results = replications(&load("pooler-timeout.yaml"));
+    let timeout_ms = 100.0;
+    for result in &results {
+        let dropped = result.value("pooler_timeouts");
+        assert!(dropped > 0.0, "at rho 0.9 some queries wait 100 ms");
+        assert_eq!(dropped, result.value("pooler_wait_timeouts"));
+        assert_eq!(
+            result.value("error_rate"),
+            dropped / result.value("requests")
+        );
+        let longest = result.value("pooler_max_wait_ms");
+        assert!(
+            longest <= timeout_ms * (1.0 + HISTOGRAM_RELATIVE_ERROR),
+            "a served query waited {longest} ms, past the 100 ms timeout"
+        );
+    }
+}
+
+#[test]
+fn cdn_matches_the_ttl_formulas() {
+    let scenario = load("cdn-ttl.yaml");
+    let results = replications(&scenario);
+    let route = |name: &str, column: &str| {
+        let index = scenario
+            .routes
+            .value
+            .iter()
+            .position(|r| r.name.value == name)
+            .expect("route exists");
+        let values: Vec<f64> = results
+            .iter()
+            .map(|r| r.routes[index].get(column))
+            .collect();
+        values
+    };
+    let ratio = |name: &str, part: &str| {
+        let parts = route(name, part);
+        let whole = route(name, "edge_requests");
+        let shares: Vec<f64> = parts.iter().zip(&whole).map(|(p, w)| p / w).collect();
+        estimate(&shares)
+    };
+    let (lambda, ttl, stale) = (1.0f64, 2.0f64, 3.0f64);
+    assert_agrees(
+        "hit ratio, TTL only",
+        estimate(&route("fresh_only", "cdn_hit_ratio")),
+        lambda * ttl / (1.0 + lambda * ttl),
+        0.01,
+        0.0,
+    );
+    assert_agrees(
+        "blocking-miss ratio with a stale window",
+        ratio("stale_window", "cdn_misses"),
+        (-lambda * stale).exp() / (1.0 + lambda * ttl),
+        0.05,
+        0.0,
+    );
+    assert_agrees(
+        "origin calls per request with a stale window",
+        ratio("stale_window", "origin_calls"),
+        1.0 / (1.0 + lambda * ttl),
+        0.01,
+        0.0,
+    );
+}
+
+/// Runs `limiter` over `(time in ms, identifier)` calls; returns (allowed, commands) per call.
+fn script(config: RateLimit, calls: &[u64]) -> Vec<(bool, u32)> {
+    let mut limiter = Limiter::new(&config);
+    calls
+        .iter()
+        .map(|ms| {
+            let decision = limiter.check(ms * 1_000_000, 0);
+            (decision.allowed, decision.commands)
+        })
+        .collect()
+}
+
+fn limiter(
+    algorithm: Algorithm,
+    limit: u32,
+    period_ms: u64,
+    refill_rate: Option<u32>,
+) -> RateLimit {
+    let period = Some(Duration(period_ms * 1_000_000));
+    let bucket = algorithm == Algorithm::TokenBucket;
+    RateLimit {
+        algorithm,
+        limit: Some(limit),
+        window: if bucket { None } else { period },
+        refill_rate,
+        interval: if bucket { period } else { None },
+        key: LimitKey::User,
+    }
+}
+
+#[test]
+fn sliding_window_follows_upstash_exactly() {
+    // limit 5 per 10 s. reject when floor((1 - elapsed/window) * previous) + current >= 5.
+    let calls = [
+        1_000, 2_000, 3_000, 4_000, 5_000,  // window 0: 5 allowed
+        6_000,  // 0 + 5 >= 5: rejected
+        12_000, // window 1, 20% in: floor(0.8 * 5) = 4, + 0 < 5: allowed
+        12_500, // floor(0.75 * 5) = 3, + 1 < 5: allowed
+        12_600, // floor(0.74 * 5) = 3, + 2 = 5: rejected
+        14_100, // floor(0.59 * 5) = 2, + 2 < 5: allowed
+        14_200, // floor(0.58 * 5) = 2, + 3 = 5: rejected
+        19_999, // floor(0.0001 * 5) = 0, + 3 < 5: allowed (window 1 holds 4)
+        20_000, // window 2 starts: floor(1.0 * 4) = 4, + 0 < 5: allowed
+        20_001, // floor(0.9999 * 4) = 3, + 1 < 5: allowed
+        20_002, // floor(0.9998 * 4) = 3, + 2 = 5: rejected
+        40_000, // window 4: window 3 was empty, so 0 + 0: allowed
+    ];
+    let expected = [
+        (true, 5),
+        (true, 4),
+        (true, 4),
+        (true, 4),
+        (true, 4),
+        (false, 3),
+        (true, 5),
+        (true, 4),
+        (false, 3),
+        (true, 4),
+        (false, 3),
+        (true, 4),
+        (true, 5),
+        (true, 4),
+        (false, 3),
+        (true, 5),
+    ];
+    let got = script(limiter(Algorithm::SlidingWindow, 5, 10_000, None), &calls);
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn fixed_window_and_token_bucket_follow_upstash_exactly() {
+    // Fixed window, limit 3 per 10 s: every call counts, rejected ones too.
+    let got = script(
+        limiter(Algorithm::FixedWindow, 3, 10_000, None),
+        &[0, 1_000, 2_000, 3_000, 9_999, 10_000],
+    );
+    assert_eq!(
+        got,
+        [
+            (true, 3),
+            (true, 2),
+            (true, 2),
+            (false, 2),
+            (false, 2),
+            (true, 3)
+        ]
+    );
+    // Token bucket of 3, 1 token per whole 10 s since the last refill.
+    let got = script(
+        limiter(Algorithm::TokenBucket, 3, 10_000, Some(1)),
+        &[
+            0, 1_000, 2_000, 3_000, 9_999, 10_000, 15_000, 30_000, 30_500, 31_000,
+        ],
+    );
+    let allowed: Vec<bool> = got.iter().map(|(a, _)| *a).collect();
+    assert_eq!(
+        allowed,
+        [
+            true, true, true, false, false, true, false, true, true, false
+        ]
+    );
+    assert!(got.iter().all(|(a, c)| *c == if *a { 4 } else { 2 }));
+}
+
+/// The baseline for one day around its viral burst, at 100,000 users, with
+/// Postgres cut to 5 application connections so that direct connections
+/// run out; `pooler` is appended to its `database` mapping.
+fn small_database_baseline(pooler: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/autorev-baseline.yaml");
+    let text = std::fs::read_to_string(&path).expect("baseline is readable");
+    let tiers = text.find("tiers:").expect("tiers");
+    let slo = text.find("\nslo:").expect("slo");
+    let edited = format!(
+        "{}tiers:\n  - {{ name: burst, users: 100000 }}\n{}{pooler}",
+        &text[..tiers],
+        &text[slo..]
+    )
+    .replace("horizon: 30d", "horizon: 1d")
+    .replace("replications: 10 ", "replications: 4 ")
+    .replace("day 3 19:00", "day 1 19:00")
+    .replace("max_connections: 60 ", "max_connections: 15 ");
+    scenario::parse(&path, &edited)
+        .expect("edited baseline is valid")
+        .scenario
+}
+
+#[test]
+fn a_pooler_cuts_peak_connections_and_refusals() {
+    let direct = replications(&small_database_baseline(""));
+    let pooled = replications(&small_database_baseline(
+        "  pooler: { enabled: true, mode: transaction, default_pool_size: 3 }\n",
+    ));
+    let peak = |results: &[Replication]| metric(results, "peak_db_connections").mean;
+    let refused = |results: &[Replication]| metric(results, "db_refused").mean;
+    eprintln!(
+        "peak connections: direct {} pooled {}; refused: direct {} pooled {}",
+        peak(&direct),
+        peak(&pooled),
+        refused(&direct),
+        refused(&pooled)
+    );
+    assert!(refused(&direct) > 0.0, "5 connections run out in the burst");
+    assert_eq!(peak(&direct), 5.0);
+    assert_eq!(refused(&pooled), 0.0);
+    assert!(peak(&pooled) <= 3.0);
+    assert_eq!(metric(&pooled, "pooler_refused").mean, 0.0);
 }

@@ -274,29 +274,40 @@ struct LineSummary {
     mean_busy: f64,
 }
 
-/// Pushes `{prefix}_peak_busy`, `{prefix}_wait_p95_ms` and
-/// `{prefix}_peak_waiting` of `servers` (NaN when absent).
+/// Pushes the peak busy servers, the mean, p95 and longest wait and the
+/// peak line of `servers`, named after `prefix` (NaN when absent).
 fn push_line(
     values: &mut Values,
     prefix: &str,
     servers: Option<&mut Servers>,
     end: SimTime,
 ) -> LineSummary {
-    let (peak_busy, mean_busy, wait_p95, peak_waiting) = match servers {
+    let [
+        peak_busy,
+        mean_busy,
+        mean_wait,
+        wait_p95,
+        max_wait,
+        peak_waiting,
+    ] = match servers {
         Some(servers) => {
             let (peak_busy, mean_busy) = servers.busy.finish(end);
             let (peak_waiting, _) = servers.waiting.finish(end);
-            (
+            [
                 peak_busy as f64,
                 mean_busy,
+                servers.wait.mean_ms(),
                 servers.wait.quantile_ms(0.95),
+                servers.wait.quantile_ms(1.0),
                 peak_waiting as f64,
-            )
+            ]
         }
-        None => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+        None => [f64::NAN; 6],
     };
     values.push(format!("{prefix}_peak_busy"), peak_busy);
+    values.push(format!("{prefix}_mean_wait_ms"), mean_wait);
     values.push(format!("{prefix}_wait_p95_ms"), wait_p95);
+    values.push(format!("{prefix}_max_wait_ms"), max_wait);
     values.push(format!("{prefix}_peak_waiting"), peak_waiting);
     LineSummary { mean_busy }
 }

@@ -12,7 +12,8 @@ const HIGHEST_MICROS: u64 = 24 * 3_600 * 1_000_000;
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram {
     inner: Histogram<u64>,
-    sum_micros: u128,
+    /// Exact sum, so the mean carries no bucketing error.
+    sum_nanos: u128,
 }
 
 impl LatencyHistogram {
@@ -22,7 +23,7 @@ impl LatencyHistogram {
         Self {
             inner: Histogram::new_with_bounds(1, HIGHEST_MICROS, significant_digits)
                 .expect("valid histogram bounds"),
-            sum_micros: 0,
+            sum_nanos: 0,
         }
     }
 
@@ -36,7 +37,7 @@ impl LatencyHistogram {
     pub fn record(&mut self, latency: SimDuration) {
         let micros = (latency / 1_000).clamp(1, HIGHEST_MICROS);
         self.inner.saturating_record(micros);
-        self.sum_micros += u128::from(micros);
+        self.sum_nanos += u128::from(latency);
     }
 
     /// Number of values recorded.
@@ -57,13 +58,13 @@ impl LatencyHistogram {
         if self.inner.is_empty() {
             return f64::NAN;
         }
-        self.sum_micros as f64 / self.inner.len() as f64 / 1_000.0
+        self.sum_nanos as f64 / self.inner.len() as f64 / 1_000_000.0
     }
 
     /// Empties the histogram, keeping its memory.
     pub fn reset(&mut self) {
         self.inner.reset();
-        self.sum_micros = 0;
+        self.sum_nanos = 0;
     }
 }
 
