@@ -133,10 +133,10 @@ fn run(
     for scenario in &mut loaded {
         print_warnings(scenario);
         if let Some(seed) = seed {
-            scenario.scenario.seed = seed;
+            scenario.set_seed(seed);
         }
     }
-    let scenarios: Vec<&scenario::Scenario> = loaded.iter().map(|l| &l.scenario).collect();
+    let scenarios: Vec<&Loaded> = loaded.iter().collect();
     let options = RunOptions {
         replications,
         threads: threads.map(usize::from),

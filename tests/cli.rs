@@ -28,10 +28,17 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn check_accepts_the_shipped_scenarios() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = vec![baseline_path()];
-    for entry in fs::read_dir(dir.join("validation")).expect("validation scenarios exist") {
-        files.push(entry.expect("readable entry").path());
+    let mut files: Vec<PathBuf> = Vec::new();
+    for folder in [dir.clone(), dir.join("validation"), dir.join("bench")] {
+        for entry in fs::read_dir(folder).expect("scenario folders exist") {
+            let path = entry.expect("readable entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
     }
+    files.sort();
+    assert!(files.len() >= 15, "the shipped scenarios are all found");
     capsim()
         .arg("check")
         .args(&files)
@@ -42,7 +49,7 @@ fn check_accepts_the_shipped_scenarios() {
         ))
         .stdout(predicate::str::contains("so 50 for the app"))
         .stderr(predicate::str::contains(
-            "`routes[8].per_user_per_month`: accepted but not simulated yet",
+            "`routes[13].per_user_per_month`: accepted but not simulated yet",
         ));
 }
 
@@ -76,7 +83,7 @@ const BAD_EDITS: &[(&str, &str, &str)] = &[
     (
         "    function: al\n",
         "    function: ai\n",
-        "`routes[8].function`: `ai` is not a function of this scenario; valid: api, al",
+        "`routes[13].function`: `ai` is not a function of this scenario; valid: api, al",
     ),
     (
         "reuse: newest",
@@ -262,4 +269,101 @@ fn a_different_seed_changes_the_results() {
     let a = fs::read(out.join("autorev-baseline/summary.csv")).expect("report");
     let b = fs::read(base.join("autorev-baseline/summary.csv")).expect("report");
     assert!(a != b);
+}
+
+/// Writes the baseline and `child` (which extends it) into `dir`; returns the child's path.
+fn extending(dir: &Path, child: &str) -> PathBuf {
+    write(dir, "autorev-baseline.yaml", &baseline_text());
+    write(
+        dir,
+        "child.yaml",
+        &format!("extends: autorev-baseline.yaml\nname: child\n{child}"),
+    )
+}
+
+fn check_error(path: &Path) -> String {
+    let output = capsim()
+        .arg("check")
+        .arg(path)
+        .output()
+        .expect("capsim runs");
+    assert_eq!(output.status.code(), Some(1));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_extending_file_is_blamed_for_what_it_sets() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let child = extending(dir.path(), "slo:\n  error_rate: 130%\n");
+    let stderr = check_error(&child);
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:15: `slo.error_rate`: `130%` is outside 0%..100%",
+            child.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_base_file_is_blamed_for_what_it_sets() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let child = extending(dir.path(), "");
+    let base = dir.path().join("autorev-baseline.yaml");
+    fs::write(
+        &base,
+        baseline_text().replace("reuse: newest", "reuse: oldest"),
+    )
+    .expect("writable");
+    let stderr = check_error(&child);
+    let line = baseline_text()
+        .lines()
+        .position(|l| l.contains("reuse: newest"))
+        .expect("the baseline sets reuse")
+        + 1;
+    assert!(
+        stderr.contains(&format!("{}:{line}:", base.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`functions[0].reuse`: unknown variant `oldest`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_tier_may_not_change_the_experiment() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let child = extending(
+        dir.path(),
+        "tiers:\n  - { name: one, users: 10, set: { horizon: 1d } }\n",
+    );
+    let stderr = check_error(&child);
+    assert!(
+        stderr.contains(&format!("{}:4:36: `tiers[0].set.horizon`", child.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn extends_cycles_and_missing_bases_are_errors() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let a = write(dir.path(), "a.yaml", "extends: b.yaml\n");
+    write(dir.path(), "b.yaml", "extends: a.yaml\n");
+    let stderr = check_error(&a);
+    assert!(
+        stderr.contains(
+            "`extends`: scenarios extend each other in a cycle: a.yaml -> b.yaml -> a.yaml"
+        ),
+        "{stderr}"
+    );
+    let lonely = write(dir.path(), "lonely.yaml", "extends: nowhere.yaml\n");
+    let stderr = check_error(&lonely);
+    assert!(
+        stderr.contains(&format!(
+            "{}:1:10: `extends`: cannot read",
+            lonely.display()
+        )),
+        "{stderr}"
+    );
 }

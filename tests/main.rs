@@ -2,4 +2,5 @@
 //! determinism, and the command line.
 
 mod cli;
+mod compose;
 mod validation;

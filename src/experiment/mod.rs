@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::model::{Replication, Stack};
-use crate::scenario::Scenario;
+use crate::scenario::{Loaded, Scenario};
 use crate::sim::Scheduler;
 
 /// Simulates replication `replication` of `scenario` with `users` users.
@@ -34,6 +34,8 @@ pub struct TierRun {
 pub struct ScenarioRun<'a> {
     /// The scenario.
     pub scenario: &'a Scenario,
+    /// Per tier, the stack it ran on (the scenario, or its tier's `set`).
+    pub stacks: Vec<&'a Scenario>,
     /// Per tier, in scenario order.
     pub tiers: Vec<TierRun>,
 }
@@ -51,11 +53,12 @@ pub struct RunOptions {
 
 /// Runs every tier and replication of `scenarios` in one parallel pool.
 pub fn run<'a>(
-    scenarios: &[&'a Scenario],
+    scenarios: &[&'a Loaded],
     options: RunOptions,
 ) -> Result<Vec<ScenarioRun<'a>>, rayon::ThreadPoolBuildError> {
     let mut items = Vec::new();
-    for (s, scenario) in scenarios.iter().enumerate() {
+    for (s, loaded) in scenarios.iter().enumerate() {
+        let scenario = &loaded.scenario;
         let replications = options.replications.unwrap_or(scenario.replications.value);
         for (t, tier) in scenario.tiers.value.iter().enumerate() {
             for r in 0..replications {
@@ -82,8 +85,8 @@ pub fn run<'a>(
     let results: Vec<Replication> = pool.install(|| {
         items
             .par_iter()
-            .map(|&(s, _, users, r)| {
-                let result = simulate(scenarios[s], users, r);
+            .map(|&(s, t, users, r)| {
+                let result = simulate(scenarios[s].stack(t), users, r);
                 progress.inc(1);
                 result
             })
@@ -94,9 +97,13 @@ pub fn run<'a>(
     let runs = scenarios
         .iter()
         .enumerate()
-        .map(|(s, scenario)| ScenarioRun {
-            scenario,
-            tiers: scenario
+        .map(|(s, loaded)| ScenarioRun {
+            scenario: &loaded.scenario,
+            stacks: (0..loaded.scenario.tiers.value.len())
+                .map(|t| loaded.stack(t))
+                .collect(),
+            tiers: loaded
+                .scenario
                 .tiers
                 .value
                 .iter()

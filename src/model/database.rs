@@ -20,10 +20,6 @@ use crate::scenario::{Database as DatabaseConfig, DurationSampler};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
 
-/// PostgREST's pool size when the scenario does not give one (assumption:
-/// PostgREST's own default `db-pool` of 10).
-const DEFAULT_DATA_API_POOL: u32 = 10;
-
 /// The database's connection slots, CPUs and query timing.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -56,10 +52,6 @@ impl Database {
     pub fn new(config: &DatabaseConfig, warmup: SimTime, minutes: usize) -> Self {
         let max = config.max_connections().unwrap_or(0);
         let platform = config.platform_connections.as_ref().map_or(0, |p| p.value);
-        let data_api_pool = config
-            .data_api_pool
-            .as_ref()
-            .map_or(DEFAULT_DATA_API_POOL, |p| p.value);
         Self {
             limit: max.saturating_sub(platform),
             per_instance: config.connections_per_instance.value,
@@ -69,7 +61,7 @@ impl Database {
             open: Gauge::new(warmup, minutes),
             demanded: Gauge::new(warmup, minutes),
             cpus: config.cpus().map(|c| Servers::new(c, warmup, minutes)),
-            data_api: Servers::new(data_api_pool, warmup, minutes),
+            data_api: Servers::new(config.data_api_pool(), warmup, minutes),
             data_api_timeout: config.data_api_timeout.nanos(),
             data_api_timeouts: 0,
         }

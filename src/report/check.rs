@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::model::ArrivalRate;
-use crate::scenario::{Loaded, Scenario};
+use crate::scenario::{Algorithm, Cache, Loaded, Scenario};
 
 /// Expected requests per page request, fan-out included.
 fn requests_per_page(scenario: &Scenario) -> f64 {
@@ -24,6 +24,48 @@ fn requests_per_page(scenario: &Scenario) -> f64 {
     (0..routes.len())
         .map(|i| weights[i] / total * size(routes, i))
         .sum()
+}
+
+/// One line on the database: connections, CPUs, pooler.
+fn write_database(text: &mut String, scenario: &Scenario) {
+    let database = &scenario.database;
+    let max = database.max_connections().unwrap_or(0);
+    let platform = database
+        .platform_connections
+        .as_ref()
+        .map_or(0, |p| p.value);
+    let app = max.saturating_sub(platform);
+    let _ = write!(
+        text,
+        "  database: max_connections {max}, {platform} held by the platform, so {app} for the app"
+    );
+    match database.pooler.filter(|p| p.enabled) {
+        Some(pooler) => {
+            let _ = write!(
+                text,
+                "; pooler in {:?} mode: {} clients, pool of {} (+{} reserve), waits up to {}",
+                pooler.mode,
+                database.max_client_conn(),
+                pooler.default_pool_size,
+                pooler.reserve_pool_size,
+                pooler.query_wait_timeout
+            );
+        }
+        None => {
+            let per_instance = database.connections_per_instance.value.max(1);
+            let _ = write!(
+                text,
+                " ({per_instance} per instance: at most {} instances with connections)",
+                app / per_instance
+            );
+        }
+    }
+    match database.cpus() {
+        Some(cpus) => {
+            let _ = writeln!(text, "; {cpus} CPUs serve queries");
+        }
+        None => text.push('\n'),
+    }
 }
 
 /// Tiers, expected load, functions and limits of a valid scenario.
@@ -91,20 +133,64 @@ pub fn check_summary(loaded: &Loaded) -> String {
             }
         );
     }
-    let database = &scenario.database;
-    let max = database.max_connections.as_ref().map_or(0, |m| m.value);
-    let platform = database
-        .platform_connections
-        .as_ref()
-        .map_or(0, |p| p.value);
-    let _ = writeln!(
-        text,
-        "  database: max_connections {max}, {platform} held by the platform, so {} for the app \
-         ({} per instance: at most {} instances with connections)",
-        max.saturating_sub(platform),
-        database.connections_per_instance.value,
-        max.saturating_sub(platform) / database.connections_per_instance.value.max(1)
-    );
+    write_database(&mut text, scenario);
+    let cached: Vec<&str> = scenario
+        .routes
+        .value
+        .iter()
+        .filter(|r| matches!(r.cache.as_ref().map(|c| c.value), Some(Cache::Shared(_))))
+        .map(|r| r.name.value.as_str())
+        .collect();
+    if !cached.is_empty() {
+        let _ = writeln!(text, "  CDN caches: {}", cached.join(", "));
+    }
+    for (name, limiter) in &scenario.rate_limits {
+        let limit = &limiter.value;
+        let _ = writeln!(
+            text,
+            "  rate limit `{name}`: {:?} by {:?}, {}",
+            limit.algorithm,
+            limit.key,
+            match limit.algorithm {
+                Algorithm::TokenBucket => format!(
+                    "{} tokens, +{} per {}",
+                    limit.limit.unwrap_or(0),
+                    limit.refill_rate.unwrap_or(0),
+                    limit.interval.unwrap_or_default()
+                ),
+                _ => format!(
+                    "{} per {}",
+                    limit.limit.unwrap_or(0),
+                    limit.window.unwrap_or_default()
+                ),
+            }
+        );
+    }
+    if let Some(clients) = &scenario.traffic.abusive_clients {
+        let count = match (&clients.count, &clients.share) {
+            (Some(count), _) => count.value.to_string(),
+            (None, Some(share)) => format!("{:.4}% of users", share.value.0 * 100.0),
+            (None, None) => "0".to_string(),
+        };
+        let _ = writeln!(
+            text,
+            "  abusive clients: {count}, {} req/s each for {} a day",
+            clients.rate.value.per_sec(),
+            clients.active_per_day.value
+        );
+    }
+    for (index, stack) in loaded.tier_stacks.iter().enumerate() {
+        if let Some(stack) = stack {
+            let _ = write!(
+                text,
+                "  {} runs on its own stack:",
+                scenario.tiers.value[index].name
+            );
+            let mut line = String::new();
+            write_database(&mut line, stack);
+            text.push_str(line.trim_start_matches("  database:"));
+        }
+    }
     let _ = writeln!(
         text,
         "  slo: p95 {} and errors {:.2}% over the worst {} window",

@@ -29,8 +29,8 @@ impl Exporter for RoutesCsv {
         ];
         header.extend(estimate_header(names.iter().map(String::as_str)));
         csv.write_record(&header)?;
-        for tier in &run.tiers {
-            for (index, route) in run.scenario.routes.value.iter().enumerate() {
+        for (tier, stack) in run.tiers.iter().zip(&run.stacks) {
+            for (index, route) in stack.routes.value.iter().enumerate() {
                 let mut row = vec![
                     tier.name.clone(),
                     tier.users.to_string(),

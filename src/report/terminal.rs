@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::experiment::ScenarioRun;
 use crate::model::Replication;
+use crate::scenario::{DbAccess, Scenario};
 use crate::stats::estimate;
 
 /// One resource's load against its limit.
@@ -20,18 +21,27 @@ fn mean(replications: &[Replication], column: &str) -> f64 {
     estimate(&values).mean
 }
 
-/// A few lines per tier naming what saturates first and how far.
-pub fn saturation_summary(run: &ScenarioRun) -> String {
-    let scenario = run.scenario;
-    let max_instances: f64 = scenario
-        .functions
+fn uses_data_api(scenario: &Scenario) -> bool {
+    scenario
+        .routes
         .value
         .iter()
-        .map(|f| f64::from(f.max_instances.value))
-        .sum();
+        .any(|r| r.db_access.as_ref().map(|a| a.value) == Some(DbAccess::DataApi))
+}
+
+/// A few lines per tier naming what saturates first and how far.
+pub fn saturation_summary(run: &ScenarioRun) -> String {
     let mut text = String::new();
-    let _ = writeln!(text, "{}:", scenario.name.value);
-    for tier in &run.tiers {
+    let _ = writeln!(text, "{}:", run.scenario.name.value);
+    for (tier, scenario) in run.tiers.iter().zip(&run.stacks) {
+        let max_instances: f64 = scenario
+            .functions
+            .value
+            .iter()
+            .map(|f| f64::from(f.max_instances.value))
+            .sum();
+        let database = &scenario.database;
+        let pooler = database.pooler.filter(|p| p.enabled);
         let reps = &tier.replications;
         let pressures = [
             Pressure {
@@ -42,6 +52,45 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                     "{:.0} demanded at peak, {:.0} refused",
                     mean(reps, "peak_db_demanded"),
                     mean(reps, "db_refused")
+                ),
+            },
+            Pressure {
+                what: "pooler server connections",
+                used: mean(reps, "pooler_peak_busy"),
+                limit: pooler.map_or(0.0, |p| f64::from(p.default_pool_size)),
+                detail: format!(
+                    "in use at peak; wait p95 {:.1} ms, {:.0} queries timed out",
+                    mean(reps, "pooler_wait_p95_ms"),
+                    mean(reps, "pooler_timeouts")
+                ),
+            },
+            Pressure {
+                what: "pooler client connections",
+                used: mean(reps, "pooler_peak_clients"),
+                limit: pooler.map_or(0.0, |_| f64::from(database.max_client_conn())),
+                detail: format!("{:.0} refused", mean(reps, "pooler_refused")),
+            },
+            Pressure {
+                what: "database CPUs",
+                used: mean(reps, "db_cpu_utilisation"),
+                limit: 1.0,
+                detail: format!(
+                    "mean utilisation; query wait p95 {:.1} ms",
+                    mean(reps, "db_cpu_wait_p95_ms")
+                ),
+            },
+            Pressure {
+                what: "Data API pool",
+                used: mean(reps, "data_api_peak_busy"),
+                limit: if uses_data_api(scenario) {
+                    f64::from(database.data_api_pool())
+                } else {
+                    0.0
+                },
+                detail: format!(
+                    "busy at peak; wait p95 {:.1} ms, {:.0} timed out",
+                    mean(reps, "data_api_wait_p95_ms"),
+                    mean(reps, "data_api_timeouts")
                 ),
             },
             Pressure {

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde_saphyr::Location;
-
 /// Where in a scenario file something was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -15,17 +13,6 @@ pub struct Position {
     pub line: u64,
     /// 1-based column, 0 when unknown.
     pub column: u64,
-}
-
-impl Position {
-    /// The position of a parsed YAML location in `file`.
-    pub fn at(file: &std::path::Path, location: &Location) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            line: location.line(),
-            column: location.column(),
-        }
-    }
 }
 
 impl fmt::Display for Position {

@@ -1,11 +1,13 @@
 //! Scenario files: the YAML schema, its value types, loading and validation.
 //!
-//! [`load`] reads a file into a [`Scenario`] and checks it whole; every
-//! problem comes back as a [`Diagnostic`] naming the file, line, column and
-//! key. Keys that later versions will simulate are accepted and listed by
-//! [`Scenario::deferred_keys`] so that `capsim check` can warn about them.
+//! [`load`] reads a file (merged over the files it `extends`, and with each
+//! tier's `set` applied to that tier's stack) into a [`Loaded`] scenario and
+//! checks it whole; every problem comes back as a [`Diagnostic`] naming the
+//! file, line, column and key. Keys that later versions will simulate are
+//! accepted and listed as warnings so that `capsim check` can show them.
 
 mod calendar;
+mod compose;
 mod compute;
 mod dist;
 mod error;
@@ -17,13 +19,14 @@ mod validate;
 use std::path::Path;
 
 pub use calendar::{Date, DayTime, Timezone};
+use compose::{ReadError, SourceMap, Tree};
 pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::*;
 pub use units::{Duration, Rate, Share, Size};
 
-/// Reads and validates the scenario at `path`.
+/// Reads and validates the scenario at `path`, with the files it extends.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
@@ -32,20 +35,69 @@ pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
     parse(path, &text)
 }
 
-/// Parses and validates scenario `text`, reporting positions in `path`.
+/// Parses and validates scenario `text`, reporting positions in `path`
+/// (and in the files it extends, read relative to it).
 pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
-    let scenario: Scenario = serde_saphyr::from_str(text)
-        .map_err(|error| ScenarioError::Invalid(vec![from_yaml_error(path, text, &error)]))?;
-    let problems = validate::check(path, &scenario);
+    let tree = match Tree::from_text(path, text) {
+        Ok(tree) => tree,
+        // serde-saphyr words syntax errors best; its parser is the same.
+        Err(ReadError::Syntax(problems)) => {
+            return Err(match document(&SourceMap::file(path), text) {
+                Err(error) => error,
+                Ok(_) => ScenarioError::Invalid(problems),
+            });
+        }
+        Err(ReadError::Invalid(problems)) => return Err(ScenarioError::Invalid(problems)),
+    };
+    if !tree.composes() {
+        let source = SourceMap::file(path);
+        let scenario = document(&source, text)?;
+        return Ok(Loaded {
+            path: path.to_path_buf(),
+            warnings: validate::deferred(&source, &scenario),
+            scenario,
+            tier_stacks: Vec::new(),
+        });
+    }
+    let composed = tree.scenario();
+    let scenario = document(&composed.map, &composed.text)?;
+    let mut problems = Vec::new();
+    let mut tier_stacks: Vec<Option<Scenario>> = Vec::new();
+    match tree.tier_stacks() {
+        Ok(stacks) => {
+            tier_stacks.resize_with(scenario.tiers.value.len(), || None);
+            for (tier, stack) in stacks {
+                match document(&stack.map, &stack.text) {
+                    Ok(stack) => tier_stacks[tier] = Some(stack),
+                    Err(ScenarioError::Invalid(found)) => problems.extend(found),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        Err(found) => problems.extend(found),
+    }
     if !problems.is_empty() {
+        problems.dedup();
         return Err(ScenarioError::Invalid(problems));
     }
-    let warnings = validate::deferred(path, &scenario);
     Ok(Loaded {
         path: path.to_path_buf(),
+        warnings: validate::deferred(&composed.map, &scenario),
         scenario,
-        warnings,
+        tier_stacks,
     })
+}
+
+/// Reads one YAML document into a scenario and validates it.
+fn document(source: &SourceMap, text: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = serde_saphyr::from_str(text)
+        .map_err(|error| ScenarioError::Invalid(vec![from_yaml_error(source, text, &error)]))?;
+    let problems = validate::check(source, &scenario);
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(ScenarioError::Invalid(problems))
+    }
 }
 
 /// A validated scenario and what it said that is not simulated yet.
@@ -55,11 +107,32 @@ pub struct Loaded {
     pub path: std::path::PathBuf,
     /// The scenario.
     pub scenario: Scenario,
+    /// Per tier, the stack its `set` makes (`None`: the scenario's own);
+    /// empty when no tier sets anything.
+    pub tier_stacks: Vec<Option<Scenario>>,
     /// Keys accepted but not simulated yet.
     pub warnings: Vec<Diagnostic>,
 }
 
-fn from_yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> Diagnostic {
+impl Loaded {
+    /// The stack tier `tier` runs on.
+    pub fn stack(&self, tier: usize) -> &Scenario {
+        self.tier_stacks
+            .get(tier)
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.scenario)
+    }
+
+    /// Replaces the root seed of the scenario and of every tier's stack.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.scenario.seed = seed;
+        for stack in self.tier_stacks.iter_mut().flatten() {
+            stack.seed = seed;
+        }
+    }
+}
+
+fn from_yaml_error(source: &SourceMap, text: &str, error: &serde_saphyr::Error) -> Diagnostic {
     let location = error.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
     let rendered = error
         .without_snippet()
@@ -72,7 +145,7 @@ fn from_yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> Diag
         None => rendered,
     };
     Diagnostic {
-        position: Position::at(path, &location),
+        position: source.position(&location),
         key: key_path::key_path(text, location.line(), location.column()),
         message,
     }

@@ -74,9 +74,10 @@ pub struct Tier {
     pub name: String,
     /// Registered users.
     pub users: Spanned<u64>,
-    /// Stack changes for this tier (not simulated yet).
+    /// Stack changes for this tier, merged over the scenario when it is
+    /// loaded (see [`super::Loaded::stack`]).
     #[serde(default)]
-    pub set: Deferred,
+    pub set: Option<Spanned<IgnoredAny>>,
 }
 
 /// Service-level objectives, judged on the worst window after warm-up.
@@ -597,6 +598,12 @@ impl Database {
             .and_then(|p| p.max_client_conn)
             .or_else(|| self.compute.as_ref().map(|c| c.value.size().pooler_clients))
             .unwrap_or(100)
+    }
+
+    /// PostgREST's pool size: the explicit key, else 10 (assumption:
+    /// PostgREST's own default `db-pool`).
+    pub fn data_api_pool(&self) -> u32 {
+        self.data_api_pool.as_ref().map_or(10, |p| p.value)
     }
 
     /// Whether instances connect through an enabled pooler.

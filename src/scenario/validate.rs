@@ -2,23 +2,23 @@
 //! keys accepted but not simulated yet.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Position, Scenario};
+use super::compose::SourceMap;
+use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Scenario};
 use crate::sim::NANOS_PER_SEC;
 
 /// Collects diagnostics with their positions.
 struct Report<'a> {
-    path: &'a Path,
+    source: &'a SourceMap,
     found: Vec<Diagnostic>,
 }
 
 impl Report<'_> {
     fn add(&mut self, location: &Location, key: impl Into<String>, message: impl Into<String>) {
         self.found.push(Diagnostic {
-            position: Position::at(self.path, location),
+            position: self.source.position(location),
             key: key.into(),
             message: message.into(),
         });
@@ -49,9 +49,9 @@ fn check_profile(report: &mut Report, profile: &Spanned<Vec<f64>>, key: &str, ho
 }
 
 /// Every problem in `scenario` that its values alone could not show.
-pub fn check(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
+pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     let mut report = Report {
-        path,
+        source,
         found: Vec::new(),
     };
     let name = &scenario.name;
@@ -580,9 +580,9 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
 }
 
 /// One warning per key accepted but not simulated yet.
-pub fn deferred(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
+pub fn deferred(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     let mut report = Report {
-        path,
+        source,
         found: Vec::new(),
     };
     let mut note = |key: String, value: &Deferred| {
@@ -596,9 +596,6 @@ pub fn deferred(path: &Path, scenario: &Scenario) -> Vec<Diagnostic> {
     };
     note("ai".into(), &scenario.ai);
     note("costs".into(), &scenario.costs);
-    for (index, tier) in scenario.tiers.value.iter().enumerate() {
-        note(format!("tiers[{index}].set"), &tier.set);
-    }
     for (index, route) in scenario.routes.value.iter().enumerate() {
         let fields = [
             ("per_user_per_month", &route.per_user_per_month),

@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use crate::sim::SimDuration;
 
-/// Latencies are recorded in microseconds, from 1 µs up to this many.
+/// Latencies are recorded in whole microseconds (a zero wait as 0), up to this many.
 const HIGHEST_MICROS: u64 = 24 * 3_600 * 1_000_000;
 
 /// A histogram of latencies.
@@ -35,7 +35,7 @@ impl LatencyHistogram {
     /// Records one latency (saturating at 24 hours).
     #[inline]
     pub fn record(&mut self, latency: SimDuration) {
-        let micros = (latency / 1_000).clamp(1, HIGHEST_MICROS);
+        let micros = (latency / 1_000).min(HIGHEST_MICROS);
         self.inner.saturating_record(micros);
         self.sum_nanos += u128::from(latency);
     }
