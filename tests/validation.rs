@@ -237,8 +237,8 @@ fn pooler_drops_queries_that_wait_past_query_wait_timeout() {
 }
 
 #[test]
-fn cdn_matches_the_ttl_formulas() {
-    let scenario = load("cdn-ttl.yaml");
+fn caches_match_the_ttl_formulas() {
+    let scenario = load("ttl-caches.yaml");
     let results = replications(&scenario);
     let route = |name: &str, column: &str| {
         let index = scenario
@@ -278,6 +278,13 @@ fn cdn_matches_the_ttl_formulas() {
         "origin calls per request with a stale window",
         ratio("stale_window", "origin_calls"),
         1.0 / (1.0 + lambda * ttl),
+        0.01,
+        0.0,
+    );
+    assert_agrees(
+        "app cache hit ratio",
+        estimate(&route("app_cached", "app_cache_hit_ratio")),
+        lambda * ttl / (1.0 + lambda * ttl),
         0.01,
         0.0,
     );

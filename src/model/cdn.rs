@@ -10,8 +10,7 @@
 //! an origin call for the key is in flight wait for it and share its answer
 //! (request collapsing). Only a successful origin call refreshes the entry.
 
-use rand_distr::{Distribution, Zipf};
-
+use super::keys::Keys;
 use crate::scenario::{Cache, Route};
 use crate::sim::{RngStream, SimDuration, SimTime};
 
@@ -47,7 +46,7 @@ struct RouteCache {
     s_maxage: SimDuration,
     stale_while_revalidate: SimDuration,
     entries: Vec<Entry>,
-    popularity: Option<Zipf<f64>>,
+    keys: Keys,
 }
 
 /// The CDN cache of every route.
@@ -66,10 +65,7 @@ impl Cdn {
                     s_maxage: shared.s_maxage.nanos(),
                     stale_while_revalidate: shared.stale_while_revalidate.nanos(),
                     entries: vec![Entry::default(); shared.keys as usize],
-                    popularity: shared
-                        .popularity
-                        .filter(|p| p.zipf > 0.0 && shared.keys > 1)
-                        .map(|p| Zipf::new(f64::from(shared.keys), p.zipf).expect("validated")),
+                    keys: Keys::new(shared.keys, shared.popularity),
                 }),
                 _ => None,
             })
@@ -85,12 +81,7 @@ impl Cdn {
     /// The cache key of a request to `route` (a cached route).
     pub fn key(&self, route: usize, rng: &mut RngStream) -> u32 {
         let cache = self.routes[route].as_ref().expect("a cached route");
-        let keys = cache.entries.len() as u32;
-        match &cache.popularity {
-            Some(zipf) => (zipf.sample(rng) as u32).clamp(1, keys) - 1,
-            None if keys > 1 => rand::RngExt::random_range(rng, 0..keys),
-            None => 0,
-        }
+        cache.keys.sample(rng)
     }
 
     /// `request` asks for `key` of `route` at `now`.

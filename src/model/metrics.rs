@@ -82,6 +82,8 @@ pub struct RouteMetrics {
     pub cdn: [u64; 3],
     /// Calls that reached the function behind the CDN (misses and revalidations).
     pub origin_calls: u64,
+    /// App cache hits and misses.
+    pub app_cache: [u64; 2],
     /// Abusive clients' requests.
     pub abusive_requests: u64,
     /// Of those, rejected by a rate limiter.
@@ -148,6 +150,7 @@ impl Metrics {
                 edge_requests: 0,
                 cdn: [0; 3],
                 origin_calls: 0,
+                app_cache: [0; 2],
                 abusive_requests: 0,
                 abusive_limited: 0,
                 own_window: matches!(slo, Some(RouteSlo::Own { .. }))
@@ -234,6 +237,16 @@ impl Metrics {
     pub fn cold_start(&mut self, arrival: SimTime, route: usize) {
         if self.counts(arrival) {
             self.routes[route].cold_starts += 1;
+        }
+    }
+
+    /// The app cache answered a request that arrived at `arrival`, with one
+    /// Redis command (GET); a miss later costs one more (SET).
+    #[inline]
+    pub fn app_cache(&mut self, arrival: SimTime, route: usize, hit: bool) {
+        if self.counts(arrival) {
+            self.routes[route].app_cache[usize::from(!hit)] += 1;
+            self.redis_commands += if hit { 1 } else { 2 };
         }
     }
 

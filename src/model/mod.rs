@@ -5,9 +5,11 @@
 //! Each component keeps its own state in its own file; [`Stack`] routes
 //! events to them and moves each request from stage to stage.
 
+mod app_cache;
 mod cdn;
 mod database;
 mod functions;
+mod keys;
 mod limiter;
 mod metrics;
 mod pooler;
@@ -17,6 +19,7 @@ mod servers;
 mod slab;
 mod traffic;
 
+pub use app_cache::AppCache;
 pub use cdn::{Cdn, Lookup};
 pub use database::Database;
 pub use functions::{Acquire, FunctionPool, IdleCheck, SessionServer};
@@ -47,6 +50,7 @@ enum Purpose {
     CacheKeys = 7,
     Abusive = 8,
     Redis = 9,
+    AppCacheKeys = 10,
 }
 
 struct Streams {
@@ -59,6 +63,7 @@ struct Streams {
     cache_keys: RngStream,
     abusive: RngStream,
     redis: RngStream,
+    app_cache_keys: RngStream,
 }
 
 impl Streams {
@@ -75,6 +80,7 @@ impl Streams {
             cache_keys: stream(Purpose::CacheKeys),
             abusive: stream(Purpose::Abusive),
             redis: stream(Purpose::Redis),
+            app_cache_keys: stream(Purpose::AppCacheKeys),
         }
     }
 }
@@ -174,11 +180,12 @@ pub struct Stack {
     traffic: Traffic,
     abusive: Option<AbusiveClients>,
     cdn: Cdn,
+    app_cache: AppCache,
     functions: Vec<FunctionPool>,
     limiters: Vec<Limiter>,
     users_per_ip: f64,
     user_ips: u32,
-    redis_round_trip: Option<DurationSampler>,
+    redis_time: Option<DurationSampler>,
     database: Database,
     pooler: Option<Pooler>,
     requests: Slab<Request>,
@@ -239,8 +246,15 @@ impl Stack {
                     stages.push(Stage::Limit);
                 }
                 stages.push(Stage::Handler);
+                let app_cached = route.app_cache.is_some();
+                if app_cached {
+                    stages.push(Stage::AppCacheGet);
+                }
                 if route.queries > 0 {
                     stages.push(Stage::Database);
+                }
+                if app_cached {
+                    stages.push(Stage::AppCacheSet);
                 }
                 RouteModel {
                     function: function_index(&route.function.value),
@@ -285,6 +299,7 @@ impl Stack {
             traffic: Traffic::new(scenario, users),
             abusive: AbusiveClients::new(scenario, users),
             cdn: Cdn::new(&scenario.routes.value),
+            app_cache: AppCache::new(&scenario.routes.value),
             functions,
             limiters: scenario
                 .rate_limits
@@ -293,7 +308,7 @@ impl Stack {
                 .collect(),
             users_per_ip,
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
-            redis_round_trip: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
+            redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
             database: Database::new(&scenario.database, warmup, minutes),
             pooler: Pooler::new(&scenario.database, warmup, minutes),
             requests: Slab::default(),
@@ -567,11 +582,7 @@ impl Stack {
                 let decision = self.limiters[limiter].check(now, identifier);
                 self.metrics
                     .limiter(now, limiter, class, decision.allowed, decision.commands);
-                let round_trip = self
-                    .redis_round_trip
-                    .as_ref()
-                    .map_or(0, |d| d.sample(&mut self.streams.redis));
-                match (decision.allowed, round_trip) {
+                match (decision.allowed, self.redis_round_trip()) {
                     (true, 0) => Step::Next,
                     (false, 0) => Step::End(Outcome::RateLimited),
                     (allowed, delay) => {
@@ -588,7 +599,41 @@ impl Stack {
                     .started(arrival, now - arrival, cpu, class == Class::User);
                 Step::Wait(cpu)
             }
+            Stage::AppCacheGet => {
+                let key = self
+                    .app_cache
+                    .key(route_index, &mut self.streams.app_cache_keys);
+                let hit = self.app_cache.get(route_index, key, now);
+                self.metrics.app_cache(arrival, route_index, hit);
+                self.requests.get_mut(id).app_cache = Some((key, hit));
+                self.redis_step()
+            }
+            Stage::Database | Stage::AppCacheSet if self.app_cache_hit(id) => Step::Next,
             Stage::Database => self.database_step(now, id, scheduler),
+            Stage::AppCacheSet => {
+                let (key, _) = request.app_cache.expect("the get stage ran");
+                self.app_cache.set(route_index, key, now);
+                self.redis_step()
+            }
+        }
+    }
+
+    fn app_cache_hit(&self, id: u32) -> bool {
+        self.requests.get(id).app_cache.is_some_and(|(_, hit)| hit)
+    }
+
+    /// The time of one Redis call.
+    fn redis_round_trip(&mut self) -> SimDuration {
+        self.redis_time
+            .as_ref()
+            .map_or(0, |d| d.sample(&mut self.streams.redis))
+    }
+
+    /// One Redis call, then the next stage.
+    fn redis_step(&mut self) -> Step {
+        match self.redis_round_trip() {
+            0 => Step::Next,
+            delay => Step::Wait(delay),
         }
     }
 

@@ -16,8 +16,12 @@ pub enum Stage {
     Limit,
     /// Run the handler's CPU time.
     Handler,
+    /// Ask the app cache (Redis) for the route's key; a hit skips the queries.
+    AppCacheGet,
     /// Reach Postgres and run the queries one after another.
     Database,
+    /// After a miss, store the result in the app cache.
+    AppCacheSet,
 }
 
 /// Where a request is inside the database stage.
@@ -67,6 +71,8 @@ pub struct Request {
     pub phase: DbPhase,
     /// The cache key it is the origin call for, if any.
     pub origin_key: Option<u32>,
+    /// Its app cache key, and whether it was a hit.
+    pub app_cache: Option<(u32, bool)>,
     /// The instance slot it holds, if any.
     pub instance: Option<u32>,
     /// When it must end (504), once on an instance.
@@ -98,6 +104,7 @@ impl Request {
             stage: 0,
             phase: DbPhase::Connect,
             origin_key: None,
+            app_cache: None,
             instance: None,
             deadline: SimTime::MAX,
             step_done_at: arrival,

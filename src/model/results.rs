@@ -96,6 +96,7 @@ impl Replication {
         let (mut cold, mut edge, mut origin) = (0u64, 0u64, 0u64);
         let mut cdn = [0u64; 3];
         let (mut abusive, mut abusive_limited) = (0u64, 0u64);
+        let mut app_cache = [0u64; 2];
         for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes.value) {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
                 (Some(window), Some(RouteSlo::Own { p95_latency })) => {
@@ -116,6 +117,9 @@ impl Replication {
             edge += route.edge_requests;
             origin += route.origin_calls;
             abusive += route.abusive_requests;
+            for (total, count) in app_cache.iter_mut().zip(route.app_cache) {
+                *total += count;
+            }
             abusive_limited += route.abusive_limited;
             let mut values = Values::default();
             values.push("requests", route.requests as f64);
@@ -126,6 +130,7 @@ impl Replication {
             push_outcomes(&mut values, route.requests, &route.outcomes);
             values.push("cold_starts", route.cold_starts as f64);
             push_cdn(&mut values, &route.cdn, route.origin_calls);
+            push_app_cache(&mut values, &route.app_cache);
             values.push("abusive_requests", route.abusive_requests as f64);
             values.push("abusive_limited", route.abusive_limited as f64);
             values.push("worst_window_p95_ms", worst_window_p95_ms);
@@ -162,6 +167,7 @@ impl Replication {
         values.push("db_connection_limit", f64::from(database.limit));
         values.push("edge_requests", edge as f64);
         push_cdn(&mut values, &cdn, origin);
+        push_app_cache(&mut values, &app_cache);
         values.push("abusive_requests", abusive as f64);
         values.push("abusive_limited", abusive_limited as f64);
         values.push("redis_commands", metrics.redis_commands as f64);
@@ -251,6 +257,12 @@ fn push_cdn(values: &mut Values, cdn: &[u64; 3], origin_calls: u64) {
     values.push("cdn_stale_hits", stale as f64);
     values.push("cdn_misses", misses as f64);
     values.push("origin_calls", origin_calls as f64);
+}
+
+fn push_app_cache(values: &mut Values, [hits, misses]: &[u64; 2]) {
+    values.push("app_cache_hit_ratio", ratio(*hits, hits + misses));
+    values.push("app_cache_hits", *hits as f64);
+    values.push("app_cache_misses", *misses as f64);
 }
 
 fn push_pooler(values: &mut Values, pooler: Option<&mut Pooler>, end: SimTime) {

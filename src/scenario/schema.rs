@@ -303,9 +303,9 @@ pub struct Route {
     /// AI call (not simulated yet).
     #[serde(default)]
     pub ai: Deferred,
-    /// Application cache (not simulated yet).
+    /// A Redis cache in front of the route's queries.
     #[serde(default)]
-    pub app_cache: Deferred,
+    pub app_cache: Option<Spanned<AppCache>>,
 }
 
 /// How the CDN may cache a route's responses.
@@ -345,6 +345,20 @@ pub struct SharedCache {
 
 fn one_key() -> u32 {
     1
+}
+
+/// A Redis cache in front of a route's queries: a hit skips them.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppCache {
+    /// How long a stored result is served.
+    pub ttl: Duration,
+    /// Distinct cache keys of the route.
+    #[serde(default = "one_key")]
+    pub keys: u32,
+    /// How requests spread over the keys (uniform if absent).
+    #[serde(default)]
+    pub popularity: Option<Popularity>,
 }
 
 /// A popularity law over cache keys.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
-use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Scenario};
+use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Popularity, Scenario};
 use crate::sim::NANOS_PER_SEC;
 
 /// Collects diagnostics with their positions.
@@ -300,10 +300,26 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             );
         }
         if let Some(app_cache) = &route.app_cache {
-            report.add(
+            let config = app_cache.value;
+            if route.queries == 0 {
+                report.add(
+                    &app_cache.referenced,
+                    key("app_cache"),
+                    "caches the route's queries, but the route has none (queries: 0)",
+                );
+            }
+            if config.ttl.nanos() == 0 || config.keys == 0 {
+                report.add(
+                    &app_cache.referenced,
+                    key("app_cache"),
+                    "needs a ttl above 0 and 1 or more keys",
+                );
+            }
+            check_popularity(
+                report,
+                config.popularity,
                 &app_cache.referenced,
                 key("app_cache"),
-                "the app cache (Redis in front of queries) is not implemented yet; remove the key",
             );
         }
         for (position, target) in route.fan_out.iter().enumerate() {
@@ -390,11 +406,20 @@ fn check_route_cache(report: &mut Report, route: &super::Route, index: usize) {
             "must be 1 or more",
         );
     }
-    if let Some(popularity) = shared.popularity
+    check_popularity(report, shared.popularity, &cache.referenced, key);
+}
+
+fn check_popularity(
+    report: &mut Report,
+    popularity: Option<Popularity>,
+    location: &Location,
+    key: String,
+) {
+    if let Some(popularity) = popularity
         && !(popularity.zipf.is_finite() && popularity.zipf >= 0.0)
     {
         report.add(
-            &cache.referenced,
+            location,
             format!("{key}.popularity.zipf"),
             "must be 0 or more (0 spreads requests evenly over the keys)",
         );
