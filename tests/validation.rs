@@ -437,3 +437,40 @@ fn a_pooler_cuts_peak_connections_and_refusals() {
     assert!(peak(&pooled) <= 3.0);
     assert_eq!(metric(&pooled, "pooler_refused").mean, 0.0);
 }
+
+#[test]
+fn a_rejected_request_is_an_invocation_and_costs_its_commands() {
+    // One abusive client all day at 60/min against a fixed window of 1 per
+    // minute: one call a minute passes (3 commands), the rest are 429s after
+    // an invocation (2 commands each); no users.
+    let text = "name: limited\nseed: 3\nreplications: 1\nstart: 2025-01-06\nhorizon: 1d\n\
+        tiers: [{ name: one, users: 1 }]\nslo: { p95_latency: 1s, error_rate: 1% }\n\
+        traffic:\n  daily_active_share: 0%\n  sessions_per_active_user: 1\n\
+        \x20 requests_per_session: { dist: constant, value: 1 }\n\
+        \x20 think_time: { dist: constant, value: 1s }\n\
+        \x20 daily_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n\
+        \x20 abusive_clients: { count: 1, rate: 60/min, active_per_day: 24h, routes: [decode] }\n\
+        routes:\n  - { name: decode, weight: 1, function: app, rate_limit: once, \
+        handler_time: { dist: constant, value: 1ms } }\n\
+        functions:\n  - { name: app, cold_start: { dist: constant, value: 0s }, idle_timeout: 1h }\n\
+        database:\n  max_connections: 10\n  connect_time: { dist: constant, value: 1ms }\n\
+        \x20 query_time: { dist: constant, value: 1ms }\n\
+        rate_limits:\n  once: { algorithm: fixed_window, limit: 1, window: 1m, key: ip }\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("limited.yaml");
+    let scenario = scenario::parse(&path, text).expect("valid").scenario;
+    let result = simulate(&scenario, 1, 0);
+    let calls = result.value("abusive_requests");
+    assert!(calls > 80_000.0, "about 86,400 calls in a day");
+    assert_eq!(result.value("requests"), 0.0);
+    assert_eq!(result.value("invocations"), calls);
+    assert_eq!(result.value("abusive_limited"), calls - 1_440.0);
+    assert_eq!(result.value("limited_once_abusive"), calls - 1_440.0);
+    assert_eq!(
+        result.value("redis_commands"),
+        3.0 * 1_440.0 + 2.0 * (calls - 1_440.0)
+    );
+    assert!(
+        result.value("error_rate").is_nan(),
+        "no user requests to judge"
+    );
+}

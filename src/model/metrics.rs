@@ -102,7 +102,7 @@ pub struct Metrics {
     pub routes: Vec<RouteMetrics>,
     /// Latency of answered requests on routes judged by the scenario SLO.
     pub latency: LatencyHistogram,
-    /// Sum of waits for a slot and cold start, seconds.
+    /// Sum of users' waits for a slot and cold start, seconds.
     pub wait_sum: f64,
     /// Requests whose wait is in `wait_sum`.
     pub wait_count: u64,
@@ -122,7 +122,7 @@ pub struct Metrics {
     pub cpu_seconds: f64,
     /// Instance memory x lifetime, GiB-seconds.
     pub gb_seconds: f64,
-    /// Requests that ran on an instance.
+    /// Requests that got a slot on an instance (billed, whatever the outcome).
     pub invocations: u64,
     /// Redis commands sent.
     pub redis_commands: u64,
@@ -219,16 +219,24 @@ impl Metrics {
         }
     }
 
-    /// A request started running on an instance after waiting `wait`.
+    /// A request of `class` got a slot on an instance, ready after waiting
+    /// `wait` since it arrived (queue and cold start): one invocation.
     #[inline]
-    pub fn started(&mut self, arrival: SimTime, wait: SimDuration, cpu: SimDuration, user: bool) {
+    pub fn invoked(&mut self, arrival: SimTime, wait: SimDuration, class: Class) {
         if self.counts(arrival) {
             self.invocations += 1;
-            self.cpu_seconds += duration_to_secs(cpu);
-            if user {
+            if class == Class::User {
                 self.wait_sum += duration_to_secs(wait);
                 self.wait_count += 1;
             }
+        }
+    }
+
+    /// A request's handler runs for `cpu`.
+    #[inline]
+    pub fn handler(&mut self, arrival: SimTime, cpu: SimDuration) {
+        if self.counts(arrival) {
+            self.cpu_seconds += duration_to_secs(cpu);
         }
     }
 

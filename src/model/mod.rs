@@ -561,7 +561,7 @@ impl Stack {
                             self.metrics.instances.add(now, 1);
                             self.metrics.cold_start(arrival, route_index);
                         }
-                        self.assign(now, id, instance);
+                        self.assign(now, id, instance, ready_at);
                         Step::Wait(ready_at - now)
                     }
                     Acquire::Queued => {
@@ -595,8 +595,7 @@ impl Stack {
             }
             Stage::Handler => {
                 let cpu = route.handler.sample(&mut self.streams.service);
-                self.metrics
-                    .started(arrival, now - arrival, cpu, class == Class::User);
+                self.metrics.handler(arrival, cpu);
                 Step::Wait(cpu)
             }
             Stage::AppCacheGet => {
@@ -836,10 +835,14 @@ impl Stack {
         }
     }
 
-    fn assign(&mut self, now: SimTime, id: u32, instance: u32) {
+    /// Request `id` got a slot on `instance` at `now`, usable from `ready_at`:
+    /// an invocation, whatever its outcome.
+    fn assign(&mut self, now: SimTime, id: u32, instance: u32, ready_at: SimTime) {
         let request = self.requests.get(id);
         let max_duration =
             self.functions[self.routes[request.route as usize].function].max_duration;
+        self.metrics
+            .invoked(request.arrival, ready_at - request.arrival, request.class);
         let request = self.requests.get_mut(id);
         request.instance = Some(instance);
         request.deadline = now.saturating_add(max_duration);
@@ -978,7 +981,7 @@ impl Stack {
         ready_at: SimTime,
         scheduler: &mut Scheduler<Event>,
     ) {
-        self.assign(now, id, slot);
+        self.assign(now, id, slot, ready_at);
         self.wait(now, id, ready_at - now, scheduler);
     }
 

@@ -181,6 +181,15 @@ impl Replication {
         let cpu = push_line(&mut values, "db_cpu", cpus, end);
         values.push("db_cpus", cpu_count);
         values.push("db_cpu_utilisation", cpu.mean_busy / cpu_count);
+        let busiest_minute = database.cpus.as_ref().map_or(f64::NAN, |cpus| {
+            (first_minute..metrics.arrivals.counts().len())
+                .map(|minute| cpus.busy.minute_mean(minute))
+                .fold(0.0, f64::max)
+        });
+        values.push(
+            "db_cpu_busiest_minute_utilisation",
+            busiest_minute / cpu_count,
+        );
         push_line(&mut values, "data_api", Some(&mut database.data_api), end);
         values.push("data_api_wait_timeouts", database.data_api_timeouts as f64);
         values.push("worst_window_p95_ms", worst_p95);
@@ -204,7 +213,10 @@ impl Replication {
             series.push(("pooler_waiting", Series::Gauge(&pooler.servers.waiting)));
         }
         if let Some(cpus) = &database.cpus {
-            series.push(("db_cpu_busy", Series::Gauge(&cpus.busy)));
+            series.push((
+                "db_cpu_utilisation",
+                Series::Utilisation(&cpus.busy, cpu_count),
+            ));
             series.push(("db_cpu_waiting", Series::Gauge(&cpus.waiting)));
         }
         let minute_count = metrics.arrivals.counts().len();
@@ -228,6 +240,8 @@ enum Series<'a> {
     Count(&'a [u64], f64),
     /// A gauge's maximum per minute.
     Gauge(&'a Gauge),
+    /// A gauge's mean per minute over a capacity.
+    Utilisation(&'a Gauge, f64),
 }
 
 impl Series<'_> {
@@ -235,6 +249,7 @@ impl Series<'_> {
         match self {
             Series::Count(counts, divisor) => counts[minute] as f64 / divisor,
             Series::Gauge(gauge) => gauge.minute_maxima()[minute] as f64,
+            Series::Utilisation(gauge, capacity) => gauge.minute_mean(minute) / capacity,
         }
     }
 }

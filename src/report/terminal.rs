@@ -72,11 +72,12 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
             },
             Pressure {
                 what: "database CPUs",
-                used: mean(reps, "db_cpu_utilisation"),
+                used: mean(reps, "db_cpu_busiest_minute_utilisation"),
                 limit: 1.0,
                 detail: format!(
-                    "mean utilisation; query wait p95 {:.1} ms",
-                    mean(reps, "db_cpu_wait_p95_ms")
+                    "utilisation in the busiest minute; query wait p95 {:.1} ms, longest {:.0} ms",
+                    mean(reps, "db_cpu_wait_p95_ms"),
+                    mean(reps, "db_cpu_max_wait_ms")
                 ),
             },
             Pressure {

@@ -9,7 +9,7 @@ fn minute_of(at: SimTime) -> usize {
 }
 
 /// A level that changes over time (instances, open connections), with its
-/// overall peak, its time integral and its maximum in each minute.
+/// overall peak, its time integral, and its maximum and mean in each minute.
 #[derive(Clone, Debug)]
 pub struct Gauge {
     from: SimTime,
@@ -18,6 +18,8 @@ pub struct Gauge {
     peak: u64,
     area: f64,
     minute_max: Vec<u64>,
+    /// Level x nanoseconds in each minute.
+    minute_area: Vec<f64>,
 }
 
 impl Gauge {
@@ -30,6 +32,7 @@ impl Gauge {
             peak: 0,
             area: 0.0,
             minute_max: vec![0; minutes],
+            minute_area: vec![0.0; minutes],
         }
     }
 
@@ -42,13 +45,16 @@ impl Gauge {
         }
         // The old level held in every minute from `since` to `now`.
         let last = minute_of(now).min(self.minute_max.len().saturating_sub(1));
-        for slot in self
-            .minute_max
-            .get_mut(minute_of(self.since)..=last)
-            .into_iter()
-            .flatten()
-        {
-            *slot = (*slot).max(self.value);
+        let first = if self.minute_max.is_empty() {
+            last + 1
+        } else {
+            minute_of(self.since)
+        };
+        for minute in first..=last {
+            let (start, end) = (minute as SimTime * MINUTE, (minute as SimTime + 1) * MINUTE);
+            let held = now.min(end).saturating_sub(self.since.max(start));
+            self.minute_max[minute] = self.minute_max[minute].max(self.value);
+            self.minute_area[minute] += self.value as f64 * held as f64;
         }
         self.value = value;
         self.since = now.max(self.since);
@@ -88,6 +94,11 @@ impl Gauge {
     /// Maximum level in each minute.
     pub fn minute_maxima(&self) -> &[u64] {
         &self.minute_max
+    }
+
+    /// Time-average level in `minute` (complete once the gauge is finished).
+    pub fn minute_mean(&self, minute: usize) -> f64 {
+        self.minute_area[minute] / MINUTE as f64
     }
 }
 
@@ -146,5 +157,9 @@ mod tests {
         // 2*30 + 6*15 + 1*105 = 255 over 180 s.
         assert!((mean - 255.0 / 180.0).abs() < 1e-9);
         assert_eq!(gauge.minute_maxima(), &[6, 1, 1]);
+        // Minute 0: 2 for 30 s, 6 for 15 s, 1 for 15 s; minute 2: 1 for 30 s.
+        assert!((gauge.minute_mean(0) - 165.0 / 60.0).abs() < 1e-9);
+        assert!((gauge.minute_mean(1) - 1.0).abs() < 1e-9);
+        assert!((gauge.minute_mean(2) - 0.5).abs() < 1e-9);
     }
 }
