@@ -474,3 +474,31 @@ fn a_rejected_request_is_an_invocation_and_costs_its_commands() {
         "no user requests to judge"
     );
 }
+
+#[test]
+fn reads_split_over_replicas_make_one_mmc_queue_each() {
+    let results = replications(&load("replicas-mmc.yaml"));
+    let mean_wait_ms = erlang_c(10, 9.0) / (100.0 - 90.0) * 1_000.0;
+    for replica in ["replica1", "replica2"] {
+        assert_agrees(
+            &format!("{replica} CPU mean wait (ms)"),
+            metric(&results, &format!("{replica}_db_cpu_mean_wait_ms")),
+            mean_wait_ms,
+            0.05,
+            0.0,
+        );
+        assert_agrees(
+            &format!("{replica} CPU utilisation"),
+            metric(&results, &format!("{replica}_db_cpu_utilisation")),
+            0.9,
+            0.01,
+            0.0,
+        );
+    }
+    assert_eq!(
+        metric(&results, "db_queries").mean,
+        0.0,
+        "reads never reach the primary"
+    );
+    assert_eq!(metric(&results, "error_rate").mean, 0.0);
+}

@@ -45,6 +45,8 @@ pub struct Database {
     pub data_api_timeout: SimDuration,
     /// Data API requests that timed out waiting, from warm-up.
     pub data_api_timeouts: u64,
+    /// Queries run, from warm-up.
+    pub queries: u64,
 }
 
 impl Database {
@@ -64,6 +66,7 @@ impl Database {
             data_api: Servers::new(config.data_api_pool(), warmup, minutes),
             data_api_timeout: config.data_api_timeout.nanos(),
             data_api_timeouts: 0,
+            queries: 0,
         }
     }
 

@@ -33,12 +33,38 @@ pub struct Instance {
     available_key: Option<u64>,
     /// Whether it is alive.
     pub alive: bool,
-    /// Database connections it holds.
+    /// Its links to each database node (primary first), once it used one.
+    pub links: Vec<Link>,
+}
+
+/// An instance's connections to one database node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Connections it holds (direct, or client connections to the pooler).
     pub connections: u32,
-    /// Whether it has wanted database connections (held or refused).
-    pub wants_connections: bool,
+    /// Whether it has wanted direct connections (held or refused).
+    pub wanted: bool,
     /// Its pooler server connection in session mode.
     pub session: SessionServer,
+}
+
+impl Link {
+    /// No connection, never wanted.
+    pub const NONE: Link = Link {
+        connections: 0,
+        wanted: false,
+        session: SessionServer::None,
+    };
+}
+
+impl Instance {
+    /// Its link to database node `node`.
+    pub fn link(&mut self, node: usize) -> &mut Link {
+        if self.links.len() <= node {
+            self.links.resize(node + 1, Link::NONE);
+        }
+        &mut self.links[node]
+    }
 }
 
 /// An instance's pooler server connection in session mode.
@@ -71,20 +97,16 @@ pub enum Acquire {
 }
 
 /// What an idle check decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdleCheck {
     /// Nothing to do (busy again, or a stale check).
     Nothing,
     /// Check again at this time.
     Recheck(SimTime),
-    /// Reclaimed; it held this many connections.
+    /// Reclaimed, with what it held.
     Reclaimed {
-        /// Connections it held (direct, or client connections to the pooler).
-        connections: u32,
-        /// Whether it held a pooler server connection (session mode).
-        session_server: bool,
-        /// Whether it wanted connections (for the demand count).
-        wanted: bool,
+        /// Its links to the database nodes.
+        links: Vec<Link>,
         /// Its lifetime.
         lifetime: (SimTime, SimTime),
     },
@@ -206,9 +228,7 @@ impl FunctionPool {
             idle_check_pending: false,
             available_key: None,
             alive: true,
-            connections: 0,
-            wants_connections: false,
-            session: SessionServer::None,
+            links: Vec::new(),
         };
         self.next_serial += 1;
         self.alive += 1;
@@ -368,12 +388,9 @@ impl FunctionPool {
         instance.alive = false;
         instance.idle_check_pending = false;
         let outcome = IdleCheck::Reclaimed {
-            connections: instance.connections,
-            session_server: instance.session == SessionServer::Held,
-            wanted: instance.wants_connections,
+            links: std::mem::take(&mut instance.links),
             lifetime: (instance.created_at, now),
         };
-        instance.connections = 0;
         self.make_unavailable(slot);
         self.instances.remove(slot);
         self.alive -= 1;

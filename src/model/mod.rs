@@ -7,6 +7,7 @@
 
 mod app_cache;
 mod cdn;
+mod data_path;
 mod database;
 mod functions;
 mod keys;
@@ -21,8 +22,9 @@ mod traffic;
 
 pub use app_cache::AppCache;
 pub use cdn::{Cdn, Lookup};
+pub use data_path::Node;
 pub use database::Database;
-pub use functions::{Acquire, FunctionPool, IdleCheck, SessionServer};
+pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
 pub use pooler::{Pooler, ServerConnection};
@@ -32,7 +34,7 @@ pub use servers::{Servers, Waiter};
 pub use slab::Slab;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
-use crate::scenario::{DbAccess, DurationSampler, LimitKey, PoolMode, RouteSlo, Scenario};
+use crate::scenario::{DbAccess, DurationSampler, LimitKey, RouteSlo, Scenario};
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 
 /// Purposes of the random streams of one (tier, replication): each draws
@@ -51,6 +53,7 @@ enum Purpose {
     Abusive = 8,
     Redis = 9,
     AppCacheKeys = 10,
+    Replicas = 11,
 }
 
 struct Streams {
@@ -64,6 +67,7 @@ struct Streams {
     abusive: RngStream,
     redis: RngStream,
     app_cache_keys: RngStream,
+    replicas: RngStream,
 }
 
 impl Streams {
@@ -81,6 +85,7 @@ impl Streams {
             abusive: stream(Purpose::Abusive),
             redis: stream(Purpose::Redis),
             app_cache_keys: stream(Purpose::AppCacheKeys),
+            replicas: stream(Purpose::Replicas),
         }
     }
 }
@@ -124,6 +129,8 @@ pub enum Event {
     },
     /// Lingering connections of a reclaimed instance close.
     ConnectionsClose {
+        /// The database node.
+        node: u8,
         /// How many.
         count: u32,
         /// Whether they are client connections to the pooler.
@@ -131,10 +138,16 @@ pub enum Event {
         /// Whether a session-mode server connection goes back with them.
         session_server: bool,
     },
-    /// The pooler closes server connections idle too long.
-    PoolerIdleCheck,
-    /// The pooler's reserve may open for the head of its line.
-    PoolerReserve,
+    /// A node's pooler closes server connections idle too long.
+    PoolerIdleCheck {
+        /// The database node.
+        node: u8,
+    },
+    /// A node's pooler reserve may open for the head of its line.
+    PoolerReserve {
+        /// The database node.
+        node: u8,
+    },
 }
 
 /// How a route's queries reach Postgres.
@@ -154,6 +167,7 @@ struct RouteModel {
     function: usize,
     handler: DurationSampler,
     queries: u32,
+    read_share: f64,
     access: Access,
     limiter: Option<usize>,
     stages: Vec<Stage>,
@@ -186,8 +200,7 @@ pub struct Stack {
     users_per_ip: f64,
     user_ips: u32,
     redis_time: Option<DurationSampler>,
-    database: Database,
-    pooler: Option<Pooler>,
+    nodes: Vec<Node>,
     requests: Slab<Request>,
     generation: u32,
     metrics: Metrics,
@@ -260,6 +273,7 @@ impl Stack {
                     function: function_index(&route.function.value),
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
+                    read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),
                     access,
                     limiter,
                     stages,
@@ -309,8 +323,7 @@ impl Stack {
             users_per_ip,
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
             redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
-            database: Database::new(&scenario.database, warmup, minutes),
-            pooler: Pooler::new(&scenario.database, warmup, minutes),
+            nodes: Node::all(&scenario.database, warmup, minutes),
             requests: Slab::default(),
             generation: 0,
             metrics,
@@ -351,13 +364,7 @@ impl Stack {
                     .instance_lifetime(instance.created_at, end, pool.memory_gb);
             }
         }
-        Replication::collect(
-            scenario,
-            end,
-            self.metrics,
-            &mut self.database,
-            self.pooler.as_mut(),
-        )
+        Replication::collect(scenario, end, self.metrics, &mut self.nodes)
     }
 
     fn issue(
@@ -488,13 +495,19 @@ impl Stack {
             Line::Cpu => request.holds_cpu = true,
             Line::DataApi => request.holds_connection = true,
             Line::Pooler => {
+                // A session-mode waiter parked in the session phase, which
+                // had moved it on to the connection phase.
                 let in_session = request.phase == DbPhase::Connection;
                 if in_session {
                     let slot = request
                         .instance
                         .expect("a database request holds an instance");
                     let function = self.routes[request.route as usize].function;
-                    self.functions[function].instance_mut(slot).session = SessionServer::Held;
+                    let node = usize::from(request.node);
+                    self.functions[function]
+                        .instance_mut(slot)
+                        .link(node)
+                        .session = SessionServer::Held;
                 } else {
                     request.holds_connection = true;
                 }
@@ -646,195 +659,6 @@ impl Stack {
         }
     }
 
-    /// Moves request `id` through the database stage from its phase until
-    /// something takes time.
-    fn database_step(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
-        loop {
-            let request = self.requests.get(id);
-            let route = &self.routes[request.route as usize];
-            let (access, function, queries) = (route.access, route.function, route.queries);
-            let counted = self.metrics.counts(request.arrival);
-            let slot = request.instance;
-            match request.phase {
-                DbPhase::Connect => {
-                    let request = self.requests.get_mut(id);
-                    request.queries_left = queries;
-                    request.phase = DbPhase::Session;
-                    if access == Access::DataApi {
-                        continue;
-                    }
-                    let slot = slot.expect("a database request holds an instance");
-                    let instance = self.functions[function].instance_mut(slot);
-                    if instance.connections > 0 {
-                        continue;
-                    }
-                    let per_instance = self.database.per_instance;
-                    let connected = match &mut self.pooler {
-                        Some(pooler) => pooler.connect_client(now, per_instance, counted),
-                        None => {
-                            let first_time = !instance.wants_connections;
-                            instance.wants_connections = true;
-                            self.database.connect(now, first_time)
-                        }
-                    };
-                    if connected {
-                        instance.connections = per_instance;
-                    } else {
-                        request.failure = Some(if self.pooler.is_some() {
-                            Outcome::PoolerRefused
-                        } else {
-                            Outcome::DbRefused
-                        });
-                    }
-                    return Step::Wait(
-                        self.database
-                            .connect_time
-                            .sample(&mut self.streams.database),
-                    );
-                }
-                DbPhase::Session => {
-                    self.requests.get_mut(id).phase = DbPhase::Connection;
-                    let Some(pooler) = &mut self.pooler else {
-                        continue;
-                    };
-                    if access != Access::Pooler || pooler.mode != PoolMode::Session {
-                        continue;
-                    }
-                    let slot = slot.expect("a database request holds an instance");
-                    let instance = self.functions[function].instance_mut(slot);
-                    // A second request of a busy instance shares what the first gets.
-                    if instance.session != SessionServer::None {
-                        continue;
-                    }
-                    match pooler.acquire(now, id, &mut self.database) {
-                        ServerConnection::Reused => instance.session = SessionServer::Held,
-                        ServerConnection::Opened => {
-                            instance.session = SessionServer::Held;
-                            return Step::Wait(
-                                self.database
-                                    .connect_time
-                                    .sample(&mut self.streams.database),
-                            );
-                        }
-                        ServerConnection::Queued => {
-                            instance.session = SessionServer::Waiting;
-                            return self.park_in_pooler(now, id, scheduler);
-                        }
-                    }
-                }
-                DbPhase::Connection => {
-                    if request.queries_left == 0 {
-                        return Step::Next;
-                    }
-                    self.requests.get_mut(id).phase = DbPhase::Cpu;
-                    match access {
-                        Access::Pooler => {
-                            let pooler = self.pooler.as_mut().expect("pooled access");
-                            if pooler.mode == PoolMode::Session {
-                                continue;
-                            }
-                            match pooler.acquire(now, id, &mut self.database) {
-                                ServerConnection::Reused => {
-                                    self.requests.get_mut(id).holds_connection = true;
-                                }
-                                ServerConnection::Opened => {
-                                    self.requests.get_mut(id).holds_connection = true;
-                                    return Step::Wait(
-                                        self.database
-                                            .connect_time
-                                            .sample(&mut self.streams.database),
-                                    );
-                                }
-                                ServerConnection::Queued => {
-                                    return self.park_in_pooler(now, id, scheduler);
-                                }
-                            }
-                        }
-                        Access::DataApi => {
-                            if self.database.data_api.try_take(now) {
-                                self.requests.get_mut(id).holds_connection = true;
-                            } else {
-                                self.database.data_api.enqueue(now, id);
-                                let timeout_at = now.saturating_add(self.database.data_api_timeout);
-                                return self.park(id, Line::DataApi, Some(timeout_at), scheduler);
-                            }
-                        }
-                        Access::Direct => {}
-                    }
-                }
-                DbPhase::Cpu => {
-                    self.requests.get_mut(id).phase = DbPhase::Query;
-                    if let Some(cpus) = &mut self.database.cpus {
-                        if cpus.try_take(now) {
-                            self.requests.get_mut(id).holds_cpu = true;
-                        } else {
-                            cpus.enqueue(now, id);
-                            return self.park(id, Line::Cpu, None, scheduler);
-                        }
-                    }
-                }
-                DbPhase::Query => {
-                    self.requests.get_mut(id).phase = DbPhase::Done;
-                    return Step::Wait(self.database.query_time.sample(&mut self.streams.service));
-                }
-                DbPhase::Done => {
-                    self.release_query_resources(now, id, scheduler);
-                    let request = self.requests.get_mut(id);
-                    request.queries_left -= 1;
-                    request.phase = DbPhase::Connection;
-                }
-            }
-        }
-    }
-
-    fn park_in_pooler(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
-        let pooler = self.pooler.as_ref().expect("pooled access");
-        let timeout_at = now.saturating_add(pooler.query_wait_timeout);
-        if pooler.has_reserve() {
-            scheduler.schedule_at(
-                now.saturating_add(pooler.reserve_timeout),
-                Event::PoolerReserve,
-            );
-        }
-        self.park(id, Line::Pooler, Some(timeout_at), scheduler)
-    }
-
-    /// Gives back the CPU and the per-query connection request `id` holds,
-    /// handing each to the head of its line.
-    fn release_query_resources(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
-        let request = self.requests.get_mut(id);
-        let (holds_cpu, holds_connection) = (request.holds_cpu, request.holds_connection);
-        request.holds_cpu = false;
-        request.holds_connection = false;
-        let access = self.routes[request.route as usize].access;
-        if holds_cpu && let Some(next) = self.database.cpus.as_mut().and_then(|c| c.release(now)) {
-            self.served(now, next.request, Line::Cpu, 0, scheduler);
-        }
-        if holds_connection {
-            match access {
-                Access::Pooler => self.release_server(now, scheduler),
-                Access::DataApi => {
-                    if let Some(next) = self.database.data_api.release(now) {
-                        self.served(now, next.request, Line::DataApi, 0, scheduler);
-                    }
-                }
-                Access::Direct => {}
-            }
-        }
-    }
-
-    /// A pooler server connection is given back at `now`.
-    fn release_server(&mut self, now: SimTime, scheduler: &mut Scheduler<Event>) {
-        let pooler = self.pooler.as_mut().expect("pooled access");
-        let (next, idle_check) = pooler.release(now);
-        if let Some(at) = idle_check {
-            scheduler.schedule_at(at, Event::PoolerIdleCheck);
-        }
-        if let Some(next) = next {
-            self.served(now, next.request, Line::Pooler, 0, scheduler);
-        }
-    }
-
     /// Request `id` got a slot on `instance` at `now`, usable from `ready_at`:
     /// an invocation, whatever its outcome.
     fn assign(&mut self, now: SimTime, id: u32, instance: u32, ready_at: SimTime) {
@@ -888,42 +712,8 @@ impl Stack {
 
     /// Takes request `id` out of the line it waits in, if any.
     fn leave_line(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        let request = self.requests.get(id);
-        let Some(line) = request.waiting else {
-            return;
-        };
-        let counted = self.metrics.counts(request.arrival);
-        match line {
-            Line::Cdn => {}
-            Line::Cpu => {
-                if let Some(cpus) = &mut self.database.cpus {
-                    cpus.cancel(now, id);
-                }
-            }
-            Line::DataApi => {
-                self.database.data_api.cancel(now, id);
-                if outcome == Outcome::DataApiTimeout && counted {
-                    self.database.data_api_timeouts += 1;
-                }
-            }
-            Line::Pooler => {
-                let timed_out = outcome == Outcome::PoolerTimeout;
-                let pooler = self.pooler.as_mut().expect("pooled access");
-                pooler.cancel(now, id, timed_out, counted);
-                let slot = request
-                    .instance
-                    .expect("a database request holds an instance");
-                let function = self.routes[request.route as usize].function;
-                let instance = self.functions[function].instance_mut(slot);
-                if instance.session == SessionServer::Waiting {
-                    instance.session = SessionServer::None;
-                }
-                // PgBouncer disconnects a client whose query waited too long.
-                if timed_out && instance.connections > 0 {
-                    pooler.disconnect_client(now, instance.connections);
-                    instance.connections = 0;
-                }
-            }
+        if let Some(line) = self.requests.get(id).waiting {
+            self.leave_database_line(now, id, line, outcome);
         }
     }
 
@@ -1017,54 +807,13 @@ impl Stack {
                     },
                 );
             }
-            IdleCheck::Reclaimed {
-                connections,
-                session_server,
-                wanted,
-                lifetime,
-            } => {
+            IdleCheck::Reclaimed { links, lifetime } => {
                 let memory_gb = pool.memory_gb;
                 self.metrics.instances.add(now, -1);
                 self.metrics
                     .instance_lifetime(lifetime.0, lifetime.1, memory_gb);
-                let pooled = self.pooler.is_some();
-                let lingering = if pooled {
-                    (connections > 0 && self.database.close_delay > 0)
-                        .then_some(self.database.close_delay)
-                } else {
-                    self.database.release(now, connections, wanted)
-                };
-                match lingering {
-                    Some(delay) => scheduler.schedule_in(
-                        delay,
-                        Event::ConnectionsClose {
-                            count: connections,
-                            pooled,
-                            session_server,
-                        },
-                    ),
-                    None if pooled => {
-                        self.close_clients(now, connections, session_server, scheduler)
-                    }
-                    None => {}
-                }
+                self.release_links(now, links, scheduler);
             }
-        }
-    }
-
-    /// An instance's client connections to the pooler close at `now`, with
-    /// its session-mode server connection if it held one.
-    fn close_clients(
-        &mut self,
-        now: SimTime,
-        count: u32,
-        session_server: bool,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        let pooler = self.pooler.as_mut().expect("pooled access");
-        pooler.disconnect_client(now, count);
-        if session_server {
-            self.release_server(now, scheduler);
         }
     }
 
@@ -1078,17 +827,6 @@ impl Stack {
             self.resume(now, id, slot, ready_at, scheduler);
         }
         self.schedule_scale_retry(function, scheduler);
-    }
-
-    fn on_pooler_reserve(&mut self, now: SimTime, scheduler: &mut Scheduler<Event>) {
-        let pooler = self.pooler.as_mut().expect("pooled access");
-        for waiter in pooler.open_for_line(now, &mut self.database) {
-            let connect = self
-                .database
-                .connect_time
-                .sample(&mut self.streams.database);
-            self.served(now, waiter.request, Line::Pooler, connect, scheduler);
-        }
     }
 }
 
@@ -1135,23 +873,24 @@ impl sim::Model for Stack {
                 self.on_scale_retry(now, usize::from(function), scheduler)
             }
             Event::ConnectionsClose {
+                node,
                 count,
                 pooled,
                 session_server,
-            } => {
-                if pooled {
-                    self.close_clients(now, count, session_server, scheduler);
-                } else {
-                    self.database.close(now, count);
-                }
+            } => self.on_connections_close(
+                now,
+                usize::from(node),
+                count,
+                pooled,
+                session_server,
+                scheduler,
+            ),
+            Event::PoolerIdleCheck { node } => {
+                self.on_pooler_idle_check(now, usize::from(node), scheduler)
             }
-            Event::PoolerIdleCheck => {
-                let pooler = self.pooler.as_mut().expect("pooled access");
-                if let Some(at) = pooler.idle_check(now, &mut self.database) {
-                    scheduler.schedule_at(at, Event::PoolerIdleCheck);
-                }
+            Event::PoolerReserve { node } => {
+                self.on_pooler_reserve(now, usize::from(node), scheduler)
             }
-            Event::PoolerReserve => self.on_pooler_reserve(now, scheduler),
         }
     }
 }

@@ -27,11 +27,15 @@ pub enum Stage {
 /// Where a request is inside the database stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbPhase {
-    /// Open the instance's connection (direct, or client to the pooler) if it has none.
+    /// Entering the stage: count the queries.
+    Start,
+    /// Pick the node of the next query (a replica for a read), or finish.
+    NextQuery,
+    /// Open the instance's connection to the node (direct, or client to the pooler) if it has none.
     Connect,
     /// Session mode: get the instance's server connection if it has none.
     Session,
-    /// Get a connection for the next query (pooler transaction or Data API), or finish.
+    /// Get a connection for the query (pooler transaction or Data API).
     Connection,
     /// Get a CPU.
     Cpu,
@@ -69,6 +73,8 @@ pub struct Request {
     pub stage: u8,
     /// Where it is in the database stage.
     pub phase: DbPhase,
+    /// The database node of its current query (0: the primary).
+    pub node: u8,
     /// The cache key it is the origin call for, if any.
     pub origin_key: Option<u32>,
     /// Its app cache key, and whether it was a hit.
@@ -102,7 +108,8 @@ impl Request {
             client,
             arrival,
             stage: 0,
-            phase: DbPhase::Connect,
+            phase: DbPhase::Start,
+            node: 0,
             origin_key: None,
             app_cache: None,
             instance: None,

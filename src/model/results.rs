@@ -1,9 +1,8 @@
 //! The results of one replication: named scalars per tier and route, and
 //! the per-minute series, ready to be averaged over replications.
 
-use super::database::Database;
+use super::data_path::Node;
 use super::metrics::{Metrics, Outcome};
-use super::pooler::Pooler;
 use super::servers::Servers;
 use crate::scenario::{RouteSlo, Scenario};
 use crate::sim::{NANOS_PER_SEC, SimTime};
@@ -78,14 +77,11 @@ impl Replication {
         scenario: &Scenario,
         end: SimTime,
         mut metrics: Metrics,
-        database: &mut Database,
-        mut pooler: Option<&mut Pooler>,
+        nodes: &mut [Node],
     ) -> Self {
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
         let (peak_instances, mean_instances) = metrics.instances.finish(end);
-        let (peak_open, mean_open) = database.open.finish(end);
-        let (peak_demanded, _) = database.demanded.finish(end);
         let (worst_p95, worst_errors) = metrics.window.finish();
 
         let mut slo_met = within(worst_p95, scenario.slo.p95_latency.secs() * 1_000.0)
@@ -161,10 +157,9 @@ impl Replication {
         values.push("invocations", metrics.invocations as f64);
         values.push("peak_instances", peak_instances as f64);
         values.push("mean_instances", mean_instances);
-        values.push("peak_db_connections", peak_open as f64);
-        values.push("mean_db_connections", mean_open);
-        values.push("peak_db_demanded", peak_demanded as f64);
-        values.push("db_connection_limit", f64::from(database.limit));
+        let minute_count = metrics.arrivals.counts().len();
+        let (primary, replicas) = nodes.split_first_mut().expect("a primary");
+        push_node(&mut values, "", primary, end, first_minute..minute_count);
         values.push("edge_requests", edge as f64);
         push_cdn(&mut values, &cdn, origin);
         push_app_cache(&mut values, &app_cache);
@@ -175,23 +170,16 @@ impl Replication {
             values.push(format!("limited_{name}_users"), *users as f64);
             values.push(format!("limited_{name}_abusive"), *abusive as f64);
         }
-        push_pooler(&mut values, pooler.as_deref_mut(), end);
-        let cpus = database.cpus.as_mut();
-        let cpu_count = cpus.as_ref().map_or(f64::NAN, |c| f64::from(c.capacity()));
-        let cpu = push_line(&mut values, "db_cpu", cpus, end);
-        values.push("db_cpus", cpu_count);
-        values.push("db_cpu_utilisation", cpu.mean_busy / cpu_count);
-        let busiest_minute = database.cpus.as_ref().map_or(f64::NAN, |cpus| {
-            (first_minute..metrics.arrivals.counts().len())
-                .map(|minute| cpus.busy.minute_mean(minute))
-                .fold(0.0, f64::max)
-        });
-        values.push(
-            "db_cpu_busiest_minute_utilisation",
-            busiest_minute / cpu_count,
-        );
-        push_line(&mut values, "data_api", Some(&mut database.data_api), end);
-        values.push("data_api_wait_timeouts", database.data_api_timeouts as f64);
+        for (index, replica) in replicas.iter_mut().enumerate() {
+            let prefix = format!("replica{}_", index + 1);
+            push_node(
+                &mut values,
+                &prefix,
+                replica,
+                end,
+                first_minute..minute_count,
+            );
+        }
         values.push("worst_window_p95_ms", worst_p95);
         values.push("worst_window_error_rate", worst_errors);
         values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
@@ -201,25 +189,22 @@ impl Replication {
         let mut series: Vec<(&'static str, Series)> = vec![
             ("rps", Series::Count(metrics.arrivals.counts(), 60.0)),
             ("instances", Series::Gauge(&metrics.instances)),
-            ("db_connections", Series::Gauge(&database.open)),
-            ("db_demanded", Series::Gauge(&database.demanded)),
+            ("db_connections", Series::Gauge(&primary.database.open)),
+            ("db_demanded", Series::Gauge(&primary.database.demanded)),
             ("errors", Series::Count(metrics.errors.counts(), 1.0)),
             ("cdn_hits", Series::Count(metrics.cdn_hits.counts(), 1.0)),
             ("rate_limited", Series::Count(metrics.limited.counts(), 1.0)),
         ];
-        if let Some(pooler) = pooler.as_deref() {
+        if let Some(pooler) = &primary.pooler {
             series.push(("pooler_clients", Series::Gauge(&pooler.clients)));
             series.push(("pooler_in_use", Series::Gauge(&pooler.servers.busy)));
             series.push(("pooler_waiting", Series::Gauge(&pooler.servers.waiting)));
         }
-        if let Some(cpus) = &database.cpus {
-            series.push((
-                "db_cpu_utilisation",
-                Series::Utilisation(&cpus.busy, cpu_count),
-            ));
+        if let Some(cpus) = &primary.database.cpus {
+            let count = f64::from(cpus.capacity());
+            series.push(("db_cpu_utilisation", Series::Utilisation(&cpus.busy, count)));
             series.push(("db_cpu_waiting", Series::Gauge(&cpus.waiting)));
         }
-        let minute_count = metrics.arrivals.counts().len();
         let mut minutes = Vec::with_capacity(minute_count * series.len());
         for minute in 0..minute_count {
             minutes.extend(series.iter().map(|(_, s)| s.at(minute)));
@@ -280,8 +265,28 @@ fn push_app_cache(values: &mut Values, [hits, misses]: &[u64; 2]) {
     values.push("app_cache_misses", *misses as f64);
 }
 
-fn push_pooler(values: &mut Values, pooler: Option<&mut Pooler>, end: SimTime) {
-    let (peak_clients, refusals, timeouts, servers) = match pooler {
+/// Pushes the columns of one database node, each name after `prefix`:
+/// connections, queries, pooler, CPUs (busiest minute among `minutes`) and
+/// PostgREST's pool.
+fn push_node(
+    values: &mut Values,
+    prefix: &str,
+    node: &mut Node,
+    end: SimTime,
+    minutes: std::ops::Range<usize>,
+) {
+    let push = |values: &mut Values, name: &str, value: f64| {
+        values.push(format!("{prefix}{name}"), value);
+    };
+    let database = &mut node.database;
+    let (peak_open, mean_open) = database.open.finish(end);
+    let (peak_demanded, _) = database.demanded.finish(end);
+    push(values, "peak_db_connections", peak_open as f64);
+    push(values, "mean_db_connections", mean_open);
+    push(values, "peak_db_demanded", peak_demanded as f64);
+    push(values, "db_connection_limit", f64::from(database.limit));
+    push(values, "db_queries", database.queries as f64);
+    let (peak_clients, refusals, timeouts, servers) = match &mut node.pooler {
         Some(pooler) => (
             pooler.clients.finish(end).0 as f64,
             pooler.refusals as f64,
@@ -290,10 +295,43 @@ fn push_pooler(values: &mut Values, pooler: Option<&mut Pooler>, end: SimTime) {
         ),
         None => (f64::NAN, f64::NAN, f64::NAN, None),
     };
-    values.push("pooler_peak_clients", peak_clients);
-    push_line(values, "pooler", servers, end);
-    values.push("pooler_wait_timeouts", timeouts);
-    values.push("pooler_client_refusals", refusals);
+    push(values, "pooler_peak_clients", peak_clients);
+    push_line(values, &format!("{prefix}pooler"), servers, end);
+    push(values, "pooler_wait_timeouts", timeouts);
+    push(values, "pooler_client_refusals", refusals);
+    let cpu_count = database
+        .cpus
+        .as_ref()
+        .map_or(f64::NAN, |c| f64::from(c.capacity()));
+    let cpu = push_line(
+        values,
+        &format!("{prefix}db_cpu"),
+        database.cpus.as_mut(),
+        end,
+    );
+    push(values, "db_cpus", cpu_count);
+    push(values, "db_cpu_utilisation", cpu.mean_busy / cpu_count);
+    let busiest_minute = database.cpus.as_ref().map_or(f64::NAN, |cpus| {
+        minutes
+            .map(|minute| cpus.busy.minute_mean(minute))
+            .fold(0.0, f64::max)
+    });
+    push(
+        values,
+        "db_cpu_busiest_minute_utilisation",
+        busiest_minute / cpu_count,
+    );
+    push_line(
+        values,
+        &format!("{prefix}data_api"),
+        Some(&mut database.data_api),
+        end,
+    );
+    push(
+        values,
+        "data_api_wait_timeouts",
+        database.data_api_timeouts as f64,
+    );
 }
 
 /// What [`push_line`] measured.

@@ -60,11 +60,14 @@ fn write_database(text: &mut String, scenario: &Scenario) {
             );
         }
     }
-    match database.cpus() {
-        Some(cpus) => {
-            let _ = writeln!(text, "; {cpus} CPUs serve queries");
+    if let Some(cpus) = database.cpus() {
+        let _ = write!(text, "; {cpus} CPUs serve queries");
+    }
+    match database.read_replicas.as_ref().map_or(0, |r| r.value) {
+        0 => text.push('\n'),
+        replicas => {
+            let _ = writeln!(text, "; {replicas} read replicas alike");
         }
-        None => text.push('\n'),
     }
 }
 

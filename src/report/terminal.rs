@@ -21,6 +21,13 @@ fn mean(replications: &[Replication], column: &str) -> f64 {
     estimate(&values).mean
 }
 
+/// The largest mean of `replica<i>_<column>` over the replicas.
+fn busiest_replica(replications: &[Replication], replicas: u32, column: &str) -> f64 {
+    (1..=replicas)
+        .map(|i| mean(replications, &format!("replica{i}_{column}")))
+        .fold(f64::NAN, f64::max)
+}
+
 fn uses_data_api(scenario: &Scenario) -> bool {
     scenario
         .routes
@@ -43,6 +50,7 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
         let database = &scenario.database;
         let pooler = database.pooler.filter(|p| p.enabled);
         let reps = &tier.replications;
+        let replicas = database.read_replicas.as_ref().map_or(0, |r| r.value);
         let pressures = [
             Pressure {
                 what: "database connections",
@@ -93,6 +101,22 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                     mean(reps, "data_api_wait_p95_ms"),
                     mean(reps, "data_api_timeouts")
                 ),
+            },
+            Pressure {
+                what: "read replica CPUs",
+                used: busiest_replica(reps, replicas, "db_cpu_busiest_minute_utilisation"),
+                limit: if replicas > 0 { 1.0 } else { 0.0 },
+                detail: "the busiest replica's busiest minute".to_string(),
+            },
+            Pressure {
+                what: "read replica connections",
+                used: busiest_replica(reps, replicas, "peak_db_demanded"),
+                limit: if replicas > 0 {
+                    mean(reps, "replica1_db_connection_limit")
+                } else {
+                    0.0
+                },
+                detail: "demanded at peak on the busiest replica".to_string(),
             },
             Pressure {
                 what: "function instances",

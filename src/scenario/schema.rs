@@ -271,6 +271,9 @@ pub struct Route {
     /// Queries per request, run one after another.
     #[serde(default)]
     pub queries: u32,
+    /// Share of its queries that are reads, sent to a read replica when there are any.
+    #[serde(default)]
+    pub read_share: Option<Spanned<Share>>,
     /// How queries reach Postgres.
     #[serde(default)]
     pub db_access: Option<Spanned<DbAccess>>,
@@ -475,9 +478,9 @@ pub struct Database {
     /// CPUs that serve queries, one at a time each (unlimited if absent).
     #[serde(default)]
     pub cpus: Option<Spanned<u32>>,
-    /// Read replicas (not implemented yet).
+    /// Read replicas, each with the primary's compute, limits and pool.
     #[serde(default)]
-    pub read_replicas: Deferred,
+    pub read_replicas: Option<Spanned<u32>>,
     /// PostgREST's connections, for routes with `db_access: data_api`.
     #[serde(default)]
     pub data_api_pool: Option<Spanned<u32>>,

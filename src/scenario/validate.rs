@@ -588,13 +588,7 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
             "must be 1 or more",
         );
     }
-    if let Some(replicas) = &database.read_replicas {
-        report.add(
-            &replicas.referenced,
-            "database.read_replicas",
-            "read replicas are not implemented yet; remove the key",
-        );
-    }
+
     if database.connections_per_instance.value == 0 {
         report.add(
             &database.connections_per_instance.referenced,
