@@ -34,6 +34,12 @@ impl Node {
             })
             .collect()
     }
+
+    /// Its pooler (the caller knows it has one) and its database.
+    fn pooled(&mut self) -> (&mut Pooler, &mut Database) {
+        let pooler = self.pooler.as_mut().expect("pooled access");
+        (pooler, &mut self.database)
+    }
 }
 
 impl Stack {
@@ -383,8 +389,7 @@ impl Stack {
         node: usize,
         scheduler: &mut Scheduler<Event>,
     ) {
-        let Node { database, pooler } = &mut self.nodes[node];
-        let pooler = pooler.as_mut().expect("pooled access");
+        let (pooler, database) = self.nodes[node].pooled();
         for waiter in pooler.open_for_line(now, database) {
             let connect = self.nodes[node]
                 .database
@@ -401,8 +406,7 @@ impl Stack {
         node: usize,
         scheduler: &mut Scheduler<Event>,
     ) {
-        let Node { database, pooler } = &mut self.nodes[node];
-        let pooler = pooler.as_mut().expect("pooled access");
+        let (pooler, database) = self.nodes[node].pooled();
         if let Some(at) = pooler.idle_check(now, database) {
             scheduler.schedule_at(at, Event::PoolerIdleCheck { node: node as u8 });
         }

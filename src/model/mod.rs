@@ -222,14 +222,7 @@ impl Stack {
                 .position(|f| f.name.value == name)
                 .expect("validated function name")
         };
-        let route_index = |name: &str| {
-            scenario
-                .routes
-                .value
-                .iter()
-                .position(|r| r.name.value == name)
-                .expect("validated route name")
-        };
+        let route_index = |name: &str| scenario.route_index(name).expect("validated route name");
         let limiter_names: Vec<&String> = scenario.rate_limits.keys().collect();
         let routes = scenario
             .routes

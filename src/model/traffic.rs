@@ -233,12 +233,6 @@ impl AbusiveClients {
             (None, Some(share)) => (users as f64 * share.value.0).floor() as u64,
             (None, None) => 0,
         };
-        let names: Vec<&str> = scenario
-            .routes
-            .value
-            .iter()
-            .map(|r| r.name.value.as_str())
-            .collect();
         Some(Self {
             first_id: users.min(u64::from(u32::MAX)) as u32,
             per_sec: config.rate.value.per_sec(),
@@ -248,9 +242,8 @@ impl AbusiveClients {
                 .value
                 .iter()
                 .map(|r| {
-                    names
-                        .iter()
-                        .position(|n| *n == r.value)
+                    scenario
+                        .route_index(&r.value)
                         .expect("validated route name")
                 })
                 .collect(),

@@ -588,6 +588,22 @@ fn default_server_idle_timeout() -> Duration {
     Duration::from_secs(600)
 }
 
+impl Scenario {
+    /// The routes' names, in order.
+    pub fn route_names(&self) -> Vec<&str> {
+        self.routes
+            .value
+            .iter()
+            .map(|r| r.name.value.as_str())
+            .collect()
+    }
+
+    /// The index of route `name`, if there is one.
+    pub fn route_index(&self, name: &str) -> Option<usize> {
+        self.routes.value.iter().position(|r| r.name.value == name)
+    }
+}
+
 impl Database {
     /// Postgres `max_connections`: the explicit key, else the compute's.
     pub fn max_connections(&self) -> Option<u32> {

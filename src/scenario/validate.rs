@@ -324,7 +324,7 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
         }
         for (position, target) in route.fan_out.iter().enumerate() {
             if !by_name.contains_key(target.value.as_str()) {
-                let names: Vec<&str> = routes.value.iter().map(|r| r.name.value.as_str()).collect();
+                let names = scenario.route_names();
                 report.add(
                     &target.referenced,
                     key(&format!("fan_out[{position}]")),
@@ -521,12 +521,7 @@ fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
             "must list at least one route",
         );
     }
-    let names: Vec<&str> = scenario
-        .routes
-        .value
-        .iter()
-        .map(|r| r.name.value.as_str())
-        .collect();
+    let names = scenario.route_names();
     for (index, route) in clients.routes.value.iter().enumerate() {
         if !names.contains(&route.value.as_str()) {
             report.add(
