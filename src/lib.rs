@@ -1,8 +1,10 @@
 //! capsim: a capacity-planning simulator for serverless web stacks.
 //!
-//! A scenario file ([`scenario`]) describes users in tiers, how they send
-//! requests, the routes and the function deployments that serve them, and
-//! the database behind them. [`experiment`] simulates every tier and
+//! A scenario file ([`scenario`], possibly extending another) describes
+//! users in tiers, how they send requests, the routes with their CDN
+//! caching, rate limits and app caches, the function deployments that serve
+//! them, and the database behind them (direct connections, a pooler or the
+//! Data API; CPUs; read replicas). [`experiment`] simulates every tier and
 //! replication in parallel; each replication drives the modelled stack
 //! ([`model`]) request by request on a domain-free discrete-event kernel
 //! ([`sim`]), records streaming statistics ([`stats`]) and ends as scalars
@@ -13,7 +15,7 @@
 //!
 //! let loaded = scenario::load("scenarios/autorev-baseline.yaml".as_ref())?;
 //! let tier = &loaded.scenario.tiers.value[0];
-//! let result = experiment::simulate(&loaded.scenario, tier.users.value, 0);
+//! let result = experiment::simulate(loaded.stack(0), tier.users.value, 0);
 //! println!("p95 {} ms", result.value("p95_ms"));
 //! # Ok::<(), capsim::scenario::ScenarioError>(())
 //! ```
