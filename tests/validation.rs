@@ -6,8 +6,10 @@
 use std::path::PathBuf;
 
 use capsim::experiment::simulate;
-use capsim::model::{Limiter, Replication};
-use capsim::scenario::{self, Algorithm, Duration, LimitKey, RateLimit, Scenario};
+use capsim::model::{Breaker, BreakerState, Limiter, Permit, Replication};
+use capsim::scenario::{
+    self, Algorithm, BreakerScope, CircuitBreaker, Duration, LimitKey, RateLimit, Scenario,
+};
 use capsim::stats::{Estimate, estimate};
 
 /// HDR histograms keep 3 significant digits: percentiles are within 0.1%.
@@ -396,17 +398,18 @@ fn fixed_window_and_token_bucket_follow_upstash_exactly() {
 
 /// The baseline for one day around its viral burst, at 100,000 users, with
 /// Postgres cut to 5 application connections so that direct connections
-/// run out; `pooler` is appended to its `database` mapping.
+/// run out; `pooler` is added to its `database` mapping.
 fn small_database_baseline(pooler: &str) -> Scenario {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/autorev-baseline.yaml");
     let text = std::fs::read_to_string(&path).expect("baseline is readable");
     let tiers = text.find("tiers:").expect("tiers");
     let slo = text.find("\nslo:").expect("slo");
     let edited = format!(
-        "{}tiers:\n  - {{ name: burst, users: 100000 }}\n{}{pooler}",
+        "{}tiers:\n  - {{ name: burst, users: 100000 }}\n{}",
         &text[..tiers],
         &text[slo..]
     )
+    .replace("  close_delay: 0s ", &format!("{pooler}  close_delay: 0s "))
     .replace("horizon: 30d", "horizon: 1d")
     .replace("replications: 10 ", "replications: 4 ")
     .replace("day 3 19:00", "day 1 19:00")
@@ -501,4 +504,149 @@ fn reads_split_over_replicas_make_one_mmc_queue_each() {
         "reads never reach the primary"
     );
     assert_eq!(metric(&results, "error_rate").mean, 0.0);
+}
+
+#[test]
+fn a_breaker_walks_closed_open_half_open_as_specified() {
+    let config = CircuitBreaker {
+        failure_threshold: 3,
+        reset_timeout: Duration::from_secs(30),
+        scope: BreakerScope::Instance,
+    };
+    let second = 1_000_000_000;
+    let mut breaker = Breaker::new(&config);
+    let pass = Permit::Call { probe: false };
+    // Two failures, a success (the count restarts), then three failures open it.
+    for (at, succeeds) in [(1, false), (2, false), (3, true), (4, false), (5, false)] {
+        assert_eq!(breaker.permit(at * second), pass);
+        if succeeds {
+            breaker.success(false);
+        } else {
+            assert!(!breaker.failure(at * second, false));
+        }
+    }
+    assert_eq!(breaker.permit(6 * second), pass);
+    assert!(
+        breaker.failure(6 * second, false),
+        "the third consecutive failure opens it"
+    );
+    assert_eq!(breaker.state(6 * second), BreakerState::Open);
+    // Open: fast fails until the reset timeout, 30 s after it opened.
+    assert_eq!(breaker.permit(35 * second), Permit::FastFail);
+    assert_eq!(breaker.state(36 * second), BreakerState::HalfOpen);
+    // Half-open: one probe passes, the others fail fast; its failure reopens.
+    assert_eq!(breaker.permit(36 * second), Permit::Call { probe: true });
+    assert_eq!(breaker.permit(37 * second), Permit::FastFail);
+    assert!(breaker.failure(38 * second, true));
+    assert_eq!(breaker.permit(67 * second), Permit::FastFail);
+    // 30 s after reopening, a probe again; its success closes the breaker.
+    assert_eq!(breaker.permit(68 * second), Permit::Call { probe: true });
+    breaker.success(true);
+    assert_eq!(breaker.state(68 * second), BreakerState::Closed);
+    assert_eq!(breaker.permit(69 * second), pass);
+}
+
+#[test]
+fn ai_tokens_follow_volume_times_tokens() {
+    let results = replications(&load("ai-tokens.yaml"));
+    // 10,000 users x 30 messages a month / 30 days x 10 days.
+    assert_agrees(
+        "AI messages",
+        metric(&results, "ai_messages"),
+        100_000.0,
+        0.02,
+        0.0,
+    );
+    let per_message: Vec<f64> = results
+        .iter()
+        .map(|r| r.value("ai_input_tokens") / r.value("ai_messages"))
+        .collect();
+    assert_agrees(
+        "input tokens per message",
+        estimate(&per_message),
+        2_000.0,
+        0.01,
+        0.0,
+    );
+    for result in &results {
+        // Every message is answered with 500 tokens, counted when its answer
+        // has streamed back: only calls still streaming at the horizon (6 s
+        // each, 7 a minute) are missing.
+        let unanswered =
+            (500.0 * result.value("ai_messages") - result.value("ai_output_tokens")) / 500.0;
+        assert!(
+            (0.0..=10.0).contains(&unanswered),
+            "{unanswered} calls unanswered"
+        );
+        assert_eq!(unanswered.fract(), 0.0);
+        assert_eq!(result.value("ai_errors"), 0.0);
+    }
+}
+
+#[test]
+fn an_outage_fails_every_call_and_opens_the_breaker_at_its_threshold() {
+    let results = replications(&load("ai-outage.yaml"));
+    // Day 1 12:00 to 12:30: minutes 720..750.
+    for result in &results {
+        for minute in 720..750 {
+            assert_eq!(result.minute(minute, "ai_answered"), 0.0, "minute {minute}");
+        }
+        assert_eq!(
+            result.value("ai_errors"),
+            3.0,
+            "three failures open the breaker"
+        );
+        assert_eq!(result.value("ai_breaker_opens"), 1.0);
+        assert!(result.value("ai_fast_failed") > 0.0);
+        assert!(
+            (780..800).any(|m| result.minute(m, "ai_answered") > 0.0),
+            "the probe closes it"
+        );
+    }
+}
+
+#[test]
+fn a_provider_bucket_never_lets_more_than_its_limit_through() {
+    let results = replications(&load("ai-limits.yaml"));
+    // The output-token bucket binds: 4,000 a minute is 8 calls of 500.
+    let limit = 8.0;
+    for result in &results {
+        assert!(result.value("ai_provider_429s") > 0.0, "the limit bites");
+        let answered: Vec<f64> = (0..result.minute_count())
+            .map(|m| result.minute(m, "ai_answered"))
+            .collect();
+        for span in 1..=60 {
+            for window in answered.windows(span) {
+                let through: f64 = window.iter().sum();
+                assert!(
+                    through <= limit * (span as f64 + 1.0),
+                    "{through} calls in {span} minutes"
+                );
+            }
+        }
+        let total: f64 = answered.iter().sum();
+        assert!(total <= limit * (answered.len() as f64 + 1.0));
+    }
+}
+
+#[test]
+fn the_in_flight_cap_holds_and_queues_the_rest() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/ai-tokens.yaml");
+    let text = std::fs::read_to_string(&path)
+        .expect("readable")
+        .replace("horizon: 10d", "horizon: 1d")
+        .replace(
+            "output_tokens_per_second: 100",
+            "output_tokens_per_second: 100\n  max_in_flight: 2",
+        );
+    let scenario = scenario::parse(&path, &text).expect("valid").scenario;
+    let result = simulate(&scenario, 10_000, 0);
+    assert_eq!(result.value("ai_slots_peak_busy"), 2.0);
+    assert!(
+        result.value("ai_slots_peak_waiting") > 0.0,
+        "calls over the cap wait"
+    );
+    assert!(result.value("ai_slots_mean_wait_ms") > 0.0);
+    assert_eq!(result.value("ai_errors"), 0.0);
 }

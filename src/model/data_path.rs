@@ -284,6 +284,11 @@ impl Stack {
         let Node { database, pooler } = &mut self.nodes[node];
         match line {
             Line::Cdn => {}
+            Line::AiSlot => {
+                if let Some(slots) = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut()) {
+                    slots.cancel(now, id);
+                }
+            }
             Line::Cpu => {
                 if let Some(cpus) = &mut database.cpus {
                     cpus.cancel(now, id);

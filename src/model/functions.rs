@@ -11,8 +11,10 @@ use std::collections::{BTreeSet, VecDeque};
 use rand::RngExt;
 
 use super::Slab;
+use super::ai::Breaker;
+use super::bucket::TokenBucket;
 use crate::scenario::{DurationSampler, Function, Overflow, Reuse};
-use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime};
+use crate::sim::{RngStream, SimDuration, SimTime};
 
 /// An instance slot in the pool.
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct Instance {
     pub alive: bool,
     /// Its links to each database node (primary first), once it used one.
     pub links: Vec<Link>,
+    /// Its AI circuit breaker, when breakers live in instances.
+    pub breaker: Option<Breaker>,
 }
 
 /// An instance's connections to one database node.
@@ -112,39 +116,6 @@ pub enum IdleCheck {
     },
 }
 
-/// A burst limit on new instances: a token bucket of `capacity` tokens
-/// refilled at `per_sec`.
-#[derive(Clone, Debug)]
-struct ScaleLimit {
-    capacity: f64,
-    per_sec: f64,
-    tokens: f64,
-    updated: SimTime,
-}
-
-impl ScaleLimit {
-    fn refill(&mut self, now: SimTime) {
-        let elapsed = (now - self.updated) as f64 / NANOS_PER_SEC as f64;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        self.updated = now;
-    }
-
-    fn try_take(&mut self, now: SimTime) -> bool {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn next_token_at(&self) -> SimTime {
-        let missing = (1.0 - self.tokens).max(0.0);
-        self.updated + ((missing / self.per_sec) * NANOS_PER_SEC as f64).ceil() as SimTime
-    }
-}
-
 /// One function deployment's instances.
 #[derive(Clone, Debug)]
 pub struct FunctionPool {
@@ -159,7 +130,8 @@ pub struct FunctionPool {
     pub max_duration: SimDuration,
     /// Memory per instance in GiB.
     pub memory_gb: f64,
-    scale: Option<ScaleLimit>,
+    /// The burst limit on new instances.
+    scale: Option<TokenBucket>,
     instances: Slab<Instance>,
     /// Instances with a free slot, by reuse key; the policy takes the largest.
     available: BTreeSet<(u64, u32)>,
@@ -172,12 +144,10 @@ pub struct FunctionPool {
 impl FunctionPool {
     /// A pool for `config`, with `min_instances` instances warm at time zero.
     pub fn new(config: &Function) -> Self {
-        let scale = config.scale_rate.as_ref().map(|rate| ScaleLimit {
-            capacity: rate.value.count,
-            per_sec: rate.value.per_sec(),
-            tokens: rate.value.count,
-            updated: 0,
-        });
+        let scale = config
+            .scale_rate
+            .as_ref()
+            .map(|rate| TokenBucket::new(rate.value));
         let mut pool = Self {
             concurrency: config.concurrency.value,
             cold_start: config.cold_start.sampler(),
@@ -229,6 +199,7 @@ impl FunctionPool {
             available_key: None,
             alive: true,
             links: Vec::new(),
+            breaker: None,
         };
         self.next_serial += 1;
         self.alive += 1;

@@ -25,11 +25,15 @@ pub enum Outcome {
     Timeout,
     /// A rate limiter rejected it (429).
     RateLimited,
+    /// The AI call failed after the SDK's retries.
+    AiError,
+    /// The circuit breaker failed the AI call fast.
+    AiFastFailed,
 }
 
 impl Outcome {
     /// Every failure, in report order, with its column name.
-    pub const FAILURES: [(Outcome, &'static str); 7] = [
+    pub const FAILURES: [(Outcome, &'static str); 9] = [
         (Outcome::DbRefused, "db_refused"),
         (Outcome::PoolerRefused, "pooler_refused"),
         (Outcome::PoolerTimeout, "pooler_timeouts"),
@@ -37,7 +41,12 @@ impl Outcome {
         (Outcome::Throttled, "throttled"),
         (Outcome::Timeout, "timeouts"),
         (Outcome::RateLimited, "rate_limited"),
+        (Outcome::AiError, "ai_errors"),
+        (Outcome::AiFastFailed, "ai_fast_failed"),
     ];
+
+    /// How many outcomes there are.
+    pub const COUNT: usize = 10;
 }
 
 /// Who sent a request.
@@ -73,7 +82,7 @@ pub struct RouteMetrics {
     /// Users' requests.
     pub requests: u64,
     /// Users' requests by outcome ([`Outcome`] as index).
-    pub outcomes: [u64; 8],
+    pub outcomes: [u64; Outcome::COUNT],
     /// Requests that waited for a cold start.
     pub cold_starts: u64,
     /// Requests that reached the CDN (users and abusive clients).
@@ -128,6 +137,33 @@ pub struct Metrics {
     pub redis_commands: u64,
     /// Per limiter: (users' requests limited, abusive clients' requests limited).
     pub limiters: Vec<(u64, u64)>,
+    /// The AI calls.
+    pub ai: AiMetrics,
+}
+
+/// What the AI stage records, from warm-up.
+#[derive(Clone, Debug)]
+pub struct AiMetrics {
+    /// Messages that reached the AI stage.
+    pub messages: u64,
+    /// Tokens of successful calls.
+    pub input_tokens: u64,
+    /// Output tokens of successful calls.
+    pub output_tokens: u64,
+    /// Attempts answered 429.
+    pub rate_limited: u64,
+    /// Attempts answered 529.
+    pub overloaded: u64,
+    /// Retries the SDK made.
+    pub retries: u64,
+    /// Times a breaker opened.
+    pub breaker_opens: u64,
+    /// Time from the start of the AI stage to the answer, successful calls.
+    pub latency: LatencyHistogram,
+    /// Attempts answered successfully per minute, by when they were sent.
+    pub answered: MinuteSeries,
+    /// Messages failed (errors and fast fails) per minute.
+    pub failed: MinuteSeries,
 }
 
 impl Metrics {
@@ -145,7 +181,7 @@ impl Metrics {
             .map(|slo| RouteMetrics {
                 latency: LatencyHistogram::new(3),
                 requests: 0,
-                outcomes: [0; 8],
+                outcomes: [0; Outcome::COUNT],
                 cold_starts: 0,
                 edge_requests: 0,
                 cdn: [0; 3],
@@ -175,6 +211,18 @@ impl Metrics {
             invocations: 0,
             redis_commands: 0,
             limiters: vec![(0, 0); limiters],
+            ai: AiMetrics {
+                messages: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                rate_limited: 0,
+                overloaded: 0,
+                retries: 0,
+                breaker_opens: 0,
+                latency: LatencyHistogram::new(3),
+                answered: MinuteSeries::new(minutes),
+                failed: MinuteSeries::new(minutes),
+            },
         }
     }
 

@@ -5,8 +5,12 @@
 //! Each component keeps its own state in its own file; [`Stack`] routes
 //! events to them and moves each request from stage to stage.
 
+mod ai;
+mod ai_stage;
 mod app_cache;
+mod bucket;
 mod cdn;
+mod conversations;
 mod data_path;
 mod database;
 mod functions;
@@ -20,21 +24,27 @@ mod servers;
 mod slab;
 mod traffic;
 
+pub use ai::{Answer, Breaker, BreakerState, Permit, Provider};
 pub use app_cache::AppCache;
+pub use bucket::TokenBucket;
 pub use cdn::{Cdn, Lookup};
+pub use conversations::{ConversationRoute, Conversations, Message};
 pub use data_path::Node;
 pub use database::Database;
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
 pub use pooler::{Pooler, ServerConnection};
-pub use request::{DbPhase, Line, Request, Stage};
+pub use request::{AiPhase, DbPhase, Line, Request, Stage};
 pub use results::{Replication, Values};
 pub use servers::{Servers, Waiter};
 pub use slab::Slab;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
-use crate::scenario::{DbAccess, DurationSampler, LimitKey, RouteSlo, Scenario};
+use crate::scenario::{
+    Ai as AiConfig, BreakerScope, CircuitBreaker, CountDist, DbAccess, DurationSampler, LimitKey,
+    RouteSlo, Scenario,
+};
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 
 /// Purposes of the random streams of one (tier, replication): each draws
@@ -54,6 +64,8 @@ enum Purpose {
     Redis = 9,
     AppCacheKeys = 10,
     Replicas = 11,
+    Conversations = 12,
+    Ai = 13,
 }
 
 struct Streams {
@@ -68,6 +80,8 @@ struct Streams {
     redis: RngStream,
     app_cache_keys: RngStream,
     replicas: RngStream,
+    conversations: RngStream,
+    ai: RngStream,
 }
 
 impl Streams {
@@ -86,6 +100,8 @@ impl Streams {
             redis: stream(Purpose::Redis),
             app_cache_keys: stream(Purpose::AppCacheKeys),
             replicas: stream(Purpose::Replicas),
+            conversations: stream(Purpose::Conversations),
+            ai: stream(Purpose::Ai),
         }
     }
 }
@@ -99,6 +115,16 @@ pub enum Event {
     Page {
         /// The session.
         session: u32,
+    },
+    /// A conversation starts on a volume-driven route.
+    Conversation {
+        /// Index among the volume-driven routes.
+        index: u16,
+    },
+    /// A conversation sends its next message.
+    Message {
+        /// The conversation.
+        conversation: u32,
     },
     /// An abusive client sends a request.
     Abusive {
@@ -168,6 +194,7 @@ struct RouteModel {
     handler: DurationSampler,
     queries: u32,
     read_share: f64,
+    ai: Option<(CountDist, CountDist)>,
     access: Access,
     limiter: Option<usize>,
     stages: Vec<Stage>,
@@ -186,12 +213,40 @@ enum Step {
     End(Outcome),
 }
 
+/// The AI provider and the app's protections around it.
+struct AiService {
+    provider: Provider,
+    breaker: Option<CircuitBreaker>,
+    /// The breaker when it is shared by every instance.
+    shared_breaker: Option<Breaker>,
+    /// The app's cap on calls in flight.
+    in_flight: Option<Servers>,
+}
+
+impl AiService {
+    fn new(config: &AiConfig, warmup: SimTime, minutes: usize) -> Self {
+        let breaker = config.circuit_breaker.as_ref().map(|b| b.value);
+        Self {
+            provider: Provider::new(config),
+            breaker,
+            shared_breaker: breaker
+                .filter(|b| b.scope == BreakerScope::Global)
+                .map(|b| Breaker::new(&b)),
+            in_flight: config
+                .max_in_flight
+                .as_ref()
+                .map(|cap| Servers::new(cap.value, warmup, minutes)),
+        }
+    }
+}
+
 /// One tier's stack for one replication.
 pub struct Stack {
     end: SimTime,
     users: u32,
     routes: Vec<RouteModel>,
     traffic: Traffic,
+    conversations: Conversations,
     abusive: Option<AbusiveClients>,
     cdn: Cdn,
     app_cache: AppCache,
@@ -201,6 +256,7 @@ pub struct Stack {
     user_ips: u32,
     redis_time: Option<DurationSampler>,
     nodes: Vec<Node>,
+    ai: Option<AiService>,
     requests: Slab<Request>,
     generation: u32,
     metrics: Metrics,
@@ -262,11 +318,17 @@ impl Stack {
                 if app_cached {
                     stages.push(Stage::AppCacheSet);
                 }
+                if route.ai.is_some() {
+                    stages.push(Stage::Ai);
+                }
                 RouteModel {
                     function: function_index(&route.function.value),
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
                     read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),
+                    ai: route
+                        .ai
+                        .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist())),
                     access,
                     limiter,
                     stages,
@@ -304,6 +366,7 @@ impl Stack {
             users: users.min(u64::from(u32::MAX)) as u32,
             routes,
             traffic: Traffic::new(scenario, users),
+            conversations: Conversations::new(scenario, users),
             abusive: AbusiveClients::new(scenario, users),
             cdn: Cdn::new(&scenario.routes.value),
             app_cache: AppCache::new(&scenario.routes.value),
@@ -317,6 +380,10 @@ impl Stack {
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
             redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
             nodes: Node::all(&scenario.database, warmup, minutes),
+            ai: scenario
+                .ai
+                .as_ref()
+                .map(|ai| AiService::new(&ai.value, warmup, minutes)),
             requests: Slab::default(),
             generation: 0,
             metrics,
@@ -327,6 +394,9 @@ impl Stack {
     /// Schedules the first arrivals.
     pub fn start(&mut self, scheduler: &mut Scheduler<Event>) {
         self.schedule_next_session(0, scheduler);
+        for index in 0..self.conversations.routes.len() {
+            self.schedule_next_conversation(index, 0, scheduler);
+        }
         if let Some(abusive) = &mut self.abusive {
             for client in 0..abusive.count() {
                 if let Some(at) =
@@ -335,6 +405,26 @@ impl Stack {
                     scheduler.schedule_at(at, Event::Abusive { client });
                 }
             }
+        }
+    }
+
+    fn schedule_next_conversation(
+        &mut self,
+        index: usize,
+        now: SimTime,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        if let Some(at) = self.conversations.routes[index].rate.next_arrival(
+            now,
+            self.end,
+            &mut self.streams.conversations,
+        ) {
+            scheduler.schedule_at(
+                at,
+                Event::Conversation {
+                    index: index as u16,
+                },
+            );
         }
     }
 
@@ -357,7 +447,8 @@ impl Stack {
                     .instance_lifetime(instance.created_at, end, pool.memory_gb);
             }
         }
-        Replication::collect(scenario, end, self.metrics, &mut self.nodes)
+        let ai_slots = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut());
+        Replication::collect(scenario, end, self.metrics, &mut self.nodes, ai_slots)
     }
 
     fn issue(
@@ -505,6 +596,7 @@ impl Stack {
                     request.holds_connection = true;
                 }
             }
+            Line::AiSlot => request.holds_ai_slot = true,
             Line::Cdn => unreachable!("CDN waiters end with their origin call"),
         }
         self.wait(now, id, delay, scheduler);
@@ -615,6 +707,7 @@ impl Stack {
             }
             Stage::Database | Stage::AppCacheSet if self.app_cache_hit(id) => Step::Next,
             Stage::Database => self.database_step(now, id, scheduler),
+            Stage::Ai => self.ai_step(now, id, scheduler),
             Stage::AppCacheSet => {
                 let (key, _) = request.app_cache.expect("the get stage ran");
                 self.app_cache.set(route_index, key, now);
@@ -682,7 +775,7 @@ impl Stack {
                 _ if now >= request.deadline => Outcome::Timeout,
                 Line::Pooler => Outcome::PoolerTimeout,
                 Line::DataApi => Outcome::DataApiTimeout,
-                Line::Cpu | Line::Cdn => Outcome::Timeout,
+                Line::Cpu | Line::Cdn | Line::AiSlot => Outcome::Timeout,
             };
             self.end_request(now, id, outcome, scheduler);
             return;
@@ -695,9 +788,9 @@ impl Stack {
             self.end_request(now, id, outcome, scheduler);
             return;
         }
-        // The database stage has several timed steps; others have one.
+        // The database and AI stages have several timed steps; others have one.
         let stage = self.routes[request.route as usize].stages[request.stage as usize];
-        if stage != Stage::Database {
+        if !matches!(stage, Stage::Database | Stage::Ai) {
             self.requests.get_mut(id).stage += 1;
         }
         self.advance(now, id, scheduler);
@@ -719,6 +812,11 @@ impl Stack {
     ) {
         self.leave_line(now, id, outcome);
         self.release_query_resources(now, id, scheduler);
+        let request = self.requests.get(id);
+        if request.ai_permit.is_some() || request.holds_ai_slot {
+            // It ended mid-call (its deadline): a failure for the breaker.
+            self.finish_ai(now, id, false, scheduler);
+        }
         let request = self.requests.get(id);
         let (route, arrival, instance, class, origin_key) = (
             request.route as usize,
@@ -839,6 +937,23 @@ impl sim::Model for Stack {
                     scheduler.schedule_in(think, Event::Page { session });
                 }
                 self.issue(now, page.route, Class::User, page.user, scheduler);
+            }
+            Event::Conversation { index } => {
+                let index = usize::from(index);
+                let conversation = self
+                    .conversations
+                    .open(index, &mut self.streams.conversations);
+                scheduler.schedule_at(now, Event::Message { conversation });
+                self.schedule_next_conversation(index, now, scheduler);
+            }
+            Event::Message { conversation } => {
+                let message = self
+                    .conversations
+                    .next_message(conversation, &mut self.streams.conversations);
+                if let Some(gap) = message.gap {
+                    scheduler.schedule_in(gap, Event::Message { conversation });
+                }
+                self.issue(now, message.route, Class::User, message.user, scheduler);
             }
             Event::Abusive { client } => {
                 let abusive = self.abusive.as_mut().expect("abusive clients");

@@ -22,6 +22,21 @@ pub enum Stage {
     Database,
     /// After a miss, store the result in the app cache.
     AppCacheSet,
+    /// Call the AI provider (breaker, throttle, SDK retries).
+    Ai,
+}
+
+/// Where a request is inside the AI stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AiPhase {
+    /// Ask the circuit breaker, draw the tokens.
+    Start,
+    /// Take a slot of the app's in-flight cap.
+    Slot,
+    /// Send an attempt to the provider.
+    Call,
+    /// The answer has streamed back.
+    Answered,
 }
 
 /// Where a request is inside the database stage.
@@ -56,6 +71,8 @@ pub enum Line {
     DataApi,
     /// Waiting for a database CPU.
     Cpu,
+    /// Waiting for a slot of the app's cap on AI calls in flight.
+    AiSlot,
 }
 
 /// A request in flight.
@@ -97,6 +114,18 @@ pub struct Request {
     pub holds_connection: bool,
     /// The outcome decided at the start of the current step, if it fails.
     pub failure: Option<Outcome>,
+    /// Where it is in the AI stage.
+    pub ai_phase: AiPhase,
+    /// AI attempts made.
+    pub ai_attempts: u8,
+    /// The breaker's permit it holds (`Some(true)` for the half-open probe).
+    pub ai_permit: Option<bool>,
+    /// Whether it holds a slot of the in-flight cap.
+    pub holds_ai_slot: bool,
+    /// Input and output tokens of its AI call.
+    pub ai_tokens: (u32, u32),
+    /// When its AI stage started.
+    pub ai_started: SimTime,
 }
 
 impl Request {
@@ -121,6 +150,12 @@ impl Request {
             holds_cpu: false,
             holds_connection: false,
             failure: None,
+            ai_phase: AiPhase::Start,
+            ai_attempts: 0,
+            ai_permit: None,
+            holds_ai_slot: false,
+            ai_tokens: (0, 0),
+            ai_started: arrival,
         }
     }
 }

@@ -78,6 +78,7 @@ impl Replication {
         end: SimTime,
         mut metrics: Metrics,
         nodes: &mut [Node],
+        ai_slots: Option<&mut Servers>,
     ) -> Self {
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
@@ -88,7 +89,7 @@ impl Replication {
             && within(worst_errors, scenario.slo.error_rate.0);
         let mut routes = Vec::with_capacity(metrics.routes.len());
         let mut requests = 0u64;
-        let mut outcomes = [0u64; 8];
+        let mut outcomes = [0u64; Outcome::COUNT];
         let (mut cold, mut edge, mut origin) = (0u64, 0u64, 0u64);
         let mut cdn = [0u64; 3];
         let (mut abusive, mut abusive_limited) = (0u64, 0u64);
@@ -166,6 +167,16 @@ impl Replication {
         values.push("abusive_requests", abusive as f64);
         values.push("abusive_limited", abusive_limited as f64);
         values.push("redis_commands", metrics.redis_commands as f64);
+        let ai = &metrics.ai;
+        values.push("ai_messages", ai.messages as f64);
+        values.push("ai_input_tokens", ai.input_tokens as f64);
+        values.push("ai_output_tokens", ai.output_tokens as f64);
+        values.push("ai_provider_429s", ai.rate_limited as f64);
+        values.push("ai_provider_529s", ai.overloaded as f64);
+        values.push("ai_retries", ai.retries as f64);
+        values.push("ai_breaker_opens", ai.breaker_opens as f64);
+        values.push("ai_p95_ms", ai.latency.quantile_ms(0.95));
+        push_line(&mut values, "ai_slots", ai_slots, end);
         for (name, (users, abusive)) in scenario.rate_limits.keys().zip(&metrics.limiters) {
             values.push(format!("limited_{name}_users"), *users as f64);
             values.push(format!("limited_{name}_abusive"), *abusive as f64);
@@ -194,6 +205,11 @@ impl Replication {
             ("errors", Series::Count(metrics.errors.counts(), 1.0)),
             ("cdn_hits", Series::Count(metrics.cdn_hits.counts(), 1.0)),
             ("rate_limited", Series::Count(metrics.limited.counts(), 1.0)),
+            (
+                "ai_answered",
+                Series::Count(metrics.ai.answered.counts(), 1.0),
+            ),
+            ("ai_failed", Series::Count(metrics.ai.failed.counts(), 1.0)),
         ];
         if let Some(pooler) = &primary.pooler {
             series.push(("pooler_clients", Series::Gauge(&pooler.clients)));
@@ -239,7 +255,7 @@ impl Series<'_> {
     }
 }
 
-fn push_outcomes(values: &mut Values, requests: u64, outcomes: &[u64; 8]) {
+fn push_outcomes(values: &mut Values, requests: u64, outcomes: &[u64; Outcome::COUNT]) {
     let failed: u64 = outcomes[1..].iter().sum();
     values.push("error_rate", ratio(failed, requests));
     for (outcome, name) in Outcome::FAILURES {

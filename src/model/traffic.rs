@@ -37,17 +37,24 @@ pub struct ArrivalRate {
 }
 
 impl ArrivalRate {
-    /// The rate for `users` users under `scenario`'s traffic.
+    /// The session rate for `users` users under `scenario`'s traffic.
     pub fn new(scenario: &Scenario, users: u64) -> Self {
         let traffic = &scenario.traffic;
         let sessions_per_day =
             users as f64 * traffic.daily_active_share.0 * traffic.sessions_per_active_user.value;
+        Self::per_day(scenario, sessions_per_day)
+    }
+
+    /// `per_day` arrivals a day on average, shaped by `scenario`'s profiles
+    /// and bursts.
+    pub fn per_day(scenario: &Scenario, per_day: f64) -> Self {
+        let traffic = &scenario.traffic;
         let weekly = match &traffic.weekly_profile {
             Some(profile) => normalised(&profile.value),
             None => vec![1.0; 7],
         };
         Self {
-            base_per_sec: sessions_per_day / 86_400.0,
+            base_per_sec: per_day / 86_400.0,
             daily: normalised(&traffic.daily_profile.value),
             weekly,
             first_weekday: scenario.start.weekday(),

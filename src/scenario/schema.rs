@@ -58,12 +58,18 @@ pub struct Scenario {
     /// The Redis (Upstash) that limiters and app caches call.
     #[serde(default)]
     pub redis: Option<Redis>,
-    /// The AI provider (not simulated yet).
+    /// The AI provider.
     #[serde(default)]
-    pub ai: Deferred,
+    pub ai: Option<Spanned<Ai>>,
     /// Prices (not simulated yet).
     #[serde(default)]
     pub costs: Deferred,
+    /// External APIs (not implemented yet: refused).
+    #[serde(default)]
+    pub externals: Deferred,
+    /// Background jobs (not implemented yet: refused).
+    #[serde(default)]
+    pub jobs: Deferred,
 }
 
 /// One user population.
@@ -294,21 +300,190 @@ pub struct Route {
     /// The rate limiter its handler checks first.
     #[serde(default)]
     pub rate_limit: Option<Spanned<String>>,
-    /// AI message volume (not simulated yet).
+    /// Messages per user per 30-day month, instead of a session weight.
     #[serde(default)]
-    pub per_user_per_month: Deferred,
-    /// AI conversations (not simulated yet).
+    pub per_user_per_month: Option<Spanned<f64>>,
+    /// How those messages group into conversations.
     #[serde(default)]
-    pub conversation: Deferred,
-    /// AI volume skew (not simulated yet).
+    pub conversation: Option<Conversation>,
+    /// How the volume skews toward heavy users.
     #[serde(default)]
-    pub heavy_users: Deferred,
-    /// AI call (not simulated yet).
+    pub heavy_users: Option<Spanned<HeavyUsers>>,
+    /// The AI call the route makes after its queries.
     #[serde(default)]
-    pub ai: Deferred,
+    pub ai: Option<RouteAi>,
     /// A Redis cache in front of the route's queries.
     #[serde(default)]
     pub app_cache: Option<Spanned<AppCache>>,
+}
+
+/// Messages of one conversation and the gap between them.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversation {
+    /// Messages per conversation.
+    pub messages: CountDist,
+    /// Time between a conversation's messages.
+    pub gap: DurationDist,
+}
+
+/// A share of users sending a share of the volume.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeavyUsers {
+    /// Share of the users who are heavy.
+    pub share: Share,
+    /// Share of the messages they send.
+    pub volume_share: Share,
+}
+
+/// A token count: a number or a count distribution.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Tokens {
+    /// Always this many.
+    Fixed(u32),
+    /// Drawn per call.
+    Drawn(CountDist),
+}
+
+impl Tokens {
+    /// The distribution.
+    pub fn dist(self) -> CountDist {
+        match self {
+            Tokens::Fixed(value) => CountDist::Constant(value),
+            Tokens::Drawn(dist) => dist,
+        }
+    }
+}
+
+/// A route's AI call.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAi {
+    /// Prompt tokens.
+    pub input_tokens: Tokens,
+    /// Answer tokens.
+    pub output_tokens: Tokens,
+}
+
+/// The AI provider: latency, limits, errors, outages, the SDK's retries and
+/// the app's circuit breaker and throttle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ai {
+    /// Model name, for reports and prices.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// USD per million tokens (read by the cost model).
+    #[serde(default)]
+    pub price_per_mtok: Option<TokenPrices>,
+    /// Time to the first output token.
+    pub time_to_first_token: DurationDist,
+    /// Output speed after the first token.
+    pub output_tokens_per_second: Spanned<f64>,
+    /// Provider limits, token buckets refilled continuously.
+    #[serde(default)]
+    pub limits: AiLimits,
+    /// Share of calls answered 529 (overloaded).
+    #[serde(default)]
+    pub error_rate: Share,
+    /// Windows in which every call is answered 529.
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+    /// The SDK's retries.
+    #[serde(default)]
+    pub retries: Retries,
+    /// The app's circuit breaker around the SDK call.
+    #[serde(default)]
+    pub circuit_breaker: Option<Spanned<CircuitBreaker>>,
+    /// The app's cap on AI calls in flight at once (a shared semaphore);
+    /// calls over it wait first come, first served.
+    #[serde(default)]
+    pub max_in_flight: Option<Spanned<u32>>,
+}
+
+/// Prices per million tokens.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPrices {
+    /// Input tokens.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+}
+
+/// Provider rate limits (Anthropic: requests, input and output tokens per minute).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiLimits {
+    /// Requests.
+    #[serde(default)]
+    pub requests: Option<Rate>,
+    /// Input tokens.
+    #[serde(default)]
+    pub input_tokens: Option<Rate>,
+    /// Output tokens.
+    #[serde(default)]
+    pub output_tokens: Option<Rate>,
+}
+
+/// A window in which the provider answers every call with 529.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    /// When it starts.
+    pub at: DayTime,
+    /// How long it lasts.
+    pub duration: Duration,
+}
+
+/// The SDK's retries: exponential backoff with jitter, honouring retry-after.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retries {
+    /// Retries after the first attempt.
+    pub max: u32,
+    /// First backoff.
+    pub base: Duration,
+    /// Largest backoff.
+    pub cap: Duration,
+}
+
+impl Default for Retries {
+    /// The Anthropic TypeScript SDK's: 2 retries, 0.5 s doubling to 8 s (FACTS.md §7).
+    fn default() -> Self {
+        Self {
+            max: 2,
+            base: Duration(500_000_000),
+            cap: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Where a circuit breaker's state lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerScope {
+    /// In each function instance's memory, as module-level variables are.
+    #[default]
+    Instance,
+    /// Shared by every instance (a store such as Redis).
+    Global,
+}
+
+/// A circuit breaker: open after `failure_threshold` consecutive failures,
+/// half-open with one probe after `reset_timeout`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// Consecutive failures that open it.
+    pub failure_threshold: u32,
+    /// Time open before a probe may pass.
+    pub reset_timeout: Duration,
+    /// Where its state lives.
+    #[serde(default)]
+    pub scope: BreakerScope,
 }
 
 /// How the CDN may cache a route's responses.

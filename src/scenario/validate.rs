@@ -102,6 +102,16 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     check_routes(&mut report, scenario);
     check_database(&mut report, scenario);
     check_rate_limits(&mut report, scenario);
+    check_ai(&mut report, scenario);
+    for (key, value) in [("externals", &scenario.externals), ("jobs", &scenario.jobs)] {
+        if let Some(value) = value {
+            report.add(
+                &value.referenced,
+                key,
+                "is not implemented yet: remove it (external APIs and background jobs come later)",
+            );
+        }
+    }
     check_abusive_clients(&mut report, scenario);
     report.found
 }
@@ -475,6 +485,75 @@ fn check_rate_limits(report: &mut Report, scenario: &Scenario) {
     }
 }
 
+fn check_ai(report: &mut Report, scenario: &Scenario) {
+    if let Some(ai) = &scenario.ai {
+        let tps = &ai.value.output_tokens_per_second;
+        if !(tps.value.is_finite() && tps.value > 0.0) {
+            report.add(
+                &tps.referenced,
+                "ai.output_tokens_per_second",
+                "must be above 0",
+            );
+        }
+        if let Some(breaker) = &ai.value.circuit_breaker
+            && breaker.value.failure_threshold == 0
+        {
+            report.add(
+                &breaker.referenced,
+                "ai.circuit_breaker.failure_threshold",
+                "must be 1 or more",
+            );
+        }
+        if let Some(cap) = &ai.value.max_in_flight
+            && cap.value == 0
+        {
+            report.add(&cap.referenced, "ai.max_in_flight", "must be 1 or more");
+        }
+    }
+    for (index, route) in scenario.routes.value.iter().enumerate() {
+        let key = |field: &str| format!("routes[{index}].{field}");
+        if let Some(volume) = &route.per_user_per_month {
+            if !(volume.value.is_finite() && volume.value >= 0.0) {
+                report.add(
+                    &volume.referenced,
+                    key("per_user_per_month"),
+                    "must be 0 or more",
+                );
+            }
+            if route.weight.as_ref().is_some_and(|w| w.value > 0.0) {
+                report.add(
+                    &volume.referenced,
+                    key("per_user_per_month"),
+                    "a route gets its volume from a session weight or from per_user_per_month, not both",
+                );
+            }
+        } else if route.conversation.is_some() || route.heavy_users.is_some() {
+            report.add(
+                &route.name.referenced,
+                key("per_user_per_month"),
+                "is required with `conversation` or `heavy_users`: it sets their volume",
+            );
+        }
+        if let Some(heavy) = &route.heavy_users
+            && heavy.value.volume_share.0 > 0.0
+            && heavy.value.share.0 == 0.0
+        {
+            report.add(
+                &heavy.referenced,
+                key("heavy_users.share"),
+                "must be above 0 when heavy users send part of the volume",
+            );
+        }
+        if route.ai.is_some() && scenario.ai.is_none() {
+            report.add(
+                &route.name.referenced,
+                key("ai"),
+                "calls an AI provider, but the scenario has no top-level `ai` to describe it",
+            );
+        }
+    }
+}
+
 fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
     let traffic = &scenario.traffic;
     if let Some(per_ip) = &traffic.users_per_ip
@@ -608,18 +687,6 @@ pub fn deferred(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
             );
         }
     };
-    note("ai".into(), &scenario.ai);
     note("costs".into(), &scenario.costs);
-    for (index, route) in scenario.routes.value.iter().enumerate() {
-        let fields = [
-            ("per_user_per_month", &route.per_user_per_month),
-            ("conversation", &route.conversation),
-            ("heavy_users", &route.heavy_users),
-            ("ai", &route.ai),
-        ];
-        for (field, value) in fields {
-            note(format!("routes[{index}].{field}"), value);
-        }
-    }
     report.found
 }
