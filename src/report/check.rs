@@ -182,6 +182,45 @@ pub fn check_summary(loaded: &Loaded) -> String {
             clients.active_per_day.value
         );
     }
+    if let Some(ai) = &scenario.ai {
+        let ai = &ai.value;
+        let limits = &ai.limits;
+        let limit = |rate: Option<crate::scenario::Rate>| {
+            rate.map_or_else(
+                || "unlimited".to_string(),
+                |r| format!("{}/{}", r.count, r.per),
+            )
+        };
+        let _ = writeln!(
+            text,
+            "  AI: {}, limits {} requests, {} input and {} output tokens, {} retries, {}, {}",
+            ai.model.as_deref().unwrap_or("a model"),
+            limit(limits.requests),
+            limit(limits.input_tokens),
+            limit(limits.output_tokens),
+            ai.retries.max,
+            ai.circuit_breaker.as_ref().map_or_else(
+                || "no circuit breaker".to_string(),
+                |b| format!(
+                    "breaker after {} failures for {} ({:?})",
+                    b.value.failure_threshold, b.value.reset_timeout, b.value.scope
+                )
+            ),
+            ai.max_in_flight.as_ref().map_or_else(
+                || "no cap in flight".to_string(),
+                |c| format!("at most {} in flight", c.value)
+            )
+        );
+    }
+    for route in &scenario.routes.value {
+        if let Some(volume) = &route.per_user_per_month {
+            let _ = writeln!(
+                text,
+                "  {}: {} messages per user per month",
+                route.name.value, volume.value
+            );
+        }
+    }
     for (index, stack) in loaded.tier_stacks.iter().enumerate() {
         if let Some(stack) = stack {
             let _ = write!(
