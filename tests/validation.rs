@@ -650,3 +650,24 @@ fn the_in_flight_cap_holds_and_queues_the_rest() {
     assert!(result.value("ai_slots_mean_wait_ms") > 0.0);
     assert_eq!(result.value("ai_errors"), 0.0);
 }
+
+#[test]
+fn a_daily_quota_passes_exactly_its_units_each_day() {
+    let scenario = load("quota.yaml");
+    let result = simulate(&scenario, 1, 0);
+    let calls = result.value("abusive_requests");
+    assert!(calls > 250_000.0, "about 86,400 calls a day for 3 days");
+    // 1,000 units a day at 10 units a call: 100 calls a day for 3 days.
+    assert_eq!(result.value("external_videos_calls"), 300.0);
+    assert_eq!(result.value("external_videos_units"), 3_000.0);
+    assert_eq!(
+        result.value("external_videos_quota_failures"),
+        calls - 300.0
+    );
+    // At 1 call a second the quota runs out about 100 s into each day.
+    let exhausted = result.value("external_videos_quota_exhausted_secs");
+    assert!(
+        (3.0 * 86_000.0..3.0 * 86_400.0).contains(&exhausted),
+        "{exhausted}"
+    );
+}

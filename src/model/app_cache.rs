@@ -5,20 +5,47 @@
 //! misses that overlap all run the queries.
 
 use super::keys::Keys;
-use crate::scenario::Route;
+use crate::scenario::{Popularity, Route};
 use crate::sim::{RngStream, SimDuration, SimTime};
 
+/// Results kept for `ttl` from when they were stored, per key.
 #[derive(Clone, Debug)]
-struct RouteCache {
+pub struct TtlCache {
     ttl: SimDuration,
     expires_at: Vec<SimTime>,
     keys: Keys,
 }
 
+impl TtlCache {
+    /// An empty cache of `keys` keys under `popularity`.
+    pub fn new(ttl: SimDuration, keys: u32, popularity: Option<Popularity>) -> Self {
+        Self {
+            ttl,
+            expires_at: vec![0; keys as usize],
+            keys: Keys::new(keys, popularity),
+        }
+    }
+
+    /// The key of the next lookup.
+    pub fn key(&self, rng: &mut RngStream) -> u32 {
+        self.keys.sample(rng)
+    }
+
+    /// Whether `key` holds a result at `now`.
+    pub fn get(&self, key: u32, now: SimTime) -> bool {
+        now < self.expires_at[key as usize]
+    }
+
+    /// Stores a result for `key` at `now`.
+    pub fn set(&mut self, key: u32, now: SimTime) {
+        self.expires_at[key as usize] = now.saturating_add(self.ttl);
+    }
+}
+
 /// The app cache of every route.
 #[derive(Clone, Debug)]
 pub struct AppCache {
-    routes: Vec<Option<RouteCache>>,
+    routes: Vec<Option<TtlCache>>,
 }
 
 impl AppCache {
@@ -27,37 +54,19 @@ impl AppCache {
         let routes = routes
             .iter()
             .map(|route| {
-                route.app_cache.as_ref().map(|cache| RouteCache {
-                    ttl: cache.value.ttl.nanos(),
-                    expires_at: vec![0; cache.value.keys as usize],
-                    keys: Keys::new(cache.value.keys, cache.value.popularity),
+                route.app_cache.as_ref().map(|cache| {
+                    let config = cache.value;
+                    TtlCache::new(config.ttl.nanos(), config.keys, config.popularity)
                 })
             })
             .collect();
         Self { routes }
     }
 
-    /// The key a request to `route` (a route with an app cache) asks for.
-    pub fn key(&self, route: usize, rng: &mut RngStream) -> u32 {
-        self.cache(route).keys.sample(rng)
-    }
-
-    /// Whether `key` of `route` holds a result at `now`.
-    pub fn get(&self, route: usize, key: u32, now: SimTime) -> bool {
-        now < self.cache(route).expires_at[key as usize]
-    }
-
-    /// Stores a result for `key` of `route` at `now`.
-    pub fn set(&mut self, route: usize, key: u32, now: SimTime) {
-        let cache = self.routes[route]
-            .as_mut()
-            .expect("a route with an app cache");
-        cache.expires_at[key as usize] = now.saturating_add(cache.ttl);
-    }
-
-    fn cache(&self, route: usize) -> &RouteCache {
+    /// The cache of `route`, a route with an app cache.
+    pub fn route(&mut self, route: usize) -> &mut TtlCache {
         self.routes[route]
-            .as_ref()
+            .as_mut()
             .expect("a route with an app cache")
     }
 }

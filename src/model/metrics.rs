@@ -29,11 +29,13 @@ pub enum Outcome {
     AiError,
     /// The circuit breaker failed the AI call fast.
     AiFastFailed,
+    /// An external API's quota was used up.
+    ExternalQuota,
 }
 
 impl Outcome {
     /// Every failure, in report order, with its column name.
-    pub const FAILURES: [(Outcome, &'static str); 9] = [
+    pub const FAILURES: [(Outcome, &'static str); 10] = [
         (Outcome::DbRefused, "db_refused"),
         (Outcome::PoolerRefused, "pooler_refused"),
         (Outcome::PoolerTimeout, "pooler_timeouts"),
@@ -43,10 +45,11 @@ impl Outcome {
         (Outcome::RateLimited, "rate_limited"),
         (Outcome::AiError, "ai_errors"),
         (Outcome::AiFastFailed, "ai_fast_failed"),
+        (Outcome::ExternalQuota, "external_quota_failures"),
     ];
 
     /// How many outcomes there are.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 }
 
 /// Who sent a request.

@@ -13,6 +13,7 @@ mod cdn;
 mod conversations;
 mod data_path;
 mod database;
+mod externals;
 mod functions;
 mod keys;
 mod limiter;
@@ -25,12 +26,13 @@ mod slab;
 mod traffic;
 
 pub use ai::{Answer, Breaker, BreakerState, Permit, Provider};
-pub use app_cache::AppCache;
+pub use app_cache::{AppCache, TtlCache};
 pub use bucket::TokenBucket;
 pub use cdn::{Cdn, Lookup};
 pub use conversations::{ConversationRoute, Conversations, Message};
 pub use data_path::Node;
 pub use database::Database;
+pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
@@ -66,6 +68,8 @@ enum Purpose {
     Replicas = 11,
     Conversations = 12,
     Ai = 13,
+    Externals = 14,
+    ExternalKeys = 15,
 }
 
 struct Streams {
@@ -82,6 +86,8 @@ struct Streams {
     replicas: RngStream,
     conversations: RngStream,
     ai: RngStream,
+    externals: RngStream,
+    external_keys: RngStream,
 }
 
 impl Streams {
@@ -102,6 +108,8 @@ impl Streams {
             replicas: stream(Purpose::Replicas),
             conversations: stream(Purpose::Conversations),
             ai: stream(Purpose::Ai),
+            externals: stream(Purpose::Externals),
+            external_keys: stream(Purpose::ExternalKeys),
         }
     }
 }
@@ -195,6 +203,8 @@ struct RouteModel {
     queries: u32,
     read_share: f64,
     ai: Option<(CountDist, CountDist)>,
+    /// External calls: (API index, units).
+    externals: Vec<(usize, u32)>,
     access: Access,
     limiter: Option<usize>,
     stages: Vec<Stage>,
@@ -256,6 +266,7 @@ pub struct Stack {
     user_ips: u32,
     redis_time: Option<DurationSampler>,
     nodes: Vec<Node>,
+    apis: Vec<Api>,
     ai: Option<AiService>,
     requests: Slab<Request>,
     generation: u32,
@@ -318,6 +329,9 @@ impl Stack {
                 if app_cached {
                     stages.push(Stage::AppCacheSet);
                 }
+                if !route.externals.is_empty() {
+                    stages.push(Stage::Externals);
+                }
                 if route.ai.is_some() {
                     stages.push(Stage::Ai);
                 }
@@ -329,6 +343,18 @@ impl Stack {
                     ai: route
                         .ai
                         .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist())),
+                    externals: route
+                        .externals
+                        .iter()
+                        .map(|call| {
+                            let api = scenario
+                                .externals
+                                .keys()
+                                .position(|name| *name == call.value.api)
+                                .expect("validated API name");
+                            (api, call.value.units)
+                        })
+                        .collect(),
                     access,
                     limiter,
                     stages,
@@ -380,6 +406,11 @@ impl Stack {
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
             redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
             nodes: Node::all(&scenario.database, warmup, minutes),
+            apis: scenario
+                .externals
+                .values()
+                .map(|api| Api::new(&api.value, warmup))
+                .collect(),
             ai: scenario
                 .ai
                 .as_ref()
@@ -448,7 +479,15 @@ impl Stack {
             }
         }
         let ai_slots = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut());
-        Replication::collect(scenario, end, self.metrics, &mut self.nodes, ai_slots)
+        let apis: Vec<ApiCounts> = self.apis.iter_mut().map(|api| api.finish(end)).collect();
+        Replication::collect(
+            scenario,
+            end,
+            self.metrics,
+            &mut self.nodes,
+            ai_slots,
+            &apis,
+        )
     }
 
     fn issue(
@@ -697,20 +736,34 @@ impl Stack {
                 Step::Wait(cpu)
             }
             Stage::AppCacheGet => {
-                let key = self
-                    .app_cache
-                    .key(route_index, &mut self.streams.app_cache_keys);
-                let hit = self.app_cache.get(route_index, key, now);
+                let cache = self.app_cache.route(route_index);
+                let key = cache.key(&mut self.streams.app_cache_keys);
+                let hit = cache.get(key, now);
                 self.metrics.app_cache(arrival, route_index, hit);
                 self.requests.get_mut(id).app_cache = Some((key, hit));
                 self.redis_step()
             }
             Stage::Database | Stage::AppCacheSet if self.app_cache_hit(id) => Step::Next,
             Stage::Database => self.database_step(now, id, scheduler),
+            Stage::Externals => {
+                let request = self.requests.get_mut(id);
+                let Some(&(api, units)) = route.externals.get(usize::from(request.externals_done))
+                else {
+                    return Step::Next;
+                };
+                request.externals_done += 1;
+                let api = &mut self.apis[api];
+                let (keys, times) = (&mut self.streams.external_keys, &mut self.streams.externals);
+                match api.call(now, units, keys, times) {
+                    CallResult::Cached => self.enter(now, id, stage, scheduler),
+                    CallResult::QuotaExhausted => Step::End(Outcome::ExternalQuota),
+                    CallResult::Sent(latency) => Step::Wait(latency),
+                }
+            }
             Stage::Ai => self.ai_step(now, id, scheduler),
             Stage::AppCacheSet => {
                 let (key, _) = request.app_cache.expect("the get stage ran");
-                self.app_cache.set(route_index, key, now);
+                self.app_cache.route(route_index).set(key, now);
                 self.redis_step()
             }
         }
@@ -788,9 +841,9 @@ impl Stack {
             self.end_request(now, id, outcome, scheduler);
             return;
         }
-        // The database and AI stages have several timed steps; others have one.
+        // The database, externals and AI stages have several timed steps; others have one.
         let stage = self.routes[request.route as usize].stages[request.stage as usize];
-        if !matches!(stage, Stage::Database | Stage::Ai) {
+        if !matches!(stage, Stage::Database | Stage::Externals | Stage::Ai) {
             self.requests.get_mut(id).stage += 1;
         }
         self.advance(now, id, scheduler);

@@ -22,6 +22,8 @@ pub enum Stage {
     Database,
     /// After a miss, store the result in the app cache.
     AppCacheSet,
+    /// Call the route's external APIs, one after another.
+    Externals,
     /// Call the AI provider (breaker, throttle, SDK retries).
     Ai,
 }
@@ -126,6 +128,8 @@ pub struct Request {
     pub ai_tokens: (u32, u32),
     /// When its AI stage started.
     pub ai_started: SimTime,
+    /// External calls of its route made so far.
+    pub externals_done: u8,
 }
 
 impl Request {
@@ -156,6 +160,7 @@ impl Request {
             holds_ai_slot: false,
             ai_tokens: (0, 0),
             ai_started: arrival,
+            externals_done: 0,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the per-minute series, ready to be averaged over replications.
 
 use super::data_path::Node;
+use super::externals::ApiCounts;
 use super::metrics::{Metrics, Outcome};
 use super::servers::Servers;
 use crate::scenario::{RouteSlo, Scenario};
@@ -79,6 +80,7 @@ impl Replication {
         mut metrics: Metrics,
         nodes: &mut [Node],
         ai_slots: Option<&mut Servers>,
+        apis: &[ApiCounts],
     ) -> Self {
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
@@ -177,6 +179,22 @@ impl Replication {
         values.push("ai_breaker_opens", ai.breaker_opens as f64);
         values.push("ai_p95_ms", ai.latency.quantile_ms(0.95));
         push_line(&mut values, "ai_slots", ai_slots, end);
+        for (name, counts) in scenario.externals.keys().zip(apis) {
+            values.push(format!("external_{name}_calls"), counts.calls as f64);
+            values.push(
+                format!("external_{name}_cache_hits"),
+                counts.cache_hits as f64,
+            );
+            values.push(
+                format!("external_{name}_quota_failures"),
+                counts.quota_failures as f64,
+            );
+            values.push(format!("external_{name}_units"), counts.units as f64);
+            values.push(
+                format!("external_{name}_quota_exhausted_secs"),
+                counts.exhausted_secs,
+            );
+        }
         for (name, (users, abusive)) in scenario.rate_limits.keys().zip(&metrics.limiters) {
             values.push(format!("limited_{name}_users"), *users as f64);
             values.push(format!("limited_{name}_abusive"), *abusive as f64);

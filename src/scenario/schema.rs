@@ -64,9 +64,9 @@ pub struct Scenario {
     /// Prices (not simulated yet).
     #[serde(default)]
     pub costs: Deferred,
-    /// External APIs (not implemented yet: refused).
+    /// External APIs by name, as routes call them.
     #[serde(default)]
-    pub externals: Deferred,
+    pub externals: BTreeMap<String, Spanned<External>>,
     /// Background jobs (not implemented yet: refused).
     #[serde(default)]
     pub jobs: Deferred,
@@ -312,9 +312,51 @@ pub struct Route {
     /// The AI call the route makes after its queries.
     #[serde(default)]
     pub ai: Option<RouteAi>,
+    /// Calls to external APIs after its queries, one after another.
+    #[serde(default)]
+    pub externals: Vec<Spanned<ExternalCall>>,
     /// A Redis cache in front of the route's queries.
     #[serde(default)]
     pub app_cache: Option<Spanned<AppCache>>,
+}
+
+/// An external API (NHTSA, EPA, YouTube Data API, an embeddings API...).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct External {
+    /// Time of one call.
+    pub latency: DurationDist,
+    /// How long the app caches a response (no cache if absent).
+    #[serde(default)]
+    pub cache_ttl: Option<Duration>,
+    /// Distinct requests (cache keys).
+    #[serde(default = "one_key")]
+    pub keys: u32,
+    /// How calls spread over the keys (uniform if absent).
+    #[serde(default)]
+    pub popularity: Option<Popularity>,
+    /// Units allowed per period, e.g. "10000/d" (none if absent); the count
+    /// resets at each period boundary.
+    #[serde(default)]
+    pub quota: Option<Rate>,
+    /// USD per call (read by the cost model).
+    #[serde(default)]
+    pub price_per_call: f64,
+}
+
+/// A route's call to an external API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalCall {
+    /// The API, a key of `externals`.
+    pub api: String,
+    /// Quota units the call costs (YouTube: 100 for a search, 1 for a list).
+    #[serde(default = "one_unit")]
+    pub units: u32,
+}
+
+fn one_unit() -> u32 {
+    1
 }
 
 /// Messages of one conversation and the gap between them.

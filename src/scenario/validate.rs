@@ -103,15 +103,14 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     check_database(&mut report, scenario);
     check_rate_limits(&mut report, scenario);
     check_ai(&mut report, scenario);
-    for (key, value) in [("externals", &scenario.externals), ("jobs", &scenario.jobs)] {
-        if let Some(value) = value {
-            report.add(
-                &value.referenced,
-                key,
-                "is not implemented yet: remove it (external APIs and background jobs come later)",
-            );
-        }
+    if let Some(jobs) = &scenario.jobs {
+        report.add(
+            &jobs.referenced,
+            "jobs",
+            "background jobs are not implemented yet: remove the key",
+        );
     }
+    check_externals(&mut report, scenario);
     check_abusive_clients(&mut report, scenario);
     report.found
 }
@@ -550,6 +549,45 @@ fn check_ai(report: &mut Report, scenario: &Scenario) {
                 key("ai"),
                 "calls an AI provider, but the scenario has no top-level `ai` to describe it",
             );
+        }
+    }
+}
+
+fn check_externals(report: &mut Report, scenario: &Scenario) {
+    for (name, api) in &scenario.externals {
+        let config = api.value;
+        if config.keys == 0 || config.cache_ttl.is_some_and(|t| t.nanos() == 0) {
+            report.add(
+                &api.referenced,
+                format!("externals.{name}"),
+                "needs 1 or more keys and a cache_ttl above 0 when given",
+            );
+        }
+        check_popularity(
+            report,
+            config.popularity,
+            &api.referenced,
+            format!("externals.{name}"),
+        );
+    }
+    let names: Vec<&str> = scenario.externals.keys().map(String::as_str).collect();
+    for (index, route) in scenario.routes.value.iter().enumerate() {
+        for (position, call) in route.externals.iter().enumerate() {
+            if !scenario.externals.contains_key(&call.value.api) {
+                report.add(
+                    &call.referenced,
+                    format!("routes[{index}].externals[{position}].api"),
+                    format!(
+                        "`{}` is not an API of `externals`; valid: {}",
+                        call.value.api,
+                        if names.is_empty() {
+                            "none defined".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                );
+            }
         }
     }
 }
