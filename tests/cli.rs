@@ -81,7 +81,7 @@ const BAD_EDITS: &[(&str, &str, &str)] = &[
     (
         "    function: al\n",
         "    function: ai\n",
-        "`routes[13].function`: `ai` is not a function of this scenario; valid: api, al",
+        "`routes[14].function`: `ai` is not a function of this scenario; valid: api, al",
     ),
     (
         "reuse: newest",

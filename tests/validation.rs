@@ -423,7 +423,7 @@ fn small_database_baseline(pooler: &str) -> Scenario {
 fn a_pooler_cuts_peak_connections_and_refusals() {
     let direct = replications(&small_database_baseline(""));
     let pooled = replications(&small_database_baseline(
-        "  pooler: { enabled: true, mode: transaction, default_pool_size: 3 }\n",
+        "  pooler: { enabled: true, mode: transaction, default_pool_size: 3, max_client_conn: 1000 }\n",
     ));
     let peak = |results: &[Replication]| metric(results, "peak_db_connections").mean;
     let refused = |results: &[Replication]| metric(results, "db_refused").mean;
@@ -669,5 +669,33 @@ fn a_daily_quota_passes_exactly_its_units_each_day() {
     assert!(
         (3.0 * 86_000.0..3.0 * 86_400.0).contains(&exhausted),
         "{exhausted}"
+    );
+}
+
+#[test]
+fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
+    let queued = simulate(&load("job-queue.yaml"), 1, 0);
+    assert_eq!(queued.value("job_refresh_runs"), 2.0);
+    assert_eq!(queued.value("job_refresh_tasks"), 2_000.0);
+    assert_eq!(queued.value("job_refresh_peak_in_flight"), 5.0);
+    assert_eq!(queued.value("job_refresh_failed"), 0.0);
+    assert!(queued.value("peak_db_connections") <= 5.0);
+    // Without the queue the 1,000 tasks start at once and Postgres refuses most.
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/job-queue.yaml");
+    let text = std::fs::read_to_string(&path)
+        .expect("readable")
+        .replace("    queue: { concurrency: 5 }\n", "");
+    let burst = simulate(
+        &scenario::parse(&path, &text).expect("valid").scenario,
+        1,
+        0,
+    );
+    assert_eq!(burst.value("job_refresh_peak_in_flight"), 1_000.0);
+    assert_eq!(burst.value("job_refresh_tasks"), 2_000.0);
+    assert_eq!(burst.value("peak_db_connections"), 20.0);
+    assert!(
+        burst.value("job_refresh_failed") > 1_900.0,
+        "most tasks find no connection"
     );
 }

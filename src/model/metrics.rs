@@ -61,6 +61,8 @@ pub enum Class {
     Abusive,
     /// The CDN revalidating a stale entry in the background.
     Revalidation,
+    /// A background job's task.
+    Job,
 }
 
 /// What the CDN did with a request.
@@ -243,12 +245,12 @@ impl Metrics {
             return;
         }
         let metrics = &mut self.routes[route];
-        metrics.edge_requests += 1;
         match class {
             Class::User => metrics.requests += 1,
             Class::Abusive => metrics.abusive_requests += 1,
-            Class::Revalidation => {}
+            Class::Revalidation | Class::Job => return,
         }
+        metrics.edge_requests += 1;
     }
 
     /// The CDN answered or missed a request that arrived at `arrival`.
@@ -351,7 +353,7 @@ impl Metrics {
                 }
                 return;
             }
-            Class::Revalidation => return,
+            Class::Revalidation | Class::Job => return,
         }
         if outcome != Outcome::Ok {
             self.errors.bump(now);

@@ -15,6 +15,7 @@ mod data_path;
 mod database;
 mod externals;
 mod functions;
+mod jobs;
 mod keys;
 mod limiter;
 mod metrics;
@@ -34,6 +35,7 @@ pub use data_path::Node;
 pub use database::Database;
 pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
+pub use jobs::{Job, JobCounts};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
 pub use pooler::{Pooler, ServerConnection};
@@ -133,6 +135,11 @@ pub enum Event {
     Message {
         /// The conversation.
         conversation: u32,
+    },
+    /// A job's run starts.
+    JobRun {
+        /// The job.
+        job: u16,
     },
     /// An abusive client sends a request.
     Abusive {
@@ -267,6 +274,7 @@ pub struct Stack {
     redis_time: Option<DurationSampler>,
     nodes: Vec<Node>,
     apis: Vec<Api>,
+    jobs: Vec<Job>,
     ai: Option<AiService>,
     requests: Slab<Request>,
     generation: u32,
@@ -406,6 +414,7 @@ impl Stack {
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
             redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
             nodes: Node::all(&scenario.database, warmup, minutes),
+            jobs: Job::all(scenario, warmup, minutes),
             apis: scenario
                 .externals
                 .values()
@@ -427,6 +436,11 @@ impl Stack {
         self.schedule_next_session(0, scheduler);
         for index in 0..self.conversations.routes.len() {
             self.schedule_next_conversation(index, 0, scheduler);
+        }
+        for (index, job) in self.jobs.iter().enumerate() {
+            if job.first_run() < self.end {
+                scheduler.schedule_at(job.first_run(), Event::JobRun { job: index as u16 });
+            }
         }
         if let Some(abusive) = &mut self.abusive {
             for client in 0..abusive.count() {
@@ -487,6 +501,7 @@ impl Stack {
             &mut self.nodes,
             ai_slots,
             &apis,
+            &mut self.jobs,
         )
     }
 
@@ -871,11 +886,12 @@ impl Stack {
             self.finish_ai(now, id, false, scheduler);
         }
         let request = self.requests.get(id);
-        let (route, arrival, instance, class, origin_key) = (
+        let (route, arrival, instance, class, client, origin_key) = (
             request.route as usize,
             request.arrival,
             request.instance,
             request.class,
+            request.client,
             request.origin_key,
         );
         self.metrics.finished(now, arrival, route, class, outcome);
@@ -902,6 +918,16 @@ impl Stack {
             }
             if let Some(next) = next {
                 self.resume(now, next, slot, now, scheduler);
+            }
+        }
+        // The queue hands out the next task once this one has let go of its instance.
+        if class == Class::Job {
+            // A job's task carries its job's index as its client.
+            let job = client as usize;
+            let counted = self.metrics.counts(arrival);
+            if self.jobs[job].task_ended(now, outcome != Outcome::Ok, counted) {
+                let route = self.jobs[job].route;
+                self.issue(now, route, Class::Job, client, scheduler);
             }
         }
     }
@@ -1007,6 +1033,18 @@ impl sim::Model for Stack {
                     scheduler.schedule_in(gap, Event::Message { conversation });
                 }
                 self.issue(now, message.route, Class::User, message.user, scheduler);
+            }
+            Event::JobRun { job } => {
+                let index = usize::from(job);
+                let counted = self.metrics.counts(now);
+                let (tasks, next) = self.jobs[index].start_run(now, counted);
+                if let Some(at) = next.filter(|at| *at < self.end) {
+                    scheduler.schedule_at(at, Event::JobRun { job });
+                }
+                let route = self.jobs[index].route;
+                for _ in 0..tasks {
+                    self.issue(now, route, Class::Job, u32::from(job), scheduler);
+                }
             }
             Event::Abusive { client } => {
                 let abusive = self.abusive.as_mut().expect("abusive clients");

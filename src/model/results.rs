@@ -3,6 +3,7 @@
 
 use super::data_path::Node;
 use super::externals::ApiCounts;
+use super::jobs::Job;
 use super::metrics::{Metrics, Outcome};
 use super::servers::Servers;
 use crate::scenario::{RouteSlo, Scenario};
@@ -81,6 +82,7 @@ impl Replication {
         nodes: &mut [Node],
         ai_slots: Option<&mut Servers>,
         apis: &[ApiCounts],
+        jobs: &mut [Job],
     ) -> Self {
         let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
@@ -193,6 +195,25 @@ impl Replication {
             values.push(
                 format!("external_{name}_quota_exhausted_secs"),
                 counts.exhausted_secs,
+            );
+        }
+        for (config, job) in scenario.jobs.iter().zip(jobs.iter_mut()) {
+            let name = &config.name;
+            let counts = job.counts;
+            values.push(format!("job_{name}_runs"), counts.runs as f64);
+            values.push(format!("job_{name}_tasks"), counts.tasks as f64);
+            values.push(format!("job_{name}_failed"), counts.failed as f64);
+            values.push(
+                format!("job_{name}_peak_in_flight"),
+                job.in_flight.finish(end).0 as f64,
+            );
+            values.push(
+                format!("job_{name}_mean_run_secs"),
+                if counts.finished > 0 {
+                    counts.duration_secs / counts.finished as f64
+                } else {
+                    f64::NAN
+                },
             );
         }
         for (name, (users, abusive)) in scenario.rate_limits.keys().zip(&metrics.limiters) {

@@ -212,6 +212,35 @@ pub fn check_summary(loaded: &Loaded) -> String {
             )
         );
     }
+    for (name, api) in &scenario.externals {
+        let _ = writeln!(
+            text,
+            "  external `{name}`: {}{}",
+            api.value.quota.map_or_else(
+                || "no quota".to_string(),
+                |q| format!("quota {}/{}", q.count, q.per)
+            ),
+            api.value
+                .cache_ttl
+                .map_or_else(String::new, |ttl| format!(", responses cached {ttl}"))
+        );
+    }
+    for job in &scenario.jobs {
+        let _ = writeln!(
+            text,
+            "  job `{}`: {} tasks into {} from {}{}, {}",
+            job.name,
+            job.tasks.value,
+            job.route.value,
+            job.at.0,
+            job.every
+                .map_or_else(String::new, |e| format!(" every {e}")),
+            job.queue.as_ref().map_or_else(
+                || "all at once".to_string(),
+                |q| format!("{} at a time", q.concurrency.value)
+            )
+        );
+    }
     for route in &scenario.routes.value {
         if let Some(volume) = &route.per_user_per_month {
             let _ = writeln!(

@@ -67,9 +67,9 @@ pub struct Scenario {
     /// External APIs by name, as routes call them.
     #[serde(default)]
     pub externals: BTreeMap<String, Spanned<External>>,
-    /// Background jobs (not implemented yet: refused).
+    /// Scheduled background jobs.
     #[serde(default)]
-    pub jobs: Deferred,
+    pub jobs: Vec<Job>,
 }
 
 /// One user population.
@@ -318,6 +318,35 @@ pub struct Route {
     /// A Redis cache in front of the route's queries.
     #[serde(default)]
     pub app_cache: Option<Spanned<AppCache>>,
+}
+
+/// A scheduled job (Vercel Cron style) fanning out tasks into a route.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Label.
+    pub name: String,
+    /// First run.
+    pub at: DayTime,
+    /// Time between runs (one run if absent).
+    #[serde(default)]
+    pub every: Option<Duration>,
+    /// Tasks per run.
+    pub tasks: Spanned<u32>,
+    /// The route each task runs as a request of.
+    pub route: Spanned<String>,
+    /// A queue in front of the tasks (Inngest, Trigger.dev); without it
+    /// every task starts at once.
+    #[serde(default)]
+    pub queue: Option<JobQueue>,
+}
+
+/// A job queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQueue {
+    /// Tasks in flight at most.
+    pub concurrency: Spanned<u32>,
 }
 
 /// An external API (NHTSA, EPA, YouTube Data API, an embeddings API...).

@@ -103,12 +103,34 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     check_database(&mut report, scenario);
     check_rate_limits(&mut report, scenario);
     check_ai(&mut report, scenario);
-    if let Some(jobs) = &scenario.jobs {
-        report.add(
-            &jobs.referenced,
-            "jobs",
-            "background jobs are not implemented yet: remove the key",
-        );
+    for (index, job) in scenario.jobs.iter().enumerate() {
+        if scenario.route_index(&job.route.value).is_none() {
+            report.add(
+                &job.route.referenced,
+                format!("jobs[{index}].route"),
+                format!(
+                    "`{}` is not a route of this scenario; valid: {}",
+                    job.route.value,
+                    scenario.route_names().join(", ")
+                ),
+            );
+        }
+        if job.every.is_some_and(|e| e.nanos() == 0) {
+            report.add(
+                &job.tasks.referenced,
+                format!("jobs[{index}].every"),
+                "must be longer than 0",
+            );
+        }
+        if let Some(queue) = &job.queue
+            && queue.concurrency.value == 0
+        {
+            report.add(
+                &queue.concurrency.referenced,
+                format!("jobs[{index}].queue.concurrency"),
+                "must be 1 or more",
+            );
+        }
     }
     check_externals(&mut report, scenario);
     check_abusive_clients(&mut report, scenario);
