@@ -240,6 +240,9 @@ impl Metrics {
     /// A request of `class` arrived at the edge.
     #[inline]
     pub fn arrival(&mut self, now: SimTime, route: usize, class: Class) {
+        if class == Class::Job {
+            return;
+        }
         self.arrivals.bump(now);
         if !self.counts(now) {
             return;
