@@ -3,8 +3,9 @@
 //! A scenario file ([`scenario`], possibly extending another) describes
 //! users in tiers, how they send requests, the routes with their CDN
 //! caching, rate limits and app caches, the function deployments that serve
-//! them, and the database behind them (direct connections, a pooler or the
-//! Data API; CPUs; read replicas). [`experiment`] simulates every tier and
+//! them, the database behind them (direct connections, a pooler or the
+//! Data API; CPUs; read replicas), the external APIs and the AI provider
+//! they call, and scheduled jobs. [`experiment`] simulates every tier and
 //! replication in parallel; each replication drives the modelled stack
 //! ([`model`]) request by request on a domain-free discrete-event kernel
 //! ([`sim`]), records streaming statistics ([`stats`]) and ends as scalars

@@ -67,12 +67,10 @@ impl Stack {
                     self.requests.get_mut(id).ai_phase = AiPhase::Call;
                     let ai = self.ai.as_mut().expect("an AI route");
                     if let Some(slots) = &mut ai.in_flight {
-                        if slots.try_take(now) {
-                            self.requests.get_mut(id).holds_ai_slot = true;
-                        } else {
-                            slots.enqueue(now, id);
+                        if !slots.take_or_wait(now, id) {
                             return self.park(id, Line::AiSlot, None, scheduler);
                         }
+                        self.requests.get_mut(id).holds_ai_slot = true;
                     }
                 }
                 AiPhase::Call => {

@@ -170,13 +170,11 @@ impl Stack {
                             }
                         }
                         Access::DataApi => {
-                            if database.data_api.try_take(now) {
-                                self.requests.get_mut(id).holds_connection = true;
-                            } else {
-                                database.data_api.enqueue(now, id);
+                            if !database.data_api.take_or_wait(now, id) {
                                 let timeout_at = now.saturating_add(database.data_api_timeout);
                                 return self.park(id, Line::DataApi, Some(timeout_at), scheduler);
                             }
+                            self.requests.get_mut(id).holds_connection = true;
                         }
                         Access::Direct => {}
                     }
@@ -184,12 +182,10 @@ impl Stack {
                 DbPhase::Cpu => {
                     self.requests.get_mut(id).phase = DbPhase::Query;
                     if let Some(cpus) = &mut self.nodes[node].database.cpus {
-                        if cpus.try_take(now) {
-                            self.requests.get_mut(id).holds_cpu = true;
-                        } else {
-                            cpus.enqueue(now, id);
+                        if !cpus.take_or_wait(now, id) {
                             return self.park(id, Line::Cpu, None, scheduler);
                         }
+                        self.requests.get_mut(id).holds_cpu = true;
                     }
                 }
                 DbPhase::Query => {

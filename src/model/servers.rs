@@ -64,6 +64,16 @@ impl Servers {
         true
     }
 
+    /// Takes a server for `request` at `now`, or puts it in the line;
+    /// whether it got one.
+    pub fn take_or_wait(&mut self, now: SimTime, request: u32) -> bool {
+        let taken = self.try_take(now);
+        if !taken {
+            self.enqueue(now, request);
+        }
+        taken
+    }
+
     /// `request` joins the line at `now`.
     pub fn enqueue(&mut self, now: SimTime, request: u32) {
         self.line.push_back(Waiter {
