@@ -232,7 +232,7 @@ pub fn check_summary(loaded: &Loaded) -> String {
             job.name,
             job.tasks.value,
             job.route.value,
-            job.at.0,
+            job.at,
             job.every
                 .map_or_else(String::new, |e| format!(" every {e}")),
             job.queue.as_ref().map_or_else(

@@ -161,6 +161,20 @@ pub fn parse_day_time(text: &str) -> Result<DayTime, String> {
     Ok(DayTime(Duration(secs * NANOS_PER_SEC)))
 }
 
+impl fmt::Display for DayTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let minutes = self.0.nanos() / (60 * NANOS_PER_SEC);
+        let (day, minute_of_day) = (minutes / 1_440, minutes % 1_440);
+        write!(
+            f,
+            "day {} {:02}:{:02}",
+            day + 1,
+            minute_of_day / 60,
+            minute_of_day % 60
+        )
+    }
+}
+
 impl<'de> Deserialize<'de> for DayTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -171,6 +185,13 @@ impl<'de> Deserialize<'de> for DayTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moment_prints_as_written() {
+        for text in ["day 1 03:00", "day 12 14:05", "day 30 23:59"] {
+            assert_eq!(parse_day_time(text).expect("valid").to_string(), text);
+        }
+    }
 
     #[test]
     fn dates_and_weekdays() {
