@@ -30,7 +30,8 @@ pub struct ConversationRoute {
 /// A conversation in progress.
 #[derive(Clone, Copy, Debug)]
 struct Active {
-    route: usize,
+    /// Index among the volume-driven routes.
+    index: usize,
     user: u32,
     left: u32,
 }
@@ -104,29 +105,25 @@ impl Conversations {
             _ => rng.random_range(0..users),
         };
         let left = route.messages.sample(rng).max(1);
-        self.active.insert(Active {
-            route: route.route,
-            user,
-            left,
-        })
+        self.active.insert(Active { index, user, left })
     }
 
     /// Takes conversation `id`'s next message; closes it after its last.
     pub fn next_message(&mut self, id: u32, rng: &mut RngStream) -> Message {
         let active = self.active.get_mut(id);
         active.left -= 1;
-        let (route, user, left) = (active.route, active.user, active.left);
+        let (index, user, left) = (active.index, active.user, active.left);
+        let route = &self.routes[index];
         let gap = if left == 0 {
             self.active.remove(id);
             None
         } else {
-            let index = self
-                .routes
-                .iter()
-                .position(|r| r.route == route)
-                .expect("an active conversation's route");
-            Some(self.routes[index].gap.as_ref().map_or(0, |g| g.sample(rng)))
+            Some(route.gap.as_ref().map_or(0, |g| g.sample(rng)))
         };
-        Message { route, user, gap }
+        Message {
+            route: route.route,
+            user,
+            gap,
+        }
     }
 }

@@ -907,14 +907,7 @@ impl Stack {
             let (next, idle_check) = pool.release(now, slot, &mut self.streams.placement);
             if let Some(at) = idle_check {
                 let serial = pool.serial(slot);
-                scheduler.schedule_at(
-                    at,
-                    Event::IdleCheck {
-                        function: function as u16,
-                        slot,
-                        serial,
-                    },
-                );
+                schedule_idle_check(scheduler, at, function, slot, serial);
             }
             if let Some(next) = next {
                 self.resume(now, next, slot, now, scheduler);
@@ -967,16 +960,7 @@ impl Stack {
         let pool = &mut self.functions[function];
         match pool.idle_check(now, slot, serial) {
             IdleCheck::Nothing => {}
-            IdleCheck::Recheck(at) => {
-                scheduler.schedule_at(
-                    at,
-                    Event::IdleCheck {
-                        function: function as u16,
-                        slot,
-                        serial,
-                    },
-                );
-            }
+            IdleCheck::Recheck(at) => schedule_idle_check(scheduler, at, function, slot, serial),
             IdleCheck::Reclaimed { links, lifetime } => {
                 let memory_gb = pool.memory_gb;
                 self.metrics.instances.add(now, -1);
@@ -998,6 +982,25 @@ impl Stack {
         }
         self.schedule_scale_retry(function, scheduler);
     }
+}
+
+/// Checks at `at` whether instance `slot` (serial `serial`) of `function` has idled out.
+fn schedule_idle_check(
+    scheduler: &mut Scheduler<Event>,
+    at: SimTime,
+    function: usize,
+    slot: u32,
+    serial: u64,
+) {
+    let function = function as u16;
+    scheduler.schedule_at(
+        at,
+        Event::IdleCheck {
+            function,
+            slot,
+            serial,
+        },
+    );
 }
 
 impl sim::Model for Stack {

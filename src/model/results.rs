@@ -66,12 +66,19 @@ impl Replication {
 
     /// Field `name` of `minute`, NaN if absent.
     pub fn minute(&self, minute: usize, name: &str) -> f64 {
-        self.minute_fields
-            .iter()
-            .position(|f| *f == name)
-            .map_or(f64::NAN, |i| {
-                self.minutes[minute * self.minute_fields.len() + i]
-            })
+        self.minute_at(minute, self.minute_field(name))
+    }
+
+    /// The index of per-minute field `name`, if the series has it.
+    pub fn minute_field(&self, name: &str) -> Option<usize> {
+        self.minute_fields.iter().position(|f| *f == name)
+    }
+
+    /// Field `field` (an index from [`Replication::minute_field`]) of `minute`, NaN if absent.
+    pub fn minute_at(&self, minute: usize, field: Option<usize>) -> f64 {
+        field.map_or(f64::NAN, |i| {
+            self.minutes[minute * self.minute_fields.len() + i]
+        })
     }
 
     /// Gathers the results of a finished run.

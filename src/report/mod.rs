@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::experiment::ScenarioRun;
+use crate::model::Replication;
 
 pub use check::check_summary;
 pub use routes_csv::RoutesCsv;
@@ -88,6 +89,11 @@ pub fn write_reports(
         fs::rename(temporary, path).map_err(failed(path))?;
     }
     Ok(staged.into_iter().map(|(_, path)| path).collect())
+}
+
+/// The first replication of each tier: its names are the tier's columns.
+fn first_replications<'a>(run: &'a ScenarioRun) -> impl Iterator<Item = &'a Replication> {
+    run.tiers.iter().flat_map(|tier| tier.replications.first())
 }
 
 /// The names of several lists, each once, in order of first appearance.

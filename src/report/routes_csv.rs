@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, estimate_header, push_estimate, union};
+use super::{Exporter, estimate_header, first_replications, push_estimate, union};
 use crate::experiment::ScenarioRun;
 
 /// The per-route table.
@@ -15,12 +15,7 @@ impl Exporter for RoutesCsv {
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        let names = union(
-            run.tiers
-                .iter()
-                .flat_map(|t| t.replications.first())
-                .flat_map(|r| r.routes.iter().map(|v| v.names())),
-        );
+        let names = union(first_replications(run).flat_map(|r| r.routes.iter().map(|v| v.names())));
         let mut header = vec![
             "tier".to_string(),
             "users".into(),

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, estimate_header, push_estimate, union};
+use super::{Exporter, estimate_header, first_replications, push_estimate, union};
 use crate::experiment::ScenarioRun;
 
 /// The per-tier summary.
@@ -16,12 +16,7 @@ impl Exporter for SummaryCsv {
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        let names = union(
-            run.tiers
-                .iter()
-                .flat_map(|t| t.replications.first())
-                .map(|r| r.values.names()),
-        );
+        let names = union(first_replications(run).map(|r| r.values.names()));
         let mut header = vec!["tier".to_string(), "users".into(), "replications".into()];
         header.extend(estimate_header(names.iter().map(String::as_str)));
         csv.write_record(&header)?;

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, number, union};
+use super::{Exporter, first_replications, number, union};
 use crate::experiment::ScenarioRun;
 
 /// The per-minute series.
@@ -17,12 +17,7 @@ impl Exporter for TimeseriesCsv {
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        let names = union(
-            run.tiers
-                .iter()
-                .flat_map(|t| t.replications.first())
-                .map(|r| r.minute_fields.as_slice()),
-        );
+        let names = union(first_replications(run).map(|r| r.minute_fields.as_slice()));
         let mut header = vec!["tier".to_string(), "minute".into()];
         header.extend(names.iter().cloned());
         csv.write_record(&header)?;
@@ -31,13 +26,15 @@ impl Exporter for TimeseriesCsv {
                 continue;
             };
             let count = tier.replications.len() as f64;
+            // A tier's replications share their fields: look each up once.
+            let fields: Vec<Option<usize>> = names.iter().map(|n| first.minute_field(n)).collect();
             for minute in first.first_minute..first.minute_count() {
                 let mut row = vec![tier.name.clone(), minute.to_string()];
-                for name in &names {
+                for &field in &fields {
                     let sum: f64 = tier
                         .replications
                         .iter()
-                        .map(|r| r.minute(minute, name))
+                        .map(|r| r.minute_at(minute, field))
                         .sum();
                     row.push(number(sum / count));
                 }
