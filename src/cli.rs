@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use capsim::experiment::{self, RunOptions};
+use capsim::experiment::{self, Plan, RunOptions};
 use capsim::report;
 use capsim::scenario::{self, Loaded, ScenarioError};
 
@@ -56,12 +56,6 @@ pub enum Outcome {
     InvalidInput,
 }
 
-fn print_warnings(loaded: &Loaded) {
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-}
-
 /// Loads every file; reports every error of every file.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<ScenarioError>> {
     let mut loaded = Vec::new();
@@ -105,7 +99,6 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
         match scenario::load(path) {
             Ok(loaded) => {
                 print!("{}", report::check_summary(&loaded));
-                print_warnings(&loaded);
             }
             Err(error) => {
                 report_errors(&[error]);
@@ -131,18 +124,17 @@ fn run(
         }
     };
     for scenario in &mut loaded {
-        print_warnings(scenario);
         if let Some(seed) = seed {
             scenario.set_seed(seed);
         }
     }
-    let scenarios: Vec<&Loaded> = loaded.iter().collect();
+    let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
     let options = RunOptions {
         replications,
         threads: threads.map(usize::from),
         progress: std::io::stderr().is_terminal(),
     };
-    let runs = experiment::run(&scenarios, options).context("cannot start the worker threads")?;
+    let runs = experiment::run(&plans, options).context("cannot start the worker threads")?;
     let exporters = report::exporters();
     for run in &runs {
         let dir = out.join(&run.scenario.name.value);

@@ -184,6 +184,7 @@ fn usage_errors_and_missing_files() {
 fn short_baseline() -> String {
     baseline_text()
         .replacen("horizon: 30d ", "horizon: 2d ", 1)
+        .replacen("\ncosts:\n", "\ncosts:\n  allow_short_horizon: true\n", 1)
         .replacen("  - { name: \"Tier 3\", users: 10000 }\n", "", 1)
         .replacen("  - { name: \"Tier 4\", users: 100000 }\n", "", 1)
 }
@@ -205,7 +206,7 @@ fn same_seed_gives_identical_csvs_on_one_thread_or_two() {
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     run_into(&scenario, &one, "1");
     run_into(&scenario, &two, "2");
-    for file in ["summary.csv", "routes.csv", "timeseries.csv"] {
+    for file in ["summary.csv", "routes.csv", "timeseries.csv", "costs.csv"] {
         let a = fs::read(one.join("autorev-baseline").join(file)).expect("report written");
         let b = fs::read(two.join("autorev-baseline").join(file)).expect("report written");
         assert!(!a.is_empty());

@@ -3,4 +3,5 @@
 
 mod cli;
 mod compose;
+mod costs;
 mod validation;

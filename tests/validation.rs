@@ -411,6 +411,7 @@ fn small_database_baseline(pooler: &str) -> Scenario {
     )
     .replace("  close_delay: 0s ", &format!("{pooler}  close_delay: 0s "))
     .replace("horizon: 30d", "horizon: 1d")
+    .replace("\ncosts:\n", "\ncosts:\n  allow_short_horizon: true\n")
     .replace("replications: 10 ", "replications: 4 ")
     .replace("day 3 19:00", "day 1 19:00")
     .replace("max_connections: 60 ", "max_connections: 15 ");

@@ -5,8 +5,10 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
+use std::borrow::Cow;
+
 use crate::model::{Replication, Stack};
-use crate::scenario::{Loaded, Scenario};
+use crate::scenario::{Compute, Loaded, Scenario};
 use crate::sim::Scheduler;
 
 /// Simulates replication `replication` of `scenario` with `users` users.
@@ -25,6 +27,8 @@ pub struct TierRun {
     pub name: String,
     /// Its users.
     pub users: u64,
+    /// Whether `compute: auto` picked its compute (the stack's `database.compute`).
+    pub auto_compute: bool,
     /// One result per replication, in replication order.
     pub replications: Vec<Replication>,
 }
@@ -34,10 +38,52 @@ pub struct TierRun {
 pub struct ScenarioRun<'a> {
     /// The scenario.
     pub scenario: &'a Scenario,
-    /// Per tier, the stack it ran on (the scenario, or its tier's `set`).
-    pub stacks: Vec<&'a Scenario>,
+    /// Per tier, the stack it ran on (the scenario, or its tier's `set`, with
+    /// the compute `compute: auto` picked).
+    pub stacks: Vec<Cow<'a, Scenario>>,
     /// Per tier, in scenario order.
     pub tiers: Vec<TierRun>,
+}
+
+/// One tier to run: a user count on a stack.
+#[derive(Clone, Debug)]
+pub struct PlannedTier<'a> {
+    /// Its name in reports.
+    pub name: String,
+    /// Its users.
+    pub users: u64,
+    /// The stack it runs on.
+    pub stack: &'a Scenario,
+}
+
+/// What to run of one scenario.
+#[derive(Clone, Debug)]
+pub struct Plan<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// Its tiers.
+    pub tiers: Vec<PlannedTier<'a>>,
+}
+
+impl<'a> Plan<'a> {
+    /// The scenario's own tiers, each on its stack.
+    pub fn tiers(loaded: &'a Loaded) -> Self {
+        Self {
+            scenario: &loaded.scenario,
+            tiers: loaded
+                .scenario
+                .tiers
+                .value
+                .iter()
+                .enumerate()
+                .map(|(t, tier)| PlannedTier {
+                    name: tier.name.clone(),
+                    users: tier.users.value,
+                    stack: loaded.stack(t),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// How to run.
@@ -51,24 +97,15 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// Runs every tier and replication of `scenarios` in one parallel pool.
+/// Runs every tier and replication of `plans` in one parallel pool. Tiers
+/// on `compute: auto` start on Micro and run again on the cheapest compute
+/// that covers the connections they demanded, until one does.
 pub fn run<'a>(
-    scenarios: &[&'a Loaded],
+    plans: &[Plan<'a>],
     options: RunOptions,
 ) -> Result<Vec<ScenarioRun<'a>>, rayon::ThreadPoolBuildError> {
-    let mut items = Vec::new();
-    for (s, loaded) in scenarios.iter().enumerate() {
-        let scenario = &loaded.scenario;
-        let replications = options.replications.unwrap_or(scenario.replications.value);
-        for (t, tier) in scenario.tiers.value.iter().enumerate() {
-            for r in 0..replications {
-                items.push((s, t, tier.users.value, r));
-            }
-        }
-    }
     let progress = if options.progress {
-        let bar =
-            ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:40} {pos}/{len} replications, {elapsed} elapsed, ~{eta} left",
@@ -82,43 +119,129 @@ pub fn run<'a>(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
         .build()?;
-    let results: Vec<Replication> = pool.install(|| {
-        items
-            .par_iter()
-            .map(|&(s, t, users, r)| {
-                let result = simulate(scenarios[s].stack(t), users, r);
-                progress.inc(1);
-                result
-            })
-            .collect()
-    });
-    progress.finish_and_clear();
-    let mut results = results.into_iter();
-    let runs = scenarios
+    let mut runs: Vec<ScenarioRun<'a>> = plans
         .iter()
-        .enumerate()
-        .map(|(s, loaded)| ScenarioRun {
-            scenario: &loaded.scenario,
-            stacks: (0..loaded.scenario.tiers.value.len())
-                .map(|t| loaded.stack(t))
-                .collect(),
-            tiers: loaded
-                .scenario
+        .map(|plan| ScenarioRun {
+            scenario: plan.scenario,
+            stacks: plan.tiers.iter().map(|t| first_stack(t.stack)).collect(),
+            tiers: plan
                 .tiers
-                .value
                 .iter()
-                .enumerate()
-                .map(|(t, tier)| TierRun {
+                .map(|tier| TierRun {
                     name: tier.name.clone(),
-                    users: tier.users.value,
-                    replications: items
-                        .iter()
-                        .filter(|item| item.0 == s && item.1 == t)
-                        .map(|_| results.next().expect("one result per item"))
-                        .collect(),
+                    users: tier.users,
+                    auto_compute: is_auto(tier.stack),
+                    replications: Vec::new(),
                 })
                 .collect(),
         })
         .collect();
+    let mut pending: Vec<(usize, usize)> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(s, run)| (0..run.tiers.len()).map(move |t| (s, t)))
+        .collect();
+    while !pending.is_empty() {
+        let mut items = Vec::new();
+        for &(s, t) in &pending {
+            let replications = options
+                .replications
+                .unwrap_or(runs[s].scenario.replications.value);
+            items.extend((0..replications).map(|r| (s, t, r)));
+        }
+        progress.inc_length(items.len() as u64);
+        let results: Vec<Replication> = pool.install(|| {
+            items
+                .par_iter()
+                .map(|&(s, t, r)| {
+                    let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
+                    progress.inc(1);
+                    result
+                })
+                .collect()
+        });
+        let mut results = results.into_iter();
+        for &(s, t) in &pending {
+            runs[s].tiers[t].replications = items
+                .iter()
+                .filter(|item| (item.0, item.1) == (s, t))
+                .map(|_| results.next().expect("one result per item"))
+                .collect();
+        }
+        pending.retain(|&(s, t)| {
+            let run = &mut runs[s];
+            if !run.tiers[t].auto_compute {
+                return false;
+            }
+            let current = run.stacks[t].database.compute.as_ref().map(|c| c.value);
+            let current = current.expect("an auto tier has a compute");
+            match next_compute(current, &run.tiers[t].replications) {
+                Some(next) => {
+                    set_compute(run.stacks[t].to_mut(), next);
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+    progress.finish_and_clear();
     Ok(runs)
+}
+
+fn is_auto(stack: &Scenario) -> bool {
+    stack
+        .database
+        .compute
+        .as_ref()
+        .is_some_and(|c| c.value == Compute::Auto)
+}
+
+/// The stack a tier first runs on: `compute: auto` starts on Micro.
+fn first_stack(stack: &Scenario) -> Cow<'_, Scenario> {
+    if is_auto(stack) {
+        let mut owned = stack.clone();
+        set_compute(&mut owned, Compute::Micro);
+        Cow::Owned(owned)
+    } else {
+        Cow::Borrowed(stack)
+    }
+}
+
+fn set_compute(stack: &mut Scenario, compute: Compute) {
+    if let Some(setting) = &mut stack.database.compute {
+        setting.value = compute;
+    }
+}
+
+/// Where `compute: auto` goes after `replications` ran on `current`: the
+/// cheapest bigger size whose connection limit (less the platform's
+/// connections) covers the most connections any node demanded, refused
+/// attempts included; `None` when `current` covers them or is the largest.
+pub fn next_compute(current: Compute, replications: &[Replication]) -> Option<Compute> {
+    let first = replications.first()?;
+    let limit = first.value("db_connection_limit") as u32;
+    let platform = current.size().max_connections.saturating_sub(limit);
+    let demanded = replications
+        .iter()
+        .flat_map(|r| {
+            r.values
+                .names()
+                .iter()
+                .zip(r.values.values())
+                .filter(|(name, _)| name.ends_with("peak_db_demanded"))
+                .map(|(_, value)| *value)
+        })
+        .fold(0.0, f64::max);
+    let covers =
+        |c: &Compute| f64::from(c.size().max_connections.saturating_sub(platform)) >= demanded;
+    if covers(&current) {
+        return None;
+    }
+    let mut bigger = Compute::LADDER
+        .iter()
+        .skip_while(|c| **c != current)
+        .skip(1);
+    let last = *Compute::LADDER.last().expect("a ladder");
+    let next = bigger.find(|c| covers(c)).copied().unwrap_or(last);
+    (next != current).then_some(next)
 }

@@ -1,7 +1,7 @@
 //! What one replication measures, recorded as the run goes (streaming: no
 //! per-request storage).
 
-use crate::scenario::RouteSlo;
+use crate::scenario::{Route, RouteSlo};
 use crate::sim::{SimDuration, SimTime, duration_to_secs};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
 
@@ -102,6 +102,8 @@ pub struct RouteMetrics {
     pub abusive_requests: u64,
     /// Of those, rejected by a rate limiter.
     pub abusive_limited: u64,
+    /// Bytes of one answered response (`response_size`).
+    pub response_bytes: u64,
     /// The route's own SLO window, when it has its own target.
     pub own_window: Option<WindowTracker>,
     /// Whether the scenario-wide latency SLO judges it.
@@ -136,6 +138,10 @@ pub struct Metrics {
     pub cpu_seconds: f64,
     /// Instance memory x lifetime, GiB-seconds.
     pub gb_seconds: f64,
+    /// Memory GiB times wall-clock invocation seconds (legacy billing).
+    pub invocation_gb_seconds: f64,
+    /// Bytes of answered responses sent to clients.
+    pub transfer_bytes: u64,
     /// Requests that got a slot on an instance (billed, whatever the outcome).
     pub invocations: u64,
     /// Redis commands sent.
@@ -172,10 +178,11 @@ pub struct AiMetrics {
 }
 
 impl Metrics {
-    /// Metrics for `routes` (their SLOs) and `limiters` limiters, from
-    /// `warmup`, over `minutes` minutes, with SLO windows of `window`.
+    /// Metrics for `routes` (their SLOs and response sizes) and `limiters`
+    /// limiters, from `warmup`, over `minutes` minutes, with SLO windows of
+    /// `window`.
     pub fn new(
-        routes: &[Option<RouteSlo>],
+        routes: &[Route],
         limiters: usize,
         warmup: SimTime,
         minutes: usize,
@@ -183,7 +190,7 @@ impl Metrics {
     ) -> Self {
         let routes = routes
             .iter()
-            .map(|slo| RouteMetrics {
+            .map(|route| RouteMetrics {
                 latency: LatencyHistogram::new(3),
                 requests: 0,
                 outcomes: [0; Outcome::COUNT],
@@ -194,9 +201,10 @@ impl Metrics {
                 app_cache: [0; 2],
                 abusive_requests: 0,
                 abusive_limited: 0,
-                own_window: matches!(slo, Some(RouteSlo::Own { .. }))
+                response_bytes: route.response_size.map_or(0, |size| size.0),
+                own_window: matches!(route.slo, Some(RouteSlo::Own { .. }))
                     .then(|| WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS)),
-                judged_by_scenario: slo.is_none(),
+                judged_by_scenario: route.slo.is_none(),
             })
             .collect();
         Self {
@@ -213,6 +221,8 @@ impl Metrics {
             instances: Gauge::new(warmup, minutes),
             cpu_seconds: 0.0,
             gb_seconds: 0.0,
+            invocation_gb_seconds: 0.0,
+            transfer_bytes: 0,
             invocations: 0,
             redis_commands: 0,
             limiters: vec![(0, 0); limiters],
@@ -351,8 +361,13 @@ impl Metrics {
         match class {
             Class::User => {}
             Class::Abusive => {
-                if self.counts(arrival) && outcome == Outcome::RateLimited {
-                    self.routes[route].abusive_limited += 1;
+                if self.counts(arrival) {
+                    let metrics = &mut self.routes[route];
+                    match outcome {
+                        Outcome::RateLimited => metrics.abusive_limited += 1,
+                        Outcome::Ok => self.transfer_bytes += metrics.response_bytes,
+                        _ => {}
+                    }
                 }
                 return;
             }
@@ -366,6 +381,9 @@ impl Metrics {
         }
         let latency = (outcome == Outcome::Ok).then(|| now - arrival);
         let metrics = &mut self.routes[route];
+        if latency.is_some() {
+            self.transfer_bytes += metrics.response_bytes;
+        }
         metrics.outcomes[outcome as usize] += 1;
         if let Some(latency) = latency {
             metrics.latency.record(latency);
@@ -382,6 +400,15 @@ impl Metrics {
         let judged_latency = latency.filter(|_| metrics.judged_by_scenario);
         if judged_latency.is_some() || latency.is_none() {
             self.window.record(now, judged_latency);
+        }
+    }
+
+    /// A request that arrived at `arrival` held an instance of `memory_gb`
+    /// GiB for `held` of wall-clock time.
+    #[inline]
+    pub fn invocation_ended(&mut self, arrival: SimTime, held: SimDuration, memory_gb: f64) {
+        if self.counts(arrival) {
+            self.invocation_gb_seconds += duration_to_secs(held) * memory_gb;
         }
     }
 

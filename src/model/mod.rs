@@ -47,7 +47,7 @@ pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
 use crate::scenario::{
     Ai as AiConfig, BreakerScope, CircuitBreaker, CountDist, DbAccess, DurationSampler, LimitKey,
-    RouteSlo, Scenario,
+    Scenario,
 };
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 
@@ -286,7 +286,7 @@ impl Stack {
     /// The stack of `scenario` for `users` users, replication `replication`.
     pub fn new(scenario: &Scenario, users: u64, replication: u32) -> Self {
         let end = scenario.horizon.value.nanos();
-        let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
+        let warmup = scenario.warmup().nanos();
         let minutes = end.div_ceil(60 * sim::NANOS_PER_SEC) as usize;
         let pooled = scenario.database.pooled();
         let function_index = |name: &str| {
@@ -374,7 +374,6 @@ impl Stack {
                 }
             })
             .collect();
-        let slos: Vec<Option<RouteSlo>> = scenario.routes.value.iter().map(|r| r.slo).collect();
         let functions: Vec<FunctionPool> = scenario
             .functions
             .value
@@ -382,7 +381,7 @@ impl Stack {
             .map(FunctionPool::new)
             .collect();
         let mut metrics = Metrics::new(
-            &slos,
+            &scenario.routes.value,
             limiter_names.len(),
             warmup,
             minutes,
@@ -823,6 +822,7 @@ impl Stack {
             .invoked(request.arrival, ready_at - request.arrival, request.class);
         let request = self.requests.get_mut(id);
         request.instance = Some(instance);
+        request.invoked_at = now;
         request.deadline = now.saturating_add(max_duration);
     }
 
@@ -886,13 +886,14 @@ impl Stack {
             self.finish_ai(now, id, false, scheduler);
         }
         let request = self.requests.get(id);
-        let (route, arrival, instance, class, client, origin_key) = (
+        let (route, arrival, instance, class, client, origin_key, invoked_at) = (
             request.route as usize,
             request.arrival,
             request.instance,
             request.class,
             request.client,
             request.origin_key,
+            request.invoked_at,
         );
         self.metrics.finished(now, arrival, route, class, outcome);
         self.requests.remove(id);
@@ -904,6 +905,8 @@ impl Stack {
         if let Some(slot) = instance {
             let function = self.routes[route].function;
             let pool = &mut self.functions[function];
+            self.metrics
+                .invocation_ended(arrival, now - invoked_at, pool.memory_gb);
             let (next, idle_check) = pool.release(now, slot, &mut self.streams.placement);
             if let Some(at) = idle_check {
                 let serial = pool.serial(slot);

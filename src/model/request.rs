@@ -100,6 +100,8 @@ pub struct Request {
     pub app_cache: Option<(u32, bool)>,
     /// The instance slot it holds, if any.
     pub instance: Option<u32>,
+    /// When it took its instance slot (the invocation began).
+    pub invoked_at: SimTime,
     /// When it must end (504), once on an instance.
     pub deadline: SimTime,
     /// When its current timed step ends.
@@ -146,6 +148,7 @@ impl Request {
             origin_key: None,
             app_cache: None,
             instance: None,
+            invoked_at: arrival,
             deadline: SimTime::MAX,
             step_done_at: arrival,
             generation: 0,

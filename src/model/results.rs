@@ -36,6 +36,11 @@ impl Values {
     pub fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// The values, in the order of [`Values::names`].
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
 }
 
 /// One replication of one tier.
@@ -91,7 +96,7 @@ impl Replication {
         apis: &[ApiCounts],
         jobs: &mut [Job],
     ) -> Self {
-        let warmup = scenario.warmup.as_ref().map_or(0, |w| w.value.nanos());
+        let warmup = scenario.warmup().nanos();
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
         let (peak_instances, mean_instances) = metrics.instances.finish(end);
         let (worst_p95, worst_errors) = metrics.window.finish();
@@ -242,6 +247,8 @@ impl Replication {
         values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
         values.push("cpu_seconds", metrics.cpu_seconds);
         values.push("gb_seconds", metrics.gb_seconds);
+        values.push("invocation_gb_seconds", metrics.invocation_gb_seconds);
+        values.push("transfer_bytes", metrics.transfer_bytes as f64);
 
         let mut series: Vec<(&'static str, Series)> = vec![
             ("rps", Series::Count(metrics.arrivals.counts(), 60.0)),

@@ -4,6 +4,7 @@
 //! leaves a half-written report.
 
 mod check;
+mod costs_csv;
 mod routes_csv;
 mod summary_csv;
 mod terminal;
@@ -17,6 +18,7 @@ use crate::experiment::ScenarioRun;
 use crate::model::Replication;
 
 pub use check::check_summary;
+pub use costs_csv::CostsCsv;
 pub use routes_csv::RoutesCsv;
 pub use summary_csv::SummaryCsv;
 pub use terminal::saturation_summary;
@@ -26,6 +28,10 @@ pub use timeseries_csv::TimeseriesCsv;
 pub trait Exporter {
     /// The file name, such as `summary.csv`.
     fn file_name(&self) -> &'static str;
+    /// Whether `run` has this report (default: always).
+    fn applies(&self, _run: &ScenarioRun) -> bool {
+        true
+    }
     /// Writes the report.
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()>;
 }
@@ -36,6 +42,7 @@ pub fn exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(SummaryCsv),
         Box::new(RoutesCsv),
         Box::new(TimeseriesCsv),
+        Box::new(CostsCsv),
     ]
 }
 
@@ -65,7 +72,7 @@ pub fn write_reports(
     fs::create_dir_all(dir).map_err(failed(dir))?;
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
-        for exporter in exporters {
+        for exporter in exporters.iter().filter(|e| e.applies(run)) {
             let path = dir.join(exporter.file_name());
             let temporary = dir.join(format!(".{}.partial", exporter.file_name()));
             let mut file =

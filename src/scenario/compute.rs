@@ -18,12 +18,45 @@ pub struct ComputeSize {
 }
 
 impl Compute {
-    /// The size's limits and price.
+    /// Every size, smallest and cheapest first.
+    pub const LADDER: [Compute; 11] = [
+        Compute::Nano,
+        Compute::Micro,
+        Compute::Small,
+        Compute::Medium,
+        Compute::Large,
+        Compute::Xl,
+        Compute::Xl2,
+        Compute::Xl4,
+        Compute::Xl8,
+        Compute::Xl12,
+        Compute::Xl16,
+    ];
+
+    /// The name the scenario file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compute::Nano => "nano",
+            Compute::Micro => "micro",
+            Compute::Small => "small",
+            Compute::Medium => "medium",
+            Compute::Large => "large",
+            Compute::Xl => "xl",
+            Compute::Xl2 => "2xl",
+            Compute::Xl4 => "4xl",
+            Compute::Xl8 => "8xl",
+            Compute::Xl12 => "12xl",
+            Compute::Xl16 => "16xl",
+            Compute::Auto => "auto",
+        }
+    }
+
+    /// The size's limits and price; `auto` has Micro's until the run picks.
     pub fn size(self) -> ComputeSize {
         let (max_connections, cpus, pooler_clients, hourly_usd) = match self {
             // Nano's CPU is "shared" with no core count: one is an assumption.
             Compute::Nano => (60, 1, 200, 0.0),
-            Compute::Micro => (60, 2, 200, 0.01344),
+            Compute::Micro | Compute::Auto => (60, 2, 200, 0.01344),
             Compute::Small => (90, 2, 400, 0.0206),
             Compute::Medium => (120, 2, 600, 0.0822),
             Compute::Large => (160, 2, 800, 0.1517),
@@ -49,20 +82,7 @@ mod tests {
 
     #[test]
     fn a_bigger_compute_is_never_smaller() {
-        let ladder = [
-            Compute::Nano,
-            Compute::Micro,
-            Compute::Small,
-            Compute::Medium,
-            Compute::Large,
-            Compute::Xl,
-            Compute::Xl2,
-            Compute::Xl4,
-            Compute::Xl8,
-            Compute::Xl12,
-            Compute::Xl16,
-        ];
-        for pair in ladder.windows(2) {
+        for pair in Compute::LADDER.windows(2) {
             let (small, big) = (pair[0].size(), pair[1].size());
             assert!(big.max_connections >= small.max_connections);
             assert!(big.cpus >= small.cpus);

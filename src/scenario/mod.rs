@@ -3,8 +3,7 @@
 //! [`load`] reads a file (merged over the files it `extends`, and with each
 //! tier's `set` applied to that tier's stack) into a [`Loaded`] scenario and
 //! checks it whole; every problem comes back as a [`Diagnostic`] naming the
-//! file, line, column and key. Keys that later versions will simulate are
-//! accepted and listed as warnings so that `capsim check` can show them.
+//! file, line, column and key.
 
 mod calendar;
 mod compose;
@@ -24,7 +23,7 @@ pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::*;
-pub use units::{Duration, Rate, Share, Size};
+pub use units::{Amount, Duration, Rate, Share, Size};
 
 /// Reads and validates the scenario at `path`, with the files it extends.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
@@ -54,7 +53,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         let scenario = document(&source, text)?;
         return Ok(Loaded {
             path: path.to_path_buf(),
-            warnings: validate::deferred(&source, &scenario),
             scenario,
             tier_stacks: Vec::new(),
         });
@@ -82,7 +80,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     }
     Ok(Loaded {
         path: path.to_path_buf(),
-        warnings: validate::deferred(&composed.map, &scenario),
         scenario,
         tier_stacks,
     })
@@ -110,8 +107,6 @@ pub struct Loaded {
     /// Per tier, the stack its `set` makes (`None`: the scenario's own);
     /// empty when no tier sets anything.
     pub tier_stacks: Vec<Option<Scenario>>,
-    /// Keys accepted but not simulated yet.
-    pub warnings: Vec<Diagnostic>,
 }
 
 impl Loaded {

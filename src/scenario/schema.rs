@@ -11,14 +11,10 @@ use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
-use super::units::{Duration, Rate, Share, Size};
-
-/// A key that a later version will simulate: read so the file stays valid,
-/// and reported by `capsim check` as not simulated yet.
-pub type Deferred = Option<Spanned<IgnoredAny>>;
+use super::units::{Amount, Duration, Rate, Share, Size};
 
 /// A whole scenario file.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Names the output folder.
@@ -61,9 +57,10 @@ pub struct Scenario {
     /// The AI provider.
     #[serde(default)]
     pub ai: Option<Spanned<Ai>>,
-    /// Prices (not simulated yet).
+    /// Plans and prices of the monthly cost projection; without it no
+    /// `costs.csv` is written.
     #[serde(default)]
-    pub costs: Deferred,
+    pub costs: Option<Spanned<Costs>>,
     /// External APIs by name, as routes call them.
     #[serde(default)]
     pub externals: BTreeMap<String, Spanned<External>>,
@@ -73,7 +70,7 @@ pub struct Scenario {
 }
 
 /// One user population.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Label in reports.
@@ -87,7 +84,7 @@ pub struct Tier {
 }
 
 /// Service-level objectives, judged on the worst window after warm-up.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
     /// Window length for SLO verdicts.
@@ -117,7 +114,7 @@ pub enum ConnectionThreshold {
 }
 
 /// How users generate sessions and requests.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     /// Share of users active on a given day.
@@ -145,7 +142,7 @@ pub struct Traffic {
 }
 
 /// Clients that send requests at a high rate, apart from the users.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbusiveClients {
     /// How many, as a count.
@@ -207,7 +204,7 @@ pub struct RateLimit {
 }
 
 /// The Redis that limiters and app caches call.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
     /// Time of one call (an EVALSHA or GET) from a function.
@@ -215,7 +212,7 @@ pub struct Redis {
 }
 
 /// A scheduled surge: the session rate times `multiplier` for `duration`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Burst {
     /// Label.
@@ -261,7 +258,7 @@ pub enum RouteSloKeyword {
 }
 
 /// An endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Identifier used by `fan_out` and reports.
@@ -370,7 +367,7 @@ pub struct External {
     pub quota: Option<Rate>,
     /// USD per call (read by the cost model).
     #[serde(default)]
-    pub price_per_call: f64,
+    pub price_per_call: Amount,
 }
 
 /// A route's call to an external API.
@@ -479,9 +476,9 @@ pub struct Ai {
 #[serde(deny_unknown_fields)]
 pub struct TokenPrices {
     /// Input tokens.
-    pub input: f64,
+    pub input: Amount,
     /// Output tokens.
-    pub output: f64,
+    pub output: Amount,
 }
 
 /// Provider rate limits (Anthropic: requests, input and output tokens per minute).
@@ -645,7 +642,7 @@ pub enum Overflow {
 }
 
 /// A function deployment with its own instance pool.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     /// Identifier used by routes.
@@ -699,7 +696,7 @@ fn default_max_duration() -> Duration {
 }
 
 /// The Postgres database.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     /// Postgres `max_connections`.
@@ -775,6 +772,9 @@ pub enum Compute {
     /// 16XL.
     #[serde(rename = "16xl")]
     Xl16,
+    /// The cheapest size whose connection limit covers the connections the
+    /// run demands at its peak; the run searches the ladder from Micro.
+    Auto,
 }
 
 /// Pool modes of PgBouncer and Supavisor.
@@ -848,6 +848,18 @@ impl Scenario {
     pub fn route_index(&self, name: &str) -> Option<usize> {
         self.routes.value.iter().position(|r| r.name.value == name)
     }
+
+    /// The warm-up: nothing before it is measured.
+    pub fn warmup(&self) -> Duration {
+        self.warmup
+            .as_ref()
+            .map_or(Duration::from_secs(0), |w| w.value)
+    }
+
+    /// The measured span, [warm-up, horizon), in seconds.
+    pub fn measured_secs(&self) -> f64 {
+        (self.horizon.value.secs() - self.warmup().secs()).max(0.0)
+    }
 }
 
 impl Database {
@@ -889,4 +901,175 @@ impl Database {
     pub fn pooled(&self) -> bool {
         self.pooler.as_ref().is_some_and(|p| p.enabled)
     }
+}
+
+/// The monthly cost projection: plans, seats and prices per provider. Every
+/// price left out takes the plan's published figure (FACTS.md §2, §4, §6);
+/// Claude's come from `ai.price_per_mtok`, an external API's from its
+/// `price_per_call`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Costs {
+    /// Project a month from a horizon under a week (weekly patterns and
+    /// bursts may be missed, so it must be asked for).
+    #[serde(default)]
+    pub allow_short_horizon: bool,
+    /// Vercel: plan, seats, billing model and prices.
+    #[serde(default)]
+    pub vercel: VercelCosts,
+    /// Supabase: plan and prices.
+    #[serde(default)]
+    pub supabase: SupabaseCosts,
+    /// Upstash Redis, pay as you go.
+    #[serde(default)]
+    pub upstash: UpstashCosts,
+}
+
+/// Vercel's plan and meters; each price or included amount overrides the plan's.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VercelCosts {
+    /// Hobby or Pro.
+    #[serde(default)]
+    pub plan: VercelPlan,
+    /// Paid seats (Pro).
+    #[serde(default = "one")]
+    pub seats: Spanned<u32>,
+    /// Fluid compute (Active CPU and provisioned memory) or the legacy
+    /// wall-clock GB-hours.
+    #[serde(default)]
+    pub billing: VercelBilling,
+    /// USD per seat per month.
+    pub seat_price: Option<Amount>,
+    /// Usage credit per seat per month, USD, spent on usage before any is billed.
+    pub usage_credit_per_seat: Option<Amount>,
+    /// Fluid: USD per Active CPU hour.
+    pub cpu_hour: Option<Amount>,
+    /// Fluid: Active CPU hours included per month.
+    pub included_cpu_hours: Option<Amount>,
+    /// Fluid: USD per provisioned memory GB-hour.
+    pub memory_gb_hour: Option<Amount>,
+    /// Fluid: provisioned memory GB-hours included per month.
+    pub included_memory_gb_hours: Option<Amount>,
+    /// Legacy: USD per wall-clock GB-hour.
+    pub legacy_gb_hour: Option<Amount>,
+    /// Legacy: wall-clock GB-hours included per month.
+    pub legacy_included_gb_hours: Option<Amount>,
+    /// USD per million invocations.
+    pub per_million_invocations: Option<Amount>,
+    /// Invocations included per month.
+    pub included_invocations: Option<Amount>,
+    /// USD per million edge requests.
+    pub per_million_edge_requests: Option<Amount>,
+    /// Edge requests included per month.
+    pub included_edge_requests: Option<Amount>,
+    /// USD per GB of Fast Data Transfer.
+    pub transfer_per_gb: Option<Amount>,
+    /// GB of Fast Data Transfer included per month.
+    pub included_transfer_gb: Option<Amount>,
+}
+
+impl Default for VercelCosts {
+    fn default() -> Self {
+        Self {
+            plan: VercelPlan::default(),
+            seats: one(),
+            billing: VercelBilling::default(),
+            seat_price: None,
+            usage_credit_per_seat: None,
+            cpu_hour: None,
+            included_cpu_hours: None,
+            memory_gb_hour: None,
+            included_memory_gb_hours: None,
+            legacy_gb_hour: None,
+            legacy_included_gb_hours: None,
+            per_million_invocations: None,
+            included_invocations: None,
+            per_million_edge_requests: None,
+            included_edge_requests: None,
+            transfer_per_gb: None,
+            included_transfer_gb: None,
+        }
+    }
+}
+
+/// Vercel's plans.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VercelPlan {
+    /// Free, non-commercial; no overage can be bought.
+    Hobby,
+    /// $20 per seat.
+    #[default]
+    Pro,
+}
+
+/// How Vercel bills function time.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VercelBilling {
+    /// Active CPU time plus provisioned memory over instance lifetimes.
+    #[default]
+    Fluid,
+    /// Memory times wall-clock invocation time.
+    Legacy,
+}
+
+/// Supabase's plan; compute comes from `database.compute`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupabaseCosts {
+    /// Free, Pro or Team.
+    #[serde(default)]
+    pub plan: SupabasePlan,
+    /// USD per month for the plan.
+    pub plan_price: Option<Amount>,
+    /// Compute credit per month, USD.
+    pub compute_credit: Option<Amount>,
+    /// USD per compute hour, instead of the ladder's price for the compute size.
+    pub compute_hour: Option<Amount>,
+}
+
+/// Supabase's plans.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SupabasePlan {
+    /// $0, Nano compute only.
+    Free,
+    /// $25 with a $10 compute credit.
+    #[default]
+    Pro,
+    /// $599 with a $10 compute credit.
+    Team,
+}
+
+/// Upstash Redis pay as you go.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstashCosts {
+    /// USD per 100,000 commands.
+    #[serde(default = "upstash_price")]
+    pub per_100k_commands: Amount,
+    /// Commands free per month.
+    #[serde(default = "upstash_free")]
+    pub free_commands: Amount,
+}
+
+impl Default for UpstashCosts {
+    fn default() -> Self {
+        Self {
+            per_100k_commands: upstash_price(),
+            free_commands: upstash_free(),
+        }
+    }
+}
+
+fn upstash_price() -> Amount {
+    // Upstash pay as you go: $0.20 per 100K commands (FACTS.md §6).
+    Amount(0.20)
+}
+
+fn upstash_free() -> Amount {
+    // Upstash free tier: 500K commands a month (FACTS.md §6).
+    Amount(500_000.0)
 }

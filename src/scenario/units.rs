@@ -175,6 +175,23 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// A price or quantity: a finite number, 0 or more.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
+pub struct Amount(pub f64);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value.is_finite() && value >= 0.0 {
+            Ok(Amount(value))
+        } else {
+            Err(de::Error::custom(format!(
+                "`{value}` is not an amount: a price or quantity is a finite number, 0 or more"
+            )))
+        }
+    }
+}
+
 /// A share of a whole, between 0 and 1 inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
 pub struct Share(pub f64);

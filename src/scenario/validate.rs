@@ -1,12 +1,11 @@
-//! Checks between keys that no single value can make alone, and the list of
-//! keys accepted but not simulated yet.
+//! Checks between keys that no single value can make alone.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
-use super::{Algorithm, Cache, CountDist, Deferred, Diagnostic, Popularity, Scenario};
+use super::{Algorithm, Cache, Compute, CountDist, Diagnostic, Popularity, Scenario, SupabasePlan};
 use crate::sim::NANOS_PER_SEC;
 
 /// Collects diagnostics with their positions.
@@ -134,7 +133,62 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     }
     check_externals(&mut report, scenario);
     check_abusive_clients(&mut report, scenario);
+    check_costs(&mut report, scenario);
     report.found
+}
+
+fn check_costs(report: &mut Report, scenario: &Scenario) {
+    let compute = scenario.database.compute.as_ref();
+    if let (Some(compute), Some(max)) = (compute, &scenario.database.max_connections)
+        && compute.value == Compute::Auto
+    {
+        report.add(
+            &max.referenced,
+            "database.max_connections",
+            "cannot be set with `compute: auto`, which picks the limit from the compute ladder; \
+             remove one of them",
+        );
+    }
+    let Some(costs) = &scenario.costs else {
+        return;
+    };
+    let measured = scenario.measured_secs();
+    if measured < 7.0 * 86_400.0 && !costs.value.allow_short_horizon {
+        report.add(
+            &costs.referenced,
+            "costs",
+            format!(
+                "a monthly projection needs at least 7 days after warm-up (this scenario measures \
+                 {:.1} days), or weekly patterns and bursts are missed; lengthen `horizon`, or set \
+                 `costs.allow_short_horizon: true` to project from it anyway",
+                measured / 86_400.0
+            ),
+        );
+    }
+    let seats = &costs.value.vercel.seats;
+    if seats.value == 0 {
+        report.add(&seats.referenced, "costs.vercel.seats", "must be 1 or more");
+    }
+    if costs.value.supabase.plan == SupabasePlan::Free
+        && let Some(compute) = compute
+        && compute.value != Compute::Nano
+    {
+        report.add(
+            &compute.referenced,
+            "database.compute",
+            "the Free plan runs on Nano only (FACTS.md §2): use `compute: nano` or a paid plan",
+        );
+    }
+    if let Some(ai) = &scenario.ai
+        && ai.value.price_per_mtok.is_none()
+    {
+        report.add(
+            &ai.referenced,
+            "ai.price_per_mtok",
+            "is needed for the cost projection, e.g. `{ input: 3.0, output: 15.0 }` (Sonnet 4.x, \
+             FACTS.md §7)",
+        );
+    }
 }
 
 fn check_tiers(report: &mut Report, scenario: &Scenario) {
@@ -730,23 +784,4 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
             "must be 1 or more",
         );
     }
-}
-
-/// One warning per key accepted but not simulated yet.
-pub fn deferred(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
-    let mut report = Report {
-        source,
-        found: Vec::new(),
-    };
-    let mut note = |key: String, value: &Deferred| {
-        if let Some(spanned) = value {
-            report.add(
-                &spanned.referenced,
-                key,
-                "accepted but not simulated yet: it has no effect on the results",
-            );
-        }
-    };
-    note("costs".into(), &scenario.costs);
-    report.found
 }

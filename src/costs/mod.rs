@@ -1,0 +1,215 @@
+//! The monthly cost projection: each provider's bill from the usage a
+//! replication measured.
+//!
+//! Usage is what the simulation counted over [warm-up, horizon), scaled to a
+//! 30-day month; included amounts and credits are subtracted after scaling,
+//! as a provider's invoice would. Prices and included amounts are the plans'
+//! published figures (FACTS.md §2, §4, §6, §7) unless the scenario's `costs`
+//! overrides them.
+
+mod supabase;
+mod vercel;
+
+use crate::model::{Replication, Values};
+use crate::scenario::{Compute, Costs, Scenario};
+
+pub use supabase::SupabasePrices;
+pub use vercel::VercelPrices;
+
+/// Days in the projected month.
+pub const MONTH_DAYS: f64 = 30.0;
+
+/// What one replication used, scaled to a 30-day month.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Usage {
+    /// Function invocations, 429s and errors included.
+    pub invocations: f64,
+    /// Handler CPU hours (Fluid's Active CPU: I/O waits are not billed).
+    pub active_cpu_hours: f64,
+    /// Memory GB-hours over instance lifetimes (Fluid's provisioned memory).
+    pub memory_gb_hours: f64,
+    /// Memory GB-hours over wall-clock invocation time (legacy billing).
+    pub wall_clock_gb_hours: f64,
+    /// Requests that reached Vercel's edge.
+    pub edge_requests: f64,
+    /// GB of answered responses (10^9 bytes).
+    pub transfer_gb: f64,
+    /// Redis commands (limiters and the app cache).
+    pub redis_commands: f64,
+    /// AI input tokens.
+    pub input_tokens: f64,
+    /// AI output tokens.
+    pub output_tokens: f64,
+    /// Calls sent to each external API, in the scenario's order.
+    pub external_calls: Vec<f64>,
+}
+
+impl Usage {
+    /// The usage `replication` measured on `stack`, scaled to a month.
+    pub fn month(stack: &Scenario, replication: &Replication) -> Self {
+        let scale = MONTH_DAYS * 86_400.0 / stack.measured_secs();
+        let value = |name: &str| {
+            let value = replication.value(name);
+            if value.is_nan() { 0.0 } else { value * scale }
+        };
+        Self {
+            invocations: value("invocations"),
+            active_cpu_hours: value("cpu_seconds") / 3_600.0,
+            memory_gb_hours: value("gb_seconds") / 3_600.0,
+            wall_clock_gb_hours: value("invocation_gb_seconds") / 3_600.0,
+            edge_requests: value("edge_requests"),
+            transfer_gb: value("transfer_bytes") / 1e9,
+            redis_commands: value("redis_commands"),
+            input_tokens: value("ai_input_tokens"),
+            output_tokens: value("ai_output_tokens"),
+            external_calls: stack
+                .externals
+                .keys()
+                .map(|name| value(&format!("external_{name}_calls")))
+                .collect(),
+        }
+    }
+}
+
+/// One provider's monthly charge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Charge {
+    /// The provider, as a costs.csv column: `vercel`, `supabase`, `upstash`,
+    /// `ai`, or `external_<name>`.
+    pub provider: String,
+    /// USD per month.
+    pub usd: f64,
+}
+
+/// A month's bill for one replication.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bill {
+    /// Per provider, in a fixed order.
+    pub charges: Vec<Charge>,
+    /// The Supabase compute the bill prices.
+    pub compute: Compute,
+    /// What a reader must know: plan limits crossed, assumptions made.
+    pub notes: Vec<String>,
+}
+
+impl Bill {
+    /// The month's total, USD.
+    pub fn total(&self) -> f64 {
+        self.charges.iter().map(|c| c.usd).sum()
+    }
+}
+
+/// Usage beyond an included amount.
+fn beyond(used: f64, included: f64) -> f64 {
+    (used - included).max(0.0)
+}
+
+/// The month's bill of `stack` (its `costs`, database and AI prices) for `usage`.
+pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
+    let mut notes = Vec::new();
+    let vercel = VercelPrices::of(&costs.vercel).bill(usage, &mut notes);
+    let supabase = SupabasePrices::of(&costs.supabase);
+    let compute = supabase.compute(stack, &mut notes);
+    let nodes = 1 + stack.database.read_replicas.as_ref().map_or(0, |r| r.value);
+    let supabase_usd = supabase.bill(compute, nodes);
+    let upstash = &costs.upstash;
+    let upstash_usd = beyond(usage.redis_commands, upstash.free_commands.0) / 100_000.0
+        * upstash.per_100k_commands.0;
+    let mut charges = vec![
+        Charge {
+            provider: "vercel".into(),
+            usd: vercel,
+        },
+        Charge {
+            provider: "supabase".into(),
+            usd: supabase_usd,
+        },
+        Charge {
+            provider: "upstash".into(),
+            usd: upstash_usd,
+        },
+    ];
+    if let Some(ai) = &stack.ai {
+        let prices = ai
+            .value
+            .price_per_mtok
+            .expect("validated: priced when costs are");
+        charges.push(Charge {
+            provider: "ai".into(),
+            usd: usage.input_tokens / 1e6 * prices.input.0
+                + usage.output_tokens / 1e6 * prices.output.0,
+        });
+    }
+    for ((name, api), calls) in stack.externals.iter().zip(&usage.external_calls) {
+        charges.push(Charge {
+            provider: format!("external_{name}"),
+            usd: calls * api.value.price_per_call.0,
+        });
+    }
+    Bill {
+        charges,
+        compute,
+        notes,
+    }
+}
+
+/// One replication's bill and usage as named columns: each provider's
+/// charge, `total`, then the usage behind them.
+pub fn columns(stack: &Scenario, bill: &Bill, usage: &Usage) -> Values {
+    let mut values = Values::default();
+    for charge in &bill.charges {
+        values.push(charge.provider.clone(), charge.usd);
+    }
+    values.push("total", bill.total());
+    values.push("invocations", usage.invocations);
+    values.push("active_cpu_hours", usage.active_cpu_hours);
+    values.push("memory_gb_hours", usage.memory_gb_hours);
+    values.push("wall_clock_gb_hours", usage.wall_clock_gb_hours);
+    values.push("edge_requests", usage.edge_requests);
+    values.push("transfer_gb", usage.transfer_gb);
+    values.push("redis_commands", usage.redis_commands);
+    values.push("ai_input_tokens", usage.input_tokens);
+    values.push("ai_output_tokens", usage.output_tokens);
+    for (name, calls) in stack.externals.keys().zip(&usage.external_calls) {
+        values.push(format!("external_{name}_calls"), *calls);
+    }
+    values
+}
+
+/// A tier's monthly projection: one bill per replication.
+#[derive(Clone, Debug)]
+pub struct TierCosts {
+    /// Per replication, the named columns of [`columns`].
+    pub columns: Vec<Values>,
+    /// The compute priced.
+    pub compute: Compute,
+    /// Notes of every replication, each once.
+    pub notes: Vec<String>,
+}
+
+/// The projection of a tier that ran `replications` on `stack`, or `None`
+/// when the stack has no `costs`.
+pub fn tier_costs(stack: &Scenario, replications: &[Replication]) -> Option<TierCosts> {
+    let costs = &stack.costs.as_ref()?.value;
+    let mut notes: Vec<String> = Vec::new();
+    let mut compute = Compute::Micro;
+    let columns = replications
+        .iter()
+        .map(|replication| {
+            let usage = Usage::month(stack, replication);
+            let bill = bill(costs, stack, &usage);
+            compute = bill.compute;
+            for note in &bill.notes {
+                if !notes.contains(note) {
+                    notes.push(note.clone());
+                }
+            }
+            columns(stack, &bill, &usage)
+        })
+        .collect();
+    Some(TierCosts {
+        columns,
+        compute,
+        notes,
+    })
+}

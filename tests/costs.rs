@@ -1,0 +1,243 @@
+//! The cost model on hand-computed cases (included amounts, overage,
+//! credits, month scaling) and `compute: auto`'s choice.
+
+use std::path::Path;
+
+use capsim::costs::{self, SupabasePrices, Usage, VercelPrices};
+use capsim::experiment::{self, Plan, RunOptions, next_compute};
+use capsim::model::{Replication, Values};
+use capsim::scenario::{self, Compute, Costs, Loaded, SupabasePlan, VercelBilling, VercelPlan};
+
+fn usage() -> Usage {
+    Usage {
+        invocations: 0.0,
+        active_cpu_hours: 0.0,
+        memory_gb_hours: 0.0,
+        wall_clock_gb_hours: 0.0,
+        edge_requests: 0.0,
+        transfer_gb: 0.0,
+        redis_commands: 0.0,
+        input_tokens: 0.0,
+        output_tokens: 0.0,
+        external_calls: Vec::new(),
+    }
+}
+
+fn close(actual: f64, expected: f64) {
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{actual} is not {expected}"
+    );
+}
+
+/// A minimal scenario with `extra` appended (costs, compute).
+fn scenario_text(horizon: &str, extra: &str) -> String {
+    format!(
+        "name: costs-case
+seed: 1
+replications: 2
+start: 2025-01-06
+horizon: {horizon}
+warmup: 100s
+tiers:
+  - {{ name: flat, users: 82080000 }}
+slo: {{ p95_latency: 1s, error_rate: 1% }}
+traffic:
+  daily_active_share: 100%
+  sessions_per_active_user: 1
+  requests_per_session: {{ dist: constant, value: 1 }}
+  think_time: {{ dist: constant, value: 1s }}
+  daily_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+routes:
+  - name: work
+    weight: 1
+    function: servers
+    queries: 1
+    handler_time: {{ dist: exponential, mean: 100ms }}
+functions:
+  - name: servers
+    concurrency: 1
+    cold_start: {{ dist: constant, value: 0s }}
+    idle_timeout: 30d
+    min_instances: 100
+    max_instances: 100
+    overflow: reject
+    max_duration: 1d
+database:
+  platform_connections: 10
+  connect_time: {{ dist: constant, value: 1ms }}
+  query_time: {{ dist: constant, value: 1ms }}
+{extra}"
+    )
+}
+
+fn parse(text: &str) -> Loaded {
+    scenario::parse(Path::new("case.yaml"), text).expect("the case is valid")
+}
+
+#[test]
+fn vercel_pro_bills_usage_beyond_the_included_amounts_less_the_seat_credit() {
+    let prices = VercelPrices::of(&Costs::default().vercel);
+    assert_eq!(prices.plan, VercelPlan::Pro);
+    let mut month = usage();
+    month.active_cpu_hours = 26.0; // 10 h over 16: 10 x $0.128 = $1.28
+    month.memory_gb_hours = 2_440.0; // 1,000 over 1,440: $10.60
+    month.invocations = 3e6; // 2M over 1M: $1.20
+    month.edge_requests = 15e6; // 5M over 10M: $10.00
+    month.transfer_gb = 1_100.0; // 100 over 1 TB: $15.00
+    close(prices.usage_charges(&month), 38.08);
+    let mut notes = Vec::new();
+    // $20 seat + ($38.08 - $20 credit).
+    close(prices.bill(&month, &mut notes), 38.08);
+    assert!(notes.is_empty());
+    // Under every included amount: the seat alone.
+    close(prices.bill(&usage(), &mut notes), 20.0);
+}
+
+#[test]
+fn vercel_legacy_bills_wall_clock_gigabyte_hours() {
+    let mut config = Costs::default().vercel;
+    config.billing = VercelBilling::Legacy;
+    let prices = VercelPrices::of(&config);
+    let mut month = usage();
+    month.wall_clock_gb_hours = 1_500.0; // 500 over 1,000 at $0.18: $90
+    month.active_cpu_hours = 1_000.0; // not a legacy meter
+    close(prices.bill(&month, &mut Vec::new()), 20.0 + 90.0 - 20.0);
+}
+
+#[test]
+fn vercel_hobby_over_its_included_amounts_says_it_needs_pro() {
+    let mut config = Costs::default().vercel;
+    config.plan = VercelPlan::Hobby;
+    let prices = VercelPrices::of(&config);
+    let mut month = usage();
+    month.invocations = 2e6; // 1M over Hobby's 1M: $0.60
+    month.edge_requests = 1e6; // exactly Hobby's 1M
+    let mut notes = Vec::new();
+    close(prices.bill(&month, &mut notes), 0.60);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("needs Pro"), "{}", notes[0]);
+}
+
+#[test]
+fn supabase_bills_compute_per_node_less_the_credit() {
+    let mut config = Costs::default().supabase;
+    let pro = SupabasePrices::of(&config);
+    // Micro: $0.01344 x 720 h = $9.68, inside the $10 credit.
+    close(pro.bill(Compute::Micro, 1), 25.0);
+    // Large and one replica: $0.1517 x 720 x 2 = $218.448, less $10.
+    close(pro.bill(Compute::Large, 2), 25.0 + 218.448 - 10.0);
+    config.plan = SupabasePlan::Team;
+    // Team on Small: $599 + $0.0206 x 720 - $10.
+    close(SupabasePrices::of(&config).bill(Compute::Small, 1), 603.832);
+}
+
+#[test]
+fn usage_is_scaled_to_a_thirty_day_month_before_free_amounts_are_subtracted() {
+    // Measured: 10,000 s less 100 s of warm-up.
+    let loaded = parse(&scenario_text(
+        "10000s",
+        "  compute: micro\ncosts: { allow_short_horizon: true }\n",
+    ));
+    let stack = &loaded.scenario;
+    let scale = 30.0 * 86_400.0 / 9_900.0;
+    let mut values = Values::default();
+    values.push("invocations", 1_000.0);
+    values.push("cpu_seconds", 3_600.0);
+    values.push("redis_commands", 5_000.0);
+    values.push("transfer_bytes", 1e9);
+    let replication = Replication {
+        values,
+        routes: Vec::new(),
+        minute_fields: Vec::new(),
+        minutes: Vec::new(),
+        first_minute: 0,
+    };
+    let month = Usage::month(stack, &replication);
+    close(month.invocations, 1_000.0 * scale);
+    close(month.active_cpu_hours, scale);
+    close(month.transfer_gb, scale);
+    close(month.redis_commands, 5_000.0 * scale);
+    // 1,309,090.9 commands a month: 809,090.9 over the free 500,000.
+    let costs = stack.costs.as_ref().expect("costs").value.clone();
+    let bill = costs::bill(&costs, stack, &month);
+    let upstash = bill
+        .charges
+        .iter()
+        .find(|c| c.provider == "upstash")
+        .expect("an Upstash charge");
+    close(
+        upstash.usd,
+        (5_000.0 * scale - 500_000.0) / 100_000.0 * 0.20,
+    );
+}
+
+#[test]
+fn a_projection_from_under_a_week_must_be_asked_for() {
+    let error = scenario::parse(
+        Path::new("case.yaml"),
+        &scenario_text("2d", "  compute: micro\ncosts: {}\n"),
+    )
+    .expect_err("two days are too short for a month");
+    let message = error.to_string();
+    assert!(message.contains("allow_short_horizon"), "{message}");
+    assert!(message.contains("case.yaml:"), "{message}");
+}
+
+fn replication_demanding(limit: f64, demanded: f64, replica_demanded: f64) -> Replication {
+    let mut values = Values::default();
+    values.push("peak_db_demanded", demanded);
+    values.push("db_connection_limit", limit);
+    values.push("replica1_peak_db_demanded", replica_demanded);
+    Replication {
+        values,
+        routes: Vec::new(),
+        minute_fields: Vec::new(),
+        minutes: Vec::new(),
+        first_minute: 0,
+    }
+}
+
+#[test]
+fn auto_compute_moves_to_the_cheapest_size_that_covers_the_demand() {
+    // Micro: 60 less 10 for the platform = 50 for the app.
+    let covered = [replication_demanding(50.0, 50.0, 3.0)];
+    assert_eq!(next_compute(Compute::Micro, &covered), None);
+    // 75 needs 85 or more: Small's 90.
+    let over = [
+        replication_demanding(50.0, 40.0, 3.0),
+        replication_demanding(50.0, 75.0, 3.0),
+    ];
+    assert_eq!(next_compute(Compute::Micro, &over), Some(Compute::Small));
+    // A replica's demand counts too: 150 needs 160, Large.
+    let replica = [replication_demanding(50.0, 10.0, 150.0)];
+    assert_eq!(next_compute(Compute::Micro, &replica), Some(Compute::Large));
+    // Beyond the ladder: the largest.
+    let beyond = [replication_demanding(50.0, 900.0, 0.0)];
+    assert_eq!(next_compute(Compute::Micro, &beyond), Some(Compute::Xl16));
+    assert_eq!(next_compute(Compute::Xl16, &beyond), None);
+}
+
+#[test]
+fn auto_compute_reruns_the_tier_on_the_compute_its_connections_need() {
+    // 100 instances that never expire, each holding one connection once it
+    // has served a query, under 95 erlangs (950 requests/s of 100 ms): all
+    // 100 connect. Micro leaves 50, Small 80, Medium 110: Medium.
+    let loaded = parse(&scenario_text(
+        "600s",
+        "  compute: auto\ncosts: { allow_short_horizon: true }\n",
+    ));
+    let runs =
+        experiment::run(&[Plan::tiers(&loaded)], RunOptions::default()).expect("the pool starts");
+    let run = &runs[0];
+    assert!(run.tiers[0].auto_compute);
+    let compute = run.stacks[0].database.compute.as_ref().expect("a compute");
+    assert_eq!(compute.value, Compute::Medium);
+    for replication in &run.tiers[0].replications {
+        assert_eq!(replication.value("peak_db_demanded"), 100.0);
+        assert_eq!(replication.value("db_connection_limit"), 110.0);
+    }
+    let projection =
+        costs::tier_costs(&run.stacks[0], &run.tiers[0].replications).expect("a projection");
+    assert_eq!(projection.compute, Compute::Medium);
+}
