@@ -135,10 +135,9 @@ fn run(
         progress: std::io::stderr().is_terminal(),
     };
     let runs = experiment::run(&plans, options).context("cannot start the worker threads")?;
-    let exporters = report::exporters();
     for run in &runs {
         let dir = out.join(&run.scenario.name.value);
-        let written = report::write_reports(run, &dir, &exporters)?;
+        let written = report::write_reports(run, &dir, &report::exporters(run))?;
         print!("{}", report::saturation_summary(run));
         for path in written {
             println!("  wrote {}", path.display());

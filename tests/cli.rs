@@ -212,6 +212,19 @@ fn same_seed_gives_identical_csvs_on_one_thread_or_two() {
         assert!(!a.is_empty());
         assert!(a == b, "{file} differs between 1 and 2 threads");
     }
+    // The charts: valid PNG images of their size, one timeline per tier.
+    for (file, size) in [
+        ("saturation.png", (1200, 800)),
+        ("latency.png", (1200, 800)),
+        ("costs.png", (1200, 800)),
+        ("timeline-tier-1.png", (1200, 1100)),
+        ("timeline-tier-2.png", (1200, 1100)),
+    ] {
+        let path = one.join("autorev-baseline").join(file);
+        let dimensions = image::image_dimensions(&path)
+            .unwrap_or_else(|error| panic!("{file} is not a readable PNG: {error}"));
+        assert_eq!(dimensions, size, "{file}");
+    }
     let summary = fs::read_to_string(one.join("autorev-baseline/summary.csv")).expect("summary");
     let header = summary.lines().next().expect("header");
     for column in [

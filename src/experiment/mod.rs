@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use crate::model::{Replication, Stack};
 use crate::scenario::{Compute, Loaded, Scenario};
 use crate::sim::Scheduler;
+use crate::stats::{Estimate, estimate};
 
 /// Simulates replication `replication` of `scenario` with `users` users.
 pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replication {
@@ -31,6 +32,25 @@ pub struct TierRun {
     pub auto_compute: bool,
     /// One result per replication, in replication order.
     pub replications: Vec<Replication>,
+}
+
+impl TierRun {
+    /// The mean of tier-level value `name` over replications, with its CI.
+    pub fn estimate(&self, name: &str) -> Estimate {
+        let values: Vec<f64> = self.replications.iter().map(|r| r.value(name)).collect();
+        estimate(&values)
+    }
+
+    /// The mean over replications of per-minute `field` (an index from
+    /// [`Replication::minute_field`]) at `minute`.
+    pub fn minute_mean(&self, minute: usize, field: Option<usize>) -> f64 {
+        let sum: f64 = self
+            .replications
+            .iter()
+            .map(|r| r.minute_at(minute, field))
+            .sum();
+        sum / self.replications.len() as f64
+    }
 }
 
 /// Every tier of one scenario.

@@ -14,12 +14,8 @@ use crate::experiment::ScenarioRun;
 pub struct CostsCsv;
 
 impl Exporter for CostsCsv {
-    fn file_name(&self) -> &'static str {
-        "costs.csv"
-    }
-
-    fn applies(&self, run: &ScenarioRun) -> bool {
-        run.scenario.costs.is_some()
+    fn file_name(&self) -> String {
+        "costs.csv".into()
     }
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {

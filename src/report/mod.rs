@@ -3,6 +3,7 @@
 //! renamed only when every one of them is complete, so a failed run never
 //! leaves a half-written report.
 
+mod charts;
 mod check;
 mod costs_csv;
 mod routes_csv;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::experiment::ScenarioRun;
 use crate::model::Replication;
 
+pub use charts::{CostsPng, LatencyPng, SaturationPng, TimelinePng};
 pub use check::check_summary;
 pub use costs_csv::CostsCsv;
 pub use routes_csv::RoutesCsv;
@@ -27,23 +29,29 @@ pub use timeseries_csv::TimeseriesCsv;
 /// Writes one report file of a scenario run.
 pub trait Exporter {
     /// The file name, such as `summary.csv`.
-    fn file_name(&self) -> &'static str;
-    /// Whether `run` has this report (default: always).
-    fn applies(&self, _run: &ScenarioRun) -> bool {
-        true
-    }
+    fn file_name(&self) -> String;
     /// Writes the report.
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()>;
 }
 
-/// The exporters `capsim run` writes.
-pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![
+/// The exporters `capsim run` writes for `run`: the CSVs and charts, costs
+/// only when the scenario has `costs`, and one timeline per tier.
+pub fn exporters(run: &ScenarioRun) -> Vec<Box<dyn Exporter>> {
+    let mut exporters: Vec<Box<dyn Exporter>> = vec![
         Box::new(SummaryCsv),
         Box::new(RoutesCsv),
         Box::new(TimeseriesCsv),
-        Box::new(CostsCsv),
-    ]
+        Box::new(SaturationPng),
+        Box::new(LatencyPng),
+    ];
+    if run.scenario.costs.is_some() {
+        exporters.push(Box::new(CostsCsv));
+        exporters.push(Box::new(CostsPng));
+    }
+    for tier in 0..run.tiers.len() {
+        exporters.push(Box::new(TimelinePng::new(run, tier)));
+    }
+    exporters
 }
 
 /// Errors while writing reports.
@@ -72,9 +80,10 @@ pub fn write_reports(
     fs::create_dir_all(dir).map_err(failed(dir))?;
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
-        for exporter in exporters.iter().filter(|e| e.applies(run)) {
-            let path = dir.join(exporter.file_name());
-            let temporary = dir.join(format!(".{}.partial", exporter.file_name()));
+        for exporter in exporters {
+            let name = exporter.file_name();
+            let path = dir.join(&name);
+            let temporary = dir.join(format!(".{name}.partial"));
             let mut file =
                 io::BufWriter::new(fs::File::create(&temporary).map_err(failed(&temporary))?);
             staged.push((temporary.clone(), path));

@@ -9,8 +9,8 @@ use crate::experiment::ScenarioRun;
 pub struct RoutesCsv;
 
 impl Exporter for RoutesCsv {
-    fn file_name(&self) -> &'static str {
-        "routes.csv"
+    fn file_name(&self) -> String {
+        "routes.csv".into()
     }
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {

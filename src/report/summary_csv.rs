@@ -10,8 +10,8 @@ use crate::experiment::ScenarioRun;
 pub struct SummaryCsv;
 
 impl Exporter for SummaryCsv {
-    fn file_name(&self) -> &'static str {
-        "summary.csv"
+    fn file_name(&self) -> String {
+        "summary.csv".into()
     }
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {

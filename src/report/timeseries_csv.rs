@@ -11,8 +11,8 @@ use crate::experiment::ScenarioRun;
 pub struct TimeseriesCsv;
 
 impl Exporter for TimeseriesCsv {
-    fn file_name(&self) -> &'static str {
-        "timeseries.csv"
+    fn file_name(&self) -> String {
+        "timeseries.csv".into()
     }
 
     fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
@@ -25,18 +25,12 @@ impl Exporter for TimeseriesCsv {
             let Some(first) = tier.replications.first() else {
                 continue;
             };
-            let count = tier.replications.len() as f64;
             // A tier's replications share their fields: look each up once.
             let fields: Vec<Option<usize>> = names.iter().map(|n| first.minute_field(n)).collect();
             for minute in first.first_minute..first.minute_count() {
                 let mut row = vec![tier.name.clone(), minute.to_string()];
                 for &field in &fields {
-                    let sum: f64 = tier
-                        .replications
-                        .iter()
-                        .map(|r| r.minute_at(minute, field))
-                        .sum();
-                    row.push(number(sum / count));
+                    row.push(number(tier.minute_mean(minute, field)));
                 }
                 csv.write_record(&row)?;
             }

@@ -1,0 +1,161 @@
+//! PNG charts, drawn with plotters into memory and encoded as PNG, so they
+//! go through the same all-or-nothing writing as the CSVs. Text uses the
+//! embedded DejaVu Sans (assets/fonts, with its licence): the charts render
+//! on a machine with no fonts installed.
+
+mod costs;
+mod latency;
+mod saturation;
+mod timeline;
+
+use std::error::Error;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use image::ImageEncoder;
+use image::codecs::png::PngEncoder;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::experiment::ScenarioRun;
+
+pub use costs::CostsPng;
+pub use latency::LatencyPng;
+pub use saturation::SaturationPng;
+pub use timeline::TimelinePng;
+
+/// DejaVu Sans, from Debian's fonts-dejavu-core (licence beside it).
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+/// The family name the embedded font is registered under.
+const FAMILY: &str = "sans-serif";
+
+/// Width and height of the summary charts, pixels.
+const SIZE: (u32, u32) = (1200, 800);
+
+/// A drawing area on the in-memory bitmap.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// What drawing returns: plotters' errors, boxed.
+type DrawResult = Result<(), Box<dyn Error>>;
+
+/// Series colours, distinguishable in print and for common colour blindness
+/// (Okabe and Ito's palette).
+const COLOURS: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(120, 120, 120),
+];
+
+/// Registers the embedded font once; an error if it cannot be read.
+fn font_ready() -> io::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let registered = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if registered {
+        Ok(())
+    } else {
+        Err(io::Error::other(
+            "the embedded font is not a readable TrueType font",
+        ))
+    }
+}
+
+/// Draws a `width` x `height` chart with `draw` and writes it to `out` as PNG.
+fn write_png(
+    (width, height): (u32, u32),
+    out: &mut dyn Write,
+    draw: impl FnOnce(&Area) -> DrawResult,
+) -> io::Result<()> {
+    font_ready()?;
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let drawn = root
+            .fill(&WHITE)
+            .map_err(Box::<dyn Error>::from)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Box::<dyn Error>::from));
+        drawn.map_err(|error| io::Error::other(format!("cannot draw the chart: {error}")))?;
+    }
+    PngEncoder::new(out)
+        .write_image(&pixels, width, height, image::ColorType::Rgb8)
+        .map_err(io::Error::other)
+}
+
+/// A text style of the embedded font at `size` pixels.
+fn font(size: u32) -> TextStyle<'static> {
+    (FAMILY, size).into_font().into()
+}
+
+/// A log-scale axis range around the tiers' user counts.
+fn users_range(run: &ScenarioRun) -> Range<f64> {
+    let users = run.tiers.iter().map(|t| t.users as f64);
+    let low = users.clone().fold(f64::INFINITY, f64::min).max(1.0);
+    let high = users.fold(0.0, f64::max).max(low);
+    low / 1.5..high * 1.5
+}
+
+/// "100", "10k", "1.5M": user counts on an axis.
+fn count_label(value: f64) -> String {
+    let (scaled, suffix) = if value >= 1e6 {
+        (value / 1e6, "M")
+    } else if value >= 1e3 {
+        (value / 1e3, "k")
+    } else {
+        (value, "")
+    };
+    if (scaled - scaled.round()).abs() < 1e-9 {
+        format!("{scaled:.0}{suffix}")
+    } else {
+        format!("{scaled:.1}{suffix}")
+    }
+}
+
+/// An axis label for a value on an axis that reaches `top`: decimals only
+/// where the axis needs them.
+fn axis_label(value: f64, top: f64) -> String {
+    if top < 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// The tiers' (users, mean of `name`) points where the mean is finite.
+fn tier_points(run: &ScenarioRun, name: &str) -> Vec<(f64, f64)> {
+    run.tiers
+        .iter()
+        .map(|tier| (tier.users as f64, tier.estimate(name).mean))
+        .filter(|(_, value)| value.is_finite())
+        .collect()
+}
+
+/// The legend mark of a line series in `colour`.
+fn legend_line(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+}
+
+/// Draws the legend of `chart` in its upper left corner.
+fn draw_legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(font(16))
+        .draw()?;
+    Ok(())
+}
