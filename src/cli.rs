@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use capsim::experiment::{self, Plan, RunOptions};
-use capsim::report;
+use capsim::breakpoints::{self, SearchOptions};
+use capsim::experiment::{self, Plan, PlannedTier, RunOptions};
+use capsim::report::{self, Breakpoints, BreakpointsCsv, Exporter};
 use capsim::scenario::{self, Loaded, ScenarioError};
 
 /// capsim: capacity-planning simulation of serverless web stacks.
@@ -19,6 +20,58 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every simulating command shares.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Folder for reports; each scenario writes into <out>/<scenario name>/.
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Replications per tier or user count, instead of the scenario's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    replications: Option<u32>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Root seed, instead of the scenario's.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl Common {
+    fn run_options(&self) -> RunOptions {
+        RunOptions {
+            replications: self.replications,
+            threads: self.threads.map(usize::from),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// A range of user counts, "10..100000".
+#[derive(Clone, Copy, Debug)]
+pub struct UserRange {
+    low: u64,
+    high: u64,
+}
+
+fn user_range(text: &str) -> Result<UserRange, String> {
+    let help = "a user range is LOW..HIGH with 1 <= LOW < HIGH, e.g. 10..100000";
+    let (low, high) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range: {help}"))?;
+    let parse = |part: &str| {
+        part.trim()
+            .replace('_', "")
+            .parse::<u64>()
+            .map_err(|_| format!("`{part}` is not a whole number: {help}"))
+    };
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low == 0 || low >= high {
+        return Err(format!("`{text}`: {help}"));
+    }
+    Ok(UserRange { low, high })
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -27,18 +80,40 @@ pub enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
-        /// Folder for reports; each scenario writes into <out>/<scenario name>/.
-        #[arg(long, default_value = "output")]
-        out: PathBuf,
-        /// Replications per tier, instead of the scenario's.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        replications: Option<u32>,
-        /// Worker threads (default: one per core).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
-        /// Root seed, instead of the scenario's.
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Simulate the scenario's stack at log-spaced user counts instead of
+    /// its tiers; writes <out>/<scenario>/sweep/ (sweep.csv and the charts).
+    Sweep {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// The user counts to span.
+        #[arg(long, value_parser = user_range)]
+        users: UserRange,
+        /// How many user counts, log-spaced, both ends included.
+        #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(2..=200))]
+        points: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Find the user count at which each resource and SLO is first crossed;
+    /// writes <out>/<scenario>/breakpoints.csv and prints what breaks first.
+    Breakpoints {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// The user counts to search (default: a tenth of the smallest tier
+        /// to the largest tier).
+        #[arg(long, value_parser = user_range)]
+        users: Option<UserRange>,
+        /// Grid points per tenfold increase of users, before bisection.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+        points_per_decade: u32,
+        /// Bisection steps inside each bracket (each halves it, in log scale).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+        steps: u32,
+        #[command(flatten)]
+        common: Common,
     },
     /// Validate scenario files and summarise them.
     Check {
@@ -56,20 +131,26 @@ pub enum Outcome {
     InvalidInput,
 }
 
-/// Loads every file; reports every error of every file.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<ScenarioError>> {
+/// Loads every file, with `seed` if given; reports every error of every file.
+fn load_all(paths: &[PathBuf], seed: Option<u64>) -> Result<Vec<Loaded>, Outcome> {
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
         match scenario::load(path) {
-            Ok(scenario) => loaded.push(scenario),
+            Ok(mut scenario) => {
+                if let Some(seed) = seed {
+                    scenario.set_seed(seed);
+                }
+                loaded.push(scenario);
+            }
             Err(error) => errors.push(error),
         }
     }
     if errors.is_empty() {
         Ok(loaded)
     } else {
-        Err(errors)
+        report_errors(&errors);
+        Err(Outcome::InvalidInput)
     }
 }
 
@@ -83,13 +164,20 @@ fn report_errors(errors: &[ScenarioError]) {
 pub fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Check { scenarios } => check(&scenarios),
-        Command::Run {
-            scenarios,
-            out,
-            replications,
-            threads,
-            seed,
-        } => run(&scenarios, &out, replications, threads, seed),
+        Command::Run { scenarios, common } => run(&scenarios, &common),
+        Command::Sweep {
+            scenario,
+            users,
+            points,
+            common,
+        } => sweep(&scenario, users, points, &common),
+        Command::Breakpoints {
+            scenario,
+            users,
+            points_per_decade,
+            steps,
+            common,
+        } => find_breakpoints(&scenario, users, points_per_decade, steps, &common),
     }
 }
 
@@ -109,39 +197,96 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn run(
-    paths: &[PathBuf],
-    out: &Path,
-    replications: Option<u32>,
-    threads: Option<u16>,
-    seed: Option<u64>,
-) -> anyhow::Result<Outcome> {
-    let mut loaded = match load_all(paths) {
+/// Writes `exporters`' files for `input` into `dir` and lists them.
+fn write<T: ?Sized>(
+    input: &T,
+    dir: &Path,
+    exporters: &[Box<dyn Exporter<T>>],
+) -> anyhow::Result<()> {
+    for path in report::write_reports(input, dir, exporters)? {
+        println!("  wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn run(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
+    let loaded = match load_all(paths, common.seed) {
         Ok(loaded) => loaded,
-        Err(errors) => {
-            report_errors(&errors);
-            return Ok(Outcome::InvalidInput);
-        }
+        Err(outcome) => return Ok(outcome),
     };
-    for scenario in &mut loaded {
-        if let Some(seed) = seed {
-            scenario.set_seed(seed);
-        }
-    }
     let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
-    let options = RunOptions {
-        replications,
-        threads: threads.map(usize::from),
-        progress: std::io::stderr().is_terminal(),
-    };
-    let runs = experiment::run(&plans, options).context("cannot start the worker threads")?;
+    let runs =
+        experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
     for run in &runs {
-        let dir = out.join(&run.scenario.name.value);
-        let written = report::write_reports(run, &dir, &report::exporters(run))?;
         print!("{}", report::saturation_summary(run));
-        for path in written {
-            println!("  wrote {}", path.display());
-        }
+        let dir = common.out.join(&run.scenario.name.value);
+        write(run, &dir, &report::exporters(run))?;
     }
+    Ok(Outcome::Success)
+}
+
+fn sweep(path: &Path, users: UserRange, points: u32, common: &Common) -> anyhow::Result<Outcome> {
+    let loaded = match load_all(&[path.to_path_buf()], common.seed) {
+        Ok(mut loaded) => loaded.remove(0),
+        Err(outcome) => return Ok(outcome),
+    };
+    let plan = Plan {
+        scenario: &loaded.scenario,
+        tiers: breakpoints::log_spaced(users.low, users.high, points)
+            .into_iter()
+            .map(|count| PlannedTier {
+                name: format!("{count} users"),
+                users: count,
+                stack: &loaded.scenario,
+            })
+            .collect(),
+    };
+    let runs = experiment::run(&[plan], common.run_options())
+        .context("cannot start the worker threads")?;
+    let run = &runs[0];
+    print!("{}", report::saturation_summary(run));
+    let dir = common.out.join(&run.scenario.name.value).join("sweep");
+    write(run, &dir, &report::sweep_exporters(run))?;
+    Ok(Outcome::Success)
+}
+
+fn find_breakpoints(
+    path: &Path,
+    users: Option<UserRange>,
+    points_per_decade: u32,
+    steps: u32,
+    common: &Common,
+) -> anyhow::Result<Outcome> {
+    let loaded = match load_all(&[path.to_path_buf()], common.seed) {
+        Ok(mut loaded) => loaded.remove(0),
+        Err(outcome) => return Ok(outcome),
+    };
+    let scenario = &loaded.scenario;
+    let users = users.unwrap_or_else(|| {
+        let tiers = scenario.tiers.value.iter().map(|t| t.users.value);
+        UserRange {
+            low: (tiers.clone().min().unwrap_or(10) / 10).max(1),
+            high: tiers.max().unwrap_or(100_000).max(2),
+        }
+    });
+    let criteria = breakpoints::criteria(scenario);
+    let options = SearchOptions {
+        low: users.low,
+        high: users.high,
+        points_per_decade,
+        steps,
+        run: common.run_options(),
+    };
+    let (found, evaluations) = breakpoints::search(scenario, scenario, &criteria, options)
+        .context("cannot start the worker threads")?;
+    let report = Breakpoints {
+        scenario: scenario.name.value.clone(),
+        criteria: &criteria,
+        found,
+        evaluations,
+    };
+    print!("{}", report::breakpoints_table(&report));
+    let exporters: Vec<Box<dyn Exporter<Breakpoints>>> = vec![Box::new(BreakpointsCsv)];
+    write(&report, &common.out.join(&scenario.name.value), &exporters)?;
     Ok(Outcome::Success)
 }

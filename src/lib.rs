@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod breakpoints;
 pub mod costs;
 pub mod experiment;
 pub mod model;

@@ -379,3 +379,103 @@ fn extends_cycles_and_missing_bases_are_errors() {
         "{stderr}"
     );
 }
+
+fn validation_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/validation")
+        .join(name)
+}
+
+#[test]
+fn sweep_writes_one_row_per_user_count_and_the_charts() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    capsim()
+        .args([
+            "sweep",
+            "--users",
+            "10..1000",
+            "--points",
+            "3",
+            "--replications",
+            "2",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .arg(validation_path("mmcc.yaml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("100 users"));
+    let out = dir.path().join("validation-mmcc/sweep");
+    let sweep = fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv written");
+    let users: Vec<&str> = sweep
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(1).expect("a users column"))
+        .collect();
+    assert_eq!(users, ["10", "100", "1000"]);
+    for chart in ["saturation.png", "latency.png"] {
+        assert_eq!(
+            image::image_dimensions(out.join(chart)).expect("a PNG"),
+            (1200, 800)
+        );
+    }
+    // No `costs` in the scenario: no projection.
+    assert!(!out.join("costs.csv").exists());
+}
+
+#[test]
+fn breakpoints_writes_its_table_and_prints_what_breaks_first() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    capsim()
+        .args(["breakpoints", "--users", "100..1000", "--steps", "1"])
+        .args(["--replications", "3", "--out"])
+        .arg(dir.path())
+        .arg(validation_path("breakpoint-connections.yaml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("what breaks first"))
+        .stdout(predicate::str::contains("not reached below 1000 users"));
+    let table = fs::read_to_string(
+        dir.path()
+            .join("validation-breakpoint-connections/breakpoints.csv"),
+    )
+    .expect("breakpoints.csv written");
+    let mut lines = table.lines();
+    assert!(
+        lines
+            .next()
+            .expect("a header")
+            .starts_with("criterion,description,status,users_below,users_at")
+    );
+    let first = lines.next().expect("a first row");
+    assert!(
+        first.starts_with("db_connections_exhausted,"),
+        "connections break first: {first}"
+    );
+}
+
+#[test]
+fn a_user_range_must_rise() {
+    capsim()
+        .args(["sweep", "--users", "1000..10"])
+        .arg(validation_path("mmcc.yaml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("LOW..HIGH"));
+}
+
+#[test]
+fn breakpoints_of_an_invalid_scenario_is_an_input_error() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        &baseline_text().replacen("replications: 10 ", "replications: ten ", 1),
+    );
+    capsim()
+        .args(["breakpoints"])
+        .arg(&broken)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("broken.yaml:"));
+}

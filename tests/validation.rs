@@ -700,3 +700,58 @@ fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
         "most tasks find no connection"
     );
 }
+
+/// A breakpoint known in closed form: connections demanded = requests of the
+/// day, N ~ Poisson(users), limit 500; crossed in most replications from
+/// about 501 users (the median of Poisson(500.67) is 500.5). With 20
+/// replications a count is misjudged only when most of them fall on the
+/// wrong side: at 471 or 531 users, P(N > 500) is 0.09 or 0.91 (z = 1.37),
+/// and 11 of 20 going the wrong way has probability under 1e-6. So the
+/// bracket must meet [471, 531], and 6 bisections of the grid's 266..707
+/// leave it (707/266)^(1/64) = 1.54% wide, plus a user of rounding at each
+/// end: under 2% around 500.
+#[test]
+fn breakpoints_bracket_a_known_connection_exhaustion() {
+    use capsim::breakpoints::{self, Found, SearchOptions};
+    use capsim::experiment::RunOptions;
+    let scenario = load("breakpoint-connections.yaml");
+    let criteria = breakpoints::criteria(&scenario);
+    let options = SearchOptions {
+        low: 100,
+        high: 5_000,
+        points_per_decade: 2,
+        steps: 6,
+        run: RunOptions::default(),
+    };
+    let (found, _) =
+        breakpoints::search(&scenario, &scenario, &criteria, options).expect("the pool starts");
+    let index = criteria
+        .iter()
+        .position(|c| c.name == "db_connections_exhausted")
+        .expect("the connection criterion");
+    let Found::Between { below, at } = found[index] else {
+        panic!(
+            "connections must be crossed inside the range: {:?}",
+            found[index]
+        );
+    };
+    assert!(
+        below <= 531 && at >= 471,
+        "bracket {below}..{at} misses 501"
+    );
+    let width = (707.0_f64 / 266.0).powf(1.0 / 64.0) * (1.0 + 2.0 / 470.0);
+    assert!(
+        at as f64 / below as f64 <= width,
+        "bracket {below}..{at} too wide"
+    );
+    let throttled = criteria
+        .iter()
+        .position(|c| c.name == "functions_throttled")
+        .expect("the throttling criterion");
+    assert_eq!(found[throttled], Found::NotReached(5_000));
+    let pooler = criteria
+        .iter()
+        .position(|c| c.name == "pooler_wait_over_slo")
+        .expect("the pooler criterion");
+    assert_eq!(found[pooler], Found::NotApplicable);
+}

@@ -134,6 +134,8 @@ pub struct Metrics {
     pub limited: MinuteSeries,
     /// Instances alive, all functions.
     pub instances: Gauge,
+    /// User sessions open (between their first and last page).
+    pub sessions: Gauge,
     /// Handler CPU seconds.
     pub cpu_seconds: f64,
     /// Instance memory x lifetime, GiB-seconds.
@@ -219,6 +221,7 @@ impl Metrics {
             cdn_hits: MinuteSeries::new(minutes),
             limited: MinuteSeries::new(minutes),
             instances: Gauge::new(warmup, minutes),
+            sessions: Gauge::new(warmup, minutes),
             cpu_seconds: 0.0,
             gb_seconds: 0.0,
             invocation_gb_seconds: 0.0,

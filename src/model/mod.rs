@@ -1013,13 +1013,15 @@ impl sim::Model for Stack {
         match event {
             Event::SessionArrival => {
                 let session = self.traffic.open_session(&mut self.streams.routing);
+                self.metrics.sessions.add(now, 1);
                 scheduler.schedule_at(now, Event::Page { session });
                 self.schedule_next_session(now, scheduler);
             }
             Event::Page { session } => {
                 let page = self.traffic.next_page(session, &mut self.streams.routing);
-                if let Some(think) = page.think {
-                    scheduler.schedule_in(think, Event::Page { session });
+                match page.think {
+                    Some(think) => scheduler.schedule_in(think, Event::Page { session }),
+                    None => self.metrics.sessions.add(now, -1),
                 }
                 self.issue(now, page.route, Class::User, page.user, scheduler);
             }

@@ -13,12 +13,12 @@ use crate::experiment::ScenarioRun;
 /// The monthly cost projection.
 pub struct CostsCsv;
 
-impl Exporter for CostsCsv {
+impl<'a> Exporter<ScenarioRun<'a>> for CostsCsv {
     fn file_name(&self) -> String {
         "costs.csv".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let tiers: Vec<_> = run
             .tiers
             .iter()

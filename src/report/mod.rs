@@ -3,6 +3,7 @@
 //! renamed only when every one of them is complete, so a failed run never
 //! leaves a half-written report.
 
+mod breakpoints;
 mod charts;
 mod check;
 mod costs_csv;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::experiment::ScenarioRun;
 use crate::model::Replication;
 
+pub use breakpoints::{Breakpoints, BreakpointsCsv, breakpoints_table};
 pub use charts::{CostsPng, LatencyPng, SaturationPng, TimelinePng};
 pub use check::check_summary;
 pub use costs_csv::CostsCsv;
@@ -26,19 +28,19 @@ pub use summary_csv::SummaryCsv;
 pub use terminal::saturation_summary;
 pub use timeseries_csv::TimeseriesCsv;
 
-/// Writes one report file of a scenario run.
-pub trait Exporter {
+/// Writes one report file from `T`: a scenario run, or a search's results.
+pub trait Exporter<T: ?Sized> {
     /// The file name, such as `summary.csv`.
     fn file_name(&self) -> String;
     /// Writes the report.
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()>;
+    fn write(&self, input: &T, out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// The exporters `capsim run` writes for `run`: the CSVs and charts, costs
 /// only when the scenario has `costs`, and one timeline per tier.
-pub fn exporters(run: &ScenarioRun) -> Vec<Box<dyn Exporter>> {
-    let mut exporters: Vec<Box<dyn Exporter>> = vec![
-        Box::new(SummaryCsv),
+pub fn exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<'a>>>> {
+    let mut exporters: Vec<Box<dyn Exporter<ScenarioRun<'a>>>> = vec![
+        Box::new(SummaryCsv::named("summary.csv")),
         Box::new(RoutesCsv),
         Box::new(TimeseriesCsv),
         Box::new(SaturationPng),
@@ -50,6 +52,21 @@ pub fn exporters(run: &ScenarioRun) -> Vec<Box<dyn Exporter>> {
     }
     for tier in 0..run.tiers.len() {
         exporters.push(Box::new(TimelinePng::new(run, tier)));
+    }
+    exporters
+}
+
+/// The exporters `capsim sweep` writes: the summary as sweep.csv, the
+/// summary charts, and costs when the scenario has them.
+pub fn sweep_exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<'a>>>> {
+    let mut exporters: Vec<Box<dyn Exporter<ScenarioRun<'a>>>> = vec![
+        Box::new(SummaryCsv::named("sweep.csv")),
+        Box::new(SaturationPng),
+        Box::new(LatencyPng),
+    ];
+    if run.scenario.costs.is_some() {
+        exporters.push(Box::new(CostsCsv));
+        exporters.push(Box::new(CostsPng));
     }
     exporters
 }
@@ -67,11 +84,11 @@ pub enum ReportError {
     },
 }
 
-/// Writes every exporter's file for `run` into `dir`, all or none.
-pub fn write_reports(
-    run: &ScenarioRun,
+/// Writes every exporter's file for `input` into `dir`, all or none.
+pub fn write_reports<T: ?Sized>(
+    input: &T,
     dir: &Path,
-    exporters: &[Box<dyn Exporter>],
+    exporters: &[Box<dyn Exporter<T>>],
 ) -> Result<Vec<PathBuf>, ReportError> {
     let failed = |path: &Path| {
         let path = path.to_path_buf();
@@ -87,7 +104,9 @@ pub fn write_reports(
             let mut file =
                 io::BufWriter::new(fs::File::create(&temporary).map_err(failed(&temporary))?);
             staged.push((temporary.clone(), path));
-            exporter.write(run, &mut file).map_err(failed(&temporary))?;
+            exporter
+                .write(input, &mut file)
+                .map_err(failed(&temporary))?;
             file.into_inner()
                 .map_err(|e| e.into_error())
                 .and_then(|f| f.sync_all())

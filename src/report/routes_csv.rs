@@ -8,12 +8,12 @@ use crate::experiment::ScenarioRun;
 /// The per-route table.
 pub struct RoutesCsv;
 
-impl Exporter for RoutesCsv {
+impl<'a> Exporter<ScenarioRun<'a>> for RoutesCsv {
     fn file_name(&self) -> String {
         "routes.csv".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         let names = union(first_replications(run).flat_map(|r| r.routes.iter().map(|v| v.names())));
         let mut header = vec![

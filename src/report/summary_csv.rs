@@ -6,15 +6,25 @@ use std::io::{self, Write};
 use super::{Exporter, estimate_header, first_replications, push_estimate, union};
 use crate::experiment::ScenarioRun;
 
-/// The per-tier summary.
-pub struct SummaryCsv;
+/// The per-tier summary, under a file name (`summary.csv`, or `sweep.csv`
+/// for a sweep's user counts).
+pub struct SummaryCsv {
+    file_name: &'static str,
+}
 
-impl Exporter for SummaryCsv {
+impl SummaryCsv {
+    /// The summary, written as `file_name`.
+    pub fn named(file_name: &'static str) -> Self {
+        Self { file_name }
+    }
+}
+
+impl<'a> Exporter<ScenarioRun<'a>> for SummaryCsv {
     fn file_name(&self) -> String {
-        "summary.csv".into()
+        self.file_name.into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         let names = union(first_replications(run).map(|r| r.values.names()));
         let mut header = vec!["tier".to_string(), "users".into(), "replications".into()];

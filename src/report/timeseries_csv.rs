@@ -10,12 +10,12 @@ use crate::experiment::ScenarioRun;
 /// The per-minute series.
 pub struct TimeseriesCsv;
 
-impl Exporter for TimeseriesCsv {
+impl<'a> Exporter<ScenarioRun<'a>> for TimeseriesCsv {
     fn file_name(&self) -> String {
         "timeseries.csv".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         let names = union(first_replications(run).map(|r| r.minute_fields.as_slice()));
         let mut header = vec!["tier".to_string(), "minute".into()];

@@ -15,12 +15,12 @@ use crate::stats::estimate;
 /// The stacked monthly cost chart.
 pub struct CostsPng;
 
-impl Exporter for CostsPng {
+impl<'a> Exporter<ScenarioRun<'a>> for CostsPng {
     fn file_name(&self) -> String {
         "costs.png".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         write_png(SIZE, out, |root| draw(run, root))
     }
 }

@@ -15,12 +15,12 @@ use crate::report::Exporter;
 /// The latency chart.
 pub struct LatencyPng;
 
-impl Exporter for LatencyPng {
+impl<'a> Exporter<ScenarioRun<'a>> for LatencyPng {
     fn file_name(&self) -> String {
         "latency.png".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         write_png(SIZE, out, |root| draw(run, root))
     }
 }

@@ -16,12 +16,12 @@ use crate::report::Exporter;
 /// The connection saturation chart.
 pub struct SaturationPng;
 
-impl Exporter for SaturationPng {
+impl<'a> Exporter<ScenarioRun<'a>> for SaturationPng {
     fn file_name(&self) -> String {
         "saturation.png".into()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         write_png(SIZE, out, |root| draw(run, root))
     }
 }

@@ -41,12 +41,12 @@ impl TimelinePng {
     }
 }
 
-impl Exporter for TimelinePng {
+impl<'a> Exporter<ScenarioRun<'a>> for TimelinePng {
     fn file_name(&self) -> String {
         self.file_name.clone()
     }
 
-    fn write(&self, run: &ScenarioRun, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         write_png((1200, 1100), out, |root| {
             draw(run, &run.tiers[self.tier], root)
         })

@@ -1,0 +1,295 @@
+//! Breakpoints: for each resource and SLO, the user count at which it is
+//! first crossed, found by simulating the scenario's stack at user counts
+//! on a log-spaced grid and then bisecting (in log space) the first bracket
+//! where it flips.
+//!
+//! A count is "crossed" when more than half of its replications cross: a
+//! month at that load more likely breaks than not. Each breakpoint is
+//! reported as a bracket (the highest count below that did not cross, the
+//! lowest that did) with how many replications crossed at each end, the
+//! measured value and its 95% CI there, and the peak request rate and
+//! concurrent sessions at the upper end.
+
+use std::collections::BTreeMap;
+
+use crate::experiment::{self, Plan, PlannedTier, RunOptions, TierRun};
+use crate::model::Replication;
+use crate::scenario::{ConnectionThreshold, Scenario};
+use crate::stats::{Estimate, estimate};
+
+/// Per replication: the measured value and the threshold it must stay at or
+/// under; a NaN value means the criterion does not apply.
+type Measure = Box<dyn Fn(&Replication) -> (f64, f64) + Sync>;
+
+/// A resource limit or SLO to find the crossing of.
+pub struct Criterion {
+    /// Short identifier, a breakpoints.csv value.
+    pub name: &'static str,
+    /// What crossing means, with its threshold.
+    pub description: String,
+    /// How a replication measures against the threshold.
+    measure: Measure,
+}
+
+impl Criterion {
+    fn new(
+        name: &'static str,
+        description: String,
+        measure: impl Fn(&Replication) -> (f64, f64) + Sync + 'static,
+    ) -> Self {
+        Self {
+            name,
+            description,
+            measure: Box::new(measure),
+        }
+    }
+
+    /// How many of `tier`'s replications crossed, of how many it applies to.
+    pub fn crossings(&self, tier: &TierRun) -> (usize, usize) {
+        let measured: Vec<(f64, f64)> = tier.replications.iter().map(&self.measure).collect();
+        let applies = measured.iter().filter(|(value, _)| !value.is_nan()).count();
+        let crossed = measured
+            .iter()
+            .filter(|(value, threshold)| value > threshold)
+            .count();
+        (crossed, applies)
+    }
+
+    /// Whether more than half of `tier`'s replications crossed.
+    pub fn crossed(&self, tier: &TierRun) -> bool {
+        let (crossed, applies) = self.crossings(tier);
+        applies > 0 && crossed * 2 > applies
+    }
+
+    /// The measured value's mean and CI over `tier`'s replications.
+    pub fn value(&self, tier: &TierRun) -> Estimate {
+        let values: Vec<f64> = tier
+            .replications
+            .iter()
+            .map(|r| (self.measure)(r).0)
+            .collect();
+        estimate(&values)
+    }
+}
+
+/// The criteria of `scenario`: connections, pooler, database CPU, function
+/// throttling, the SLOs, AI provider limits and the connection alert.
+pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
+    let slo_ms = scenario.slo.p95_latency.secs() * 1_000.0;
+    let error_rate = scenario.slo.error_rate.0;
+    let positive = |name: &'static str| move |r: &Replication| (r.value(name), 0.0);
+    let mut criteria = vec![
+        Criterion::new(
+            "db_connections_exhausted",
+            "database connections demanded at peak over the limit for the app".into(),
+            |r| (r.value("peak_db_demanded"), r.value("db_connection_limit")),
+        ),
+        Criterion::new(
+            "pooler_refusals_or_timeouts",
+            "pooler clients refused or queries timed out waiting (any)".into(),
+            |r| {
+                let failures = r.value("pooler_client_refusals") + r.value("pooler_wait_timeouts");
+                (failures, 0.0)
+            },
+        ),
+        Criterion::new(
+            "pooler_wait_over_slo",
+            format!("pooler wait p95 over the SLO's {slo_ms:.0} ms"),
+            move |r| (r.value("pooler_wait_p95_ms"), slo_ms),
+        ),
+        Criterion::new(
+            "db_cpu_saturated",
+            "database CPUs over 95% busy in the busiest minute".into(),
+            |r| (r.value("db_cpu_busiest_minute_utilisation"), 0.95),
+        ),
+        Criterion::new(
+            "functions_throttled",
+            "function instances throttled (503, any)".into(),
+            positive("throttled"),
+        ),
+        Criterion::new(
+            "worst_window_p95_over_slo",
+            format!("worst-window p95 latency over the SLO's {slo_ms:.0} ms"),
+            move |r| (r.value("worst_window_p95_ms"), slo_ms),
+        ),
+        Criterion::new(
+            "worst_window_errors_over_slo",
+            format!(
+                "worst-window error rate over the SLO's {:.2}%",
+                error_rate * 100.0
+            ),
+            move |r| (r.value("worst_window_error_rate"), error_rate),
+        ),
+    ];
+    if scenario.ai.is_some() {
+        criteria.push(Criterion::new(
+            "ai_provider_429s",
+            "AI provider rate limits answered 429 (any)".into(),
+            positive("ai_provider_429s"),
+        ));
+    }
+    if let Some(alert) = scenario.slo.db_connection_alert {
+        let max_connections = f64::from(scenario.database.max_connections().unwrap_or(0));
+        let threshold = match alert {
+            ConnectionThreshold::Count(count) => f64::from(count),
+            ConnectionThreshold::Share(share) => share.0 * max_connections,
+        };
+        criteria.push(Criterion::new(
+            "db_connection_alert",
+            format!("open connections at peak over the alert threshold of {threshold:.0}"),
+            move |r| (r.value("peak_db_connections"), threshold),
+        ));
+    }
+    criteria
+}
+
+/// How a search over user counts is run.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions {
+    /// The lowest user count tried.
+    pub low: u64,
+    /// The highest user count tried.
+    pub high: u64,
+    /// Grid points per tenfold increase of users.
+    pub points_per_decade: u32,
+    /// Bisection steps inside the first crossed bracket.
+    pub steps: u32,
+    /// Replications per count, threads, progress.
+    pub run: RunOptions,
+}
+
+/// Where one criterion is first crossed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    /// Crossed between two simulated counts.
+    Between {
+        /// The highest count below that did not cross.
+        below: u64,
+        /// The lowest count that crossed.
+        at: u64,
+    },
+    /// Already crossed at the lowest count tried.
+    AtOrBelow(u64),
+    /// Not crossed at any count tried, up to this one.
+    NotReached(u64),
+    /// The stack has no such resource at any count.
+    NotApplicable,
+}
+
+/// The simulated user counts of a search, each with its replications.
+pub type Evaluations = BTreeMap<u64, TierRun>;
+
+/// `points` user counts from `low` to `high`, both included, evenly
+/// spaced in log scale (rounded; repeats dropped).
+pub fn log_spaced(low: u64, high: u64, points: u32) -> Vec<u64> {
+    let (low, high) = (low.max(1) as f64, high.max(low.max(1)) as f64);
+    let last = f64::from(points.max(2) - 1);
+    let mut counts: Vec<u64> = (0..points.max(2))
+        .map(|i| (low * (high / low).powf(f64::from(i) / last)).round() as u64)
+        .collect();
+    counts.dedup();
+    counts
+}
+
+/// The search grid: `points_per_decade` counts per tenfold increase.
+pub fn grid(low: u64, high: u64, points_per_decade: u32) -> Vec<u64> {
+    let decades = (high.max(1) as f64 / low.max(1) as f64).log10();
+    let intervals = (decades * f64::from(points_per_decade.max(1)))
+        .ceil()
+        .max(1.0) as u32;
+    log_spaced(low, high, intervals + 1)
+}
+
+/// Simulates `stack` at each count of `counts` not yet in `evaluations`.
+fn evaluate(
+    scenario: &Scenario,
+    stack: &Scenario,
+    counts: &[u64],
+    options: RunOptions,
+    evaluations: &mut Evaluations,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    let tiers: Vec<PlannedTier> = counts
+        .iter()
+        .filter(|users| !evaluations.contains_key(users))
+        .map(|&users| PlannedTier {
+            name: format!("{users} users"),
+            users,
+            stack,
+        })
+        .collect();
+    if tiers.is_empty() {
+        return Ok(());
+    }
+    let plan = Plan { scenario, tiers };
+    for run in experiment::run(&[plan], options)? {
+        for tier in run.tiers {
+            evaluations.insert(tier.users, tier);
+        }
+    }
+    Ok(())
+}
+
+/// Finds where each of `criteria` is first crossed on `stack`: the grid
+/// first, then `steps` rounds of bisection, each round one parallel batch.
+pub fn search(
+    scenario: &Scenario,
+    stack: &Scenario,
+    criteria: &[Criterion],
+    options: SearchOptions,
+) -> Result<(Vec<Found>, Evaluations), rayon::ThreadPoolBuildError> {
+    let mut evaluations = Evaluations::new();
+    let counts = grid(options.low, options.high, options.points_per_decade);
+    evaluate(scenario, stack, &counts, options.run, &mut evaluations)?;
+    let mut found: Vec<Found> = criteria
+        .iter()
+        .map(|criterion| {
+            let applies = counts
+                .iter()
+                .any(|users| criterion.crossings(&evaluations[users]).1 > 0);
+            let first = counts
+                .iter()
+                .position(|users| criterion.crossed(&evaluations[users]));
+            match (applies, first) {
+                (false, _) => Found::NotApplicable,
+                (true, None) => Found::NotReached(*counts.last().expect("a grid")),
+                (true, Some(0)) => Found::AtOrBelow(counts[0]),
+                (true, Some(i)) => Found::Between {
+                    below: counts[i - 1],
+                    at: counts[i],
+                },
+            }
+        })
+        .collect();
+    for _ in 0..options.steps {
+        let middles: Vec<u64> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Between { below, at } => middle(*below, *at),
+                _ => None,
+            })
+            .collect();
+        if middles.is_empty() {
+            break;
+        }
+        evaluate(scenario, stack, &middles, options.run, &mut evaluations)?;
+        for (criterion, found) in criteria.iter().zip(found.iter_mut()) {
+            if let Found::Between { below, at } = found
+                && let Some(middle) = middle(*below, *at)
+                && let Some(tier) = evaluations.get(&middle)
+            {
+                if criterion.crossed(tier) {
+                    *at = middle;
+                } else {
+                    *below = middle;
+                }
+            }
+        }
+    }
+    Ok((found, evaluations))
+}
+
+/// The geometric middle of a bracket, if it lies strictly inside.
+fn middle(below: u64, at: u64) -> Option<u64> {
+    let middle = ((below as f64) * (at as f64)).sqrt().round() as u64;
+    (middle > below && middle < at).then_some(middle)
+}
