@@ -206,7 +206,13 @@ fn same_seed_gives_identical_csvs_on_one_thread_or_two() {
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     run_into(&scenario, &one, "1");
     run_into(&scenario, &two, "2");
-    for file in ["summary.csv", "routes.csv", "timeseries.csv", "costs.csv"] {
+    for file in [
+        "summary.csv",
+        "routes.csv",
+        "timeseries.csv",
+        "costs.csv",
+        "alerts.csv",
+    ] {
         let a = fs::read(one.join("autorev-baseline").join(file)).expect("report written");
         let b = fs::read(two.join("autorev-baseline").join(file)).expect("report written");
         assert!(!a.is_empty());
@@ -478,4 +484,28 @@ fn breakpoints_of_an_invalid_scenario_is_an_input_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("broken.yaml:"));
+}
+
+#[test]
+fn an_alert_threshold_of_the_wrong_kind_names_its_line() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let text = baseline_text().replacen(
+        "metric: p95_latency, above: 3s,",
+        "metric: p95_latency, above: 3000,",
+        1,
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("above: 3000,"))
+        .expect("the edited line")
+        + 1;
+    let path = write(dir.path(), "alerts.yaml", &text);
+    capsim()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("alerts.yaml:{line}:")))
+        .stderr(predicate::str::contains("alerts[2].above"))
+        .stderr(predicate::str::contains("a duration such as \"3s\""));
 }

@@ -755,3 +755,23 @@ fn breakpoints_bracket_a_known_connection_exhaustion() {
         .expect("the pooler criterion");
     assert_eq!(found[pooler], Found::NotApplicable);
 }
+
+/// The default AI-failure alert (any failed message per 5-minute window)
+/// fires only from the outage (day 1 12:00, minute 720): first at the end
+/// of a window inside it, and never before.
+#[test]
+fn an_alert_fires_first_in_the_window_where_the_outage_begins() {
+    let results = replications(&load("ai-outage.yaml"));
+    for result in &results {
+        let first = result.value("alert_ai_failures_first_minute");
+        assert!(
+            (725.0..=750.0).contains(&first) && first % 5.0 == 0.0,
+            "first fired at minute {first}"
+        );
+        let minutes = result.value("alert_ai_failures_minutes");
+        assert!(minutes >= 5.0 && minutes % 5.0 == 0.0, "{minutes} minutes");
+        // Chat is excluded from the SLO: nothing breaches it.
+        assert!(result.value("slo_first_breach_minute").is_nan());
+        assert!(result.value("alert_ai_failures_before_breach").is_nan());
+    }
+}

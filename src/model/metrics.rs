@@ -124,12 +124,16 @@ pub struct Metrics {
     pub wait_count: u64,
     /// Worst windows for the scenario SLO.
     pub window: WindowTracker,
+    /// The scenario's windows again at each request-judged alert's length.
+    pub alert_windows: Vec<WindowTracker>,
     /// Requests arriving per minute (users and abusive clients).
     pub arrivals: MinuteSeries,
     /// Users' failed requests per minute.
     pub errors: MinuteSeries,
     /// Requests answered by the CDN per minute.
     pub cdn_hits: MinuteSeries,
+    /// CDN lookups (hits and misses) per minute.
+    pub cdn_lookups: MinuteSeries,
     /// Requests rejected by rate limiters per minute.
     pub limited: MinuteSeries,
     /// Instances alive, all functions.
@@ -182,13 +186,14 @@ pub struct AiMetrics {
 impl Metrics {
     /// Metrics for `routes` (their SLOs and response sizes) and `limiters`
     /// limiters, from `warmup`, over `minutes` minutes, with SLO windows of
-    /// `window`.
+    /// `window` and alert windows of `alert_windows` (one tracker each).
     pub fn new(
         routes: &[Route],
         limiters: usize,
         warmup: SimTime,
         minutes: usize,
         window: SimDuration,
+        alert_windows: &[SimDuration],
     ) -> Self {
         let routes = routes
             .iter()
@@ -216,9 +221,14 @@ impl Metrics {
             wait_sum: 0.0,
             wait_count: 0,
             window: WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS),
+            alert_windows: alert_windows
+                .iter()
+                .map(|&length| WindowTracker::new(warmup, length, MIN_WINDOW_REQUESTS))
+                .collect(),
             arrivals: MinuteSeries::new(minutes),
             errors: MinuteSeries::new(minutes),
             cdn_hits: MinuteSeries::new(minutes),
+            cdn_lookups: MinuteSeries::new(minutes),
             limited: MinuteSeries::new(minutes),
             instances: Gauge::new(warmup, minutes),
             sessions: Gauge::new(warmup, minutes),
@@ -272,6 +282,7 @@ impl Metrics {
     /// The CDN answered or missed a request that arrived at `arrival`.
     #[inline]
     pub fn cdn(&mut self, now: SimTime, arrival: SimTime, route: usize, result: CdnResult) {
+        self.cdn_lookups.bump(now);
         if result != CdnResult::Miss {
             self.cdn_hits.bump(now);
         }
@@ -403,6 +414,9 @@ impl Metrics {
         let judged_latency = latency.filter(|_| metrics.judged_by_scenario);
         if judged_latency.is_some() || latency.is_none() {
             self.window.record(now, judged_latency);
+            for window in &mut self.alert_windows {
+                window.record(now, judged_latency);
+            }
         }
     }
 

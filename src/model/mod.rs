@@ -7,6 +7,7 @@
 
 mod ai;
 mod ai_stage;
+mod alerts;
 mod app_cache;
 mod bucket;
 mod cdn;
@@ -380,12 +381,19 @@ impl Stack {
             .iter()
             .map(FunctionPool::new)
             .collect();
+        let alert_windows: Vec<SimDuration> = scenario
+            .alert_rules()
+            .iter()
+            .filter(|rule| rule.metric.per_request())
+            .map(|rule| rule.window.nanos())
+            .collect();
         let mut metrics = Metrics::new(
             &scenario.routes.value,
             limiter_names.len(),
             warmup,
             minutes,
             scenario.slo.window.nanos(),
+            &alert_windows,
         );
         let warm: u32 = functions.iter().map(FunctionPool::alive).sum();
         metrics.instances.set(0, u64::from(warm));

@@ -1,6 +1,7 @@
 //! The results of one replication: named scalars per tier and route, and
 //! the per-minute series, ready to be averaged over replications.
 
+use super::alerts::{MinuteSources, push_alerts};
 use super::data_path::Node;
 use super::externals::ApiCounts;
 use super::jobs::Job;
@@ -245,6 +246,20 @@ impl Replication {
         }
         values.push("worst_window_p95_ms", worst_p95);
         values.push("worst_window_error_rate", worst_errors);
+        for tracker in &mut metrics.alert_windows {
+            tracker.finish();
+        }
+        let sources = MinuteSources {
+            connections: &primary.database.open,
+            metrics: &metrics,
+        };
+        push_alerts(
+            &mut values,
+            scenario,
+            &sources,
+            &metrics.alert_windows,
+            first_minute..minute_count,
+        );
         values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
         values.push("cpu_seconds", metrics.cpu_seconds);
         values.push("gb_seconds", metrics.gb_seconds);

@@ -3,6 +3,7 @@
 //! renamed only when every one of them is complete, so a failed run never
 //! leaves a half-written report.
 
+mod alerts_csv;
 mod breakpoints;
 mod charts;
 mod check;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::experiment::ScenarioRun;
 use crate::model::Replication;
 
+pub use alerts_csv::AlertsCsv;
 pub use breakpoints::{Breakpoints, BreakpointsCsv, breakpoints_table};
 pub use charts::{CostsPng, LatencyPng, SaturationPng, TimelinePng};
 pub use check::check_summary;
@@ -43,6 +45,7 @@ pub fn exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<
         Box::new(SummaryCsv::named("summary.csv")),
         Box::new(RoutesCsv),
         Box::new(TimeseriesCsv),
+        Box::new(AlertsCsv),
         Box::new(SaturationPng),
         Box::new(LatencyPng),
     ];

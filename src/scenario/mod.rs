@@ -23,7 +23,7 @@ pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::*;
-pub use units::{Amount, Duration, Rate, Share, Size};
+pub use units::{Amount, Duration, Rate, Share, Size, Threshold};
 
 /// Reads and validates the scenario at `path`, with the files it extends.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {

@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
-use super::units::{Amount, Duration, Rate, Share, Size};
+use super::units::{Amount, Duration, Rate, Share, Size, Threshold};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -67,6 +67,10 @@ pub struct Scenario {
     /// Scheduled background jobs.
     #[serde(default)]
     pub jobs: Vec<Job>,
+    /// Monitoring alerts, evaluated window by window on the simulated
+    /// metrics (default: the guide's checklist, from `slo`).
+    #[serde(default)]
+    pub alerts: Option<Spanned<Vec<Alert>>>,
 }
 
 /// One user population.
@@ -849,6 +853,85 @@ impl Scenario {
         self.routes.value.iter().position(|r| r.name.value == name)
     }
 
+    /// The alerts evaluated: the scenario's `alerts`, else the guide's
+    /// checklist from `slo` (connections over `db_connection_alert` per
+    /// minute; errors and p95 over the SLO, AI failures and rate-limit
+    /// triggers, per `slo.window`).
+    pub fn alert_rules(&self) -> Vec<AlertRule> {
+        if let Some(alerts) = &self.alerts {
+            return alerts
+                .value
+                .iter()
+                .filter_map(|alert| {
+                    let (above, threshold) = match (&alert.above, &alert.below) {
+                        (Some(above), None) => (true, above.value),
+                        (None, Some(below)) => (false, below.value),
+                        _ => return None,
+                    };
+                    Some(AlertRule {
+                        name: alert.name.clone(),
+                        metric: alert.metric.value,
+                        above,
+                        threshold: alert.metric.value.value_of(threshold)?,
+                        window: alert.window.value,
+                    })
+                })
+                .collect();
+        }
+        let slo = &self.slo;
+        let rule = |name: &str, metric, threshold, window| AlertRule {
+            name: name.into(),
+            metric,
+            above: true,
+            threshold,
+            window,
+        };
+        let mut rules = Vec::new();
+        if let Some(alert) = slo.db_connection_alert {
+            let threshold = match alert {
+                ConnectionThreshold::Count(count) => f64::from(count),
+                ConnectionThreshold::Share(share) => {
+                    share.0 * f64::from(self.database.max_connections().unwrap_or(0))
+                }
+            };
+            rules.push(rule(
+                "db_connections",
+                AlertMetric::DbConnections,
+                threshold,
+                Duration::from_secs(60),
+            ));
+        }
+        rules.push(rule(
+            "error_rate",
+            AlertMetric::ErrorRate,
+            slo.error_rate.0,
+            slo.window,
+        ));
+        rules.push(rule(
+            "p95_latency",
+            AlertMetric::P95Latency,
+            slo.p95_latency.secs() * 1_000.0,
+            slo.window,
+        ));
+        if self.ai.is_some() {
+            rules.push(rule(
+                "ai_failures",
+                AlertMetric::AiFailures,
+                0.0,
+                slo.window,
+            ));
+        }
+        if !self.rate_limits.is_empty() {
+            rules.push(rule(
+                "rate_limited",
+                AlertMetric::RateLimited,
+                0.0,
+                slo.window,
+            ));
+        }
+        rules
+    }
+
     /// The warm-up: nothing before it is measured.
     pub fn warmup(&self) -> Duration {
         self.warmup
@@ -1072,4 +1155,120 @@ fn upstash_price() -> Amount {
 fn upstash_free() -> Amount {
     // Upstash free tier: 500K commands a month (FACTS.md §6).
     Amount(500_000.0)
+}
+
+/// A monitoring alert: fires in each window where its metric is above (or
+/// below) the threshold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// Its name in alerts.csv.
+    pub name: String,
+    /// What it watches.
+    pub metric: Spanned<AlertMetric>,
+    /// Fires when the metric is above this.
+    #[serde(default)]
+    pub above: Option<Spanned<Threshold>>,
+    /// Fires when the metric is below this.
+    #[serde(default)]
+    pub below: Option<Spanned<Threshold>>,
+    /// The window it is evaluated over (whole minutes).
+    pub window: Spanned<Duration>,
+}
+
+/// The metrics an alert can watch.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertMetric {
+    /// Open database connections (peak in the window), a number.
+    DbConnections,
+    /// Share of users' requests that failed in the window, a share.
+    ErrorRate,
+    /// p95 latency of answered requests in the window, a duration.
+    P95Latency,
+    /// AI messages that failed in the window, a number.
+    AiFailures,
+    /// CDN hits over CDN lookups in the window, a share.
+    CdnHitRatio,
+    /// Requests answered 429 by the rate limiters in the window, a number.
+    RateLimited,
+    /// Function instances alive (peak in the window), a number.
+    Instances,
+}
+
+impl AlertMetric {
+    /// The name the scenario file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertMetric::DbConnections => "db_connections",
+            AlertMetric::ErrorRate => "error_rate",
+            AlertMetric::P95Latency => "p95_latency",
+            AlertMetric::AiFailures => "ai_failures",
+            AlertMetric::CdnHitRatio => "cdn_hit_ratio",
+            AlertMetric::RateLimited => "rate_limited",
+            AlertMetric::Instances => "instances",
+        }
+    }
+
+    /// Whether the metric is judged from requests' latencies and outcomes
+    /// per window, rather than from the per-minute series.
+    pub fn per_request(self) -> bool {
+        matches!(self, AlertMetric::ErrorRate | AlertMetric::P95Latency)
+    }
+
+    /// The threshold form the metric is compared in, for messages.
+    pub fn threshold_form(self) -> &'static str {
+        match self {
+            AlertMetric::ErrorRate | AlertMetric::CdnHitRatio => "a percentage such as \"1%\"",
+            AlertMetric::P95Latency => "a duration such as \"3s\"",
+            _ => "a number such as 50",
+        }
+    }
+
+    /// `threshold` in the metric's unit (milliseconds for latency, a
+    /// fraction for shares), if it has the metric's form.
+    pub fn value_of(self, threshold: Threshold) -> Option<f64> {
+        match (self, threshold) {
+            (AlertMetric::ErrorRate | AlertMetric::CdnHitRatio, Threshold::Share(share)) => {
+                Some(share.0)
+            }
+            (AlertMetric::P95Latency, Threshold::Duration(duration)) => {
+                Some(duration.secs() * 1_000.0)
+            }
+            (
+                AlertMetric::DbConnections
+                | AlertMetric::AiFailures
+                | AlertMetric::RateLimited
+                | AlertMetric::Instances,
+                Threshold::Number(number),
+            ) => Some(number),
+            _ => None,
+        }
+    }
+}
+
+/// An alert as evaluated: threshold in the metric's unit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRule {
+    /// Its name.
+    pub name: String,
+    /// What it watches.
+    pub metric: AlertMetric,
+    /// Fires above the threshold (else below).
+    pub above: bool,
+    /// In the metric's unit: ms for latency, a fraction for shares.
+    pub threshold: f64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl AlertRule {
+    /// Whether a window's `value` fires the alert (never on NaN).
+    pub fn fires(&self, value: f64) -> bool {
+        if self.above {
+            value > self.threshold
+        } else {
+            value < self.threshold
+        }
+    }
 }

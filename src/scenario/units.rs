@@ -192,6 +192,56 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// An alert threshold as written: a plain number, a share ("1%") or a
+/// duration ("3s"); which one an alert needs depends on its metric.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// A count or level.
+    Number(f64),
+    /// A share of a whole.
+    Share(Share),
+    /// A duration.
+    Duration(Duration),
+}
+
+const THRESHOLD_HELP: &str =
+    "a threshold is a number (50), a percentage (\"1%\") or a duration (\"3s\")";
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ThresholdVisitor;
+        impl Visitor<'_> for ThresholdVisitor {
+            type Value = Threshold;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(THRESHOLD_HELP)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Threshold, E> {
+                if text.trim().ends_with('%') {
+                    parse_share(text).map(Threshold::Share).map_err(E::custom)
+                } else {
+                    parse_duration(text)
+                        .map(Threshold::Duration)
+                        .map_err(|_| E::custom(format!("`{text}`: {THRESHOLD_HELP}")))
+                }
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Threshold, E> {
+                if value.is_finite() && value >= 0.0 {
+                    Ok(Threshold::Number(value))
+                } else {
+                    Err(E::custom(format!("`{value}`: {THRESHOLD_HELP}, 0 or more")))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(value as f64))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Threshold, E> {
+                self.visit_f64(value as f64)
+            }
+        }
+        deserializer.deserialize_any(ThresholdVisitor)
+    }
+}
+
 /// A share of a whole, between 0 and 1 inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
 pub struct Share(pub f64);

@@ -134,7 +134,63 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
     check_externals(&mut report, scenario);
     check_abusive_clients(&mut report, scenario);
     check_costs(&mut report, scenario);
+    check_alerts(&mut report, scenario);
     report.found
+}
+
+fn check_alerts(report: &mut Report, scenario: &Scenario) {
+    let Some(alerts) = &scenario.alerts else {
+        return;
+    };
+    let mut names = HashSet::new();
+    for (index, alert) in alerts.value.iter().enumerate() {
+        let key = |field: &str| format!("alerts[{index}].{field}");
+        if !names.insert(alert.name.as_str()) {
+            report.add(
+                &alert.metric.referenced,
+                key("name"),
+                format!(
+                    "`{}` is used by an earlier alert; names must differ",
+                    alert.name
+                ),
+            );
+        }
+        let metric = alert.metric.value;
+        match (&alert.above, &alert.below) {
+            (Some(_), Some(_)) | (None, None) => report.add(
+                &alert.metric.referenced,
+                key("above"),
+                "an alert needs exactly one of `above` and `below`",
+            ),
+            (Some(threshold), None) | (None, Some(threshold)) => {
+                if metric.value_of(threshold.value).is_none() {
+                    let field = if alert.above.is_some() {
+                        "above"
+                    } else {
+                        "below"
+                    };
+                    report.add(
+                        &threshold.referenced,
+                        key(field),
+                        format!(
+                            "`{}` is compared with {}",
+                            metric.name(),
+                            metric.threshold_form()
+                        ),
+                    );
+                }
+            }
+        }
+        let window = alert.window.value.nanos();
+        let minute = 60 * NANOS_PER_SEC;
+        if window == 0 || window % minute != 0 {
+            report.add(
+                &alert.window.referenced,
+                key("window"),
+                "must be a whole number of minutes, 1m or more (metrics are kept per minute)",
+            );
+        }
+    }
 }
 
 fn check_costs(report: &mut Report, scenario: &Scenario) {

@@ -11,4 +11,4 @@ mod window;
 pub use histogram::LatencyHistogram;
 pub use replications::{Estimate, estimate};
 pub use series::{Gauge, MinuteSeries};
-pub use window::WindowTracker;
+pub use window::{WindowTracker, WindowValues};

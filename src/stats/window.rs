@@ -4,7 +4,18 @@
 use super::LatencyHistogram;
 use crate::sim::{SimDuration, SimTime};
 
-/// Tracks latency p95 and error rate per consecutive window and keeps the worst.
+/// One closed window: its p95 latency (ms) and error rate, NaN where it had
+/// too few requests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowValues {
+    /// p95 latency of the window's answered requests, ms.
+    pub p95_ms: f64,
+    /// Failed over finished requests.
+    pub error_rate: f64,
+}
+
+/// Tracks latency p95 and error rate per consecutive window: every window's
+/// values, and the worst.
 #[derive(Clone, Debug)]
 pub struct WindowTracker {
     start: SimTime,
@@ -16,6 +27,7 @@ pub struct WindowTracker {
     errors: u64,
     worst_p95_ms: f64,
     worst_error_rate: f64,
+    windows: Vec<WindowValues>,
 }
 
 impl WindowTracker {
@@ -32,6 +44,7 @@ impl WindowTracker {
             errors: 0,
             worst_p95_ms: f64::NAN,
             worst_error_rate: f64::NAN,
+            windows: Vec::new(),
         }
     }
 
@@ -44,14 +57,25 @@ impl WindowTracker {
     }
 
     fn close(&mut self) {
+        let mut values = WindowValues {
+            p95_ms: f64::NAN,
+            error_rate: f64::NAN,
+        };
         if self.latencies.count() >= self.min_requests.max(1) {
-            let p95 = self.latencies.quantile_ms(0.95);
-            self.worst_p95_ms = self.worst_p95_ms.max(p95);
+            values.p95_ms = self.latencies.quantile_ms(0.95);
+            self.worst_p95_ms = self.worst_p95_ms.max(values.p95_ms);
         }
         if self.requests >= self.min_requests.max(1) {
-            let rate = self.errors as f64 / self.requests as f64;
-            self.worst_error_rate = self.worst_error_rate.max(rate);
+            values.error_rate = self.errors as f64 / self.requests as f64;
+            self.worst_error_rate = self.worst_error_rate.max(values.error_rate);
         }
+        // Windows with no request at all before this one are empty.
+        let empty = WindowValues {
+            p95_ms: f64::NAN,
+            error_rate: f64::NAN,
+        };
+        self.windows.resize(self.index as usize, empty);
+        self.windows.push(values);
         self.latencies.reset();
         self.requests = 0;
         self.errors = 0;
@@ -73,6 +97,16 @@ impl WindowTracker {
     pub fn finish(&mut self) -> (f64, f64) {
         self.close();
         (self.worst_p95_ms, self.worst_error_rate)
+    }
+
+    /// Every window from the start, in order (after [`WindowTracker::finish`]).
+    pub fn windows(&self) -> &[WindowValues] {
+        &self.windows
+    }
+
+    /// The windows' length.
+    pub fn length(&self) -> SimDuration {
+        self.length
     }
 }
 

@@ -1,0 +1,127 @@
+//! Monitoring alerts evaluated on a finished run, window by window: how many
+//! minutes each fired, when it first fired, and whether it fired before the
+//! first window that broke the scenario's SLO (monitoring that warns before
+//! users notice).
+
+use super::metrics::Metrics;
+use super::results::Values;
+use crate::scenario::{AlertMetric, AlertRule, Scenario};
+use crate::sim::NANOS_PER_SEC;
+use crate::stats::{Gauge, WindowTracker};
+
+/// The per-minute sources of the series-judged metrics.
+pub struct MinuteSources<'a> {
+    /// Open connections of the primary.
+    pub connections: &'a Gauge,
+    /// The run's metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// Minutes since time zero at which window `index` of `length_minutes`
+/// (counted from `first_minute`) ends.
+fn window_end(first_minute: usize, index: usize, length_minutes: f64) -> f64 {
+    first_minute as f64 + (index + 1) as f64 * length_minutes
+}
+
+/// Each window's value of a series-judged `metric`, windows of
+/// `length` minutes over `minutes`.
+fn series_windows(
+    metric: AlertMetric,
+    sources: &MinuteSources,
+    minutes: std::ops::Range<usize>,
+    length: usize,
+) -> Vec<f64> {
+    let metrics = sources.metrics;
+    let window_starts = minutes.clone().step_by(length.max(1));
+    window_starts
+        .map(|start| {
+            let range = start..(start + length).min(minutes.end);
+            let max = |gauge: &Gauge| gauge.minute_maxima()[range.clone()].iter().max().copied();
+            let sum = |counts: &[u64]| counts[range.clone()].iter().sum::<u64>() as f64;
+            match metric {
+                AlertMetric::DbConnections => {
+                    max(sources.connections).map_or(f64::NAN, |m| m as f64)
+                }
+                AlertMetric::Instances => max(&metrics.instances).map_or(f64::NAN, |m| m as f64),
+                AlertMetric::AiFailures => sum(metrics.ai.failed.counts()),
+                AlertMetric::RateLimited => sum(metrics.limited.counts()),
+                AlertMetric::CdnHitRatio => {
+                    let lookups = sum(metrics.cdn_lookups.counts());
+                    if lookups > 0.0 {
+                        sum(metrics.cdn_hits.counts()) / lookups
+                    } else {
+                        f64::NAN
+                    }
+                }
+                AlertMetric::ErrorRate | AlertMetric::P95Latency => f64::NAN,
+            }
+        })
+        .collect()
+}
+
+/// The windows' values of a request-judged metric from its tracker.
+fn tracker_windows(metric: AlertMetric, tracker: &WindowTracker) -> Vec<f64> {
+    tracker
+        .windows()
+        .iter()
+        .map(|window| match metric {
+            AlertMetric::P95Latency => window.p95_ms,
+            _ => window.error_rate,
+        })
+        .collect()
+}
+
+/// Pushes, per alert of `scenario`: `alert_<name>_minutes` fired,
+/// `alert_<name>_first_minute` (window end, minutes since time zero, NaN if
+/// never) and `alert_<name>_before_breach` (1 if it fired by the end of the
+/// first SLO-breaking window, 0 if not, NaN without a breach); then
+/// `slo_first_breach_minute`. `trackers` are the request-judged alerts'
+/// trackers, finished, in rule order.
+pub fn push_alerts(
+    values: &mut Values,
+    scenario: &Scenario,
+    sources: &MinuteSources,
+    trackers: &[WindowTracker],
+    minutes: std::ops::Range<usize>,
+) {
+    let slo = &scenario.slo;
+    let slo_ms = slo.p95_latency.secs() * 1_000.0;
+    let slo_minutes = slo.window.nanos() as f64 / (60 * NANOS_PER_SEC) as f64;
+    let breach = sources
+        .metrics
+        .window
+        .windows()
+        .iter()
+        .position(|w| w.p95_ms > slo_ms || w.error_rate > slo.error_rate.0)
+        .map(|index| window_end(minutes.start, index, slo_minutes));
+    let mut trackers = trackers.iter();
+    for rule in scenario.alert_rules() {
+        let AlertRule { name, metric, .. } = &rule;
+        let length_minutes = (rule.window.nanos() / (60 * NANOS_PER_SEC)) as usize;
+        let windows = if metric.per_request() {
+            let tracker = trackers
+                .next()
+                .expect("one tracker per request-judged alert");
+            tracker_windows(*metric, tracker)
+        } else {
+            series_windows(*metric, sources, minutes.clone(), length_minutes)
+        };
+        let fired: Vec<usize> = (0..windows.len())
+            .filter(|&i| rule.fires(windows[i]))
+            .collect();
+        let first = fired.first().map_or(f64::NAN, |&i| {
+            window_end(minutes.start, i, length_minutes as f64)
+        });
+        let before_breach = match breach {
+            Some(breach) => f64::from(u8::from(first <= breach)),
+            None => f64::NAN,
+        };
+        values.push(
+            format!("alert_{name}_minutes"),
+            (fired.len() * length_minutes) as f64,
+        );
+        values.push(format!("alert_{name}_first_minute"), first);
+        values.push(format!("alert_{name}_before_breach"), before_breach);
+    }
+    values.push("slo_first_breach_minute", breach.unwrap_or(f64::NAN));
+}
