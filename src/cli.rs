@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions};
-use capsim::report::{self, Breakpoints, BreakpointsCsv, Exporter};
+use capsim::report::{self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter};
 use capsim::scenario::{self, Loaded, ScenarioError};
 
 /// capsim: capacity-planning simulation of serverless web stacks.
@@ -115,6 +115,16 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the same tiers under two or more scenarios (the first is the
+    /// reference) with shared random streams; writes
+    /// <out>/compare-<A>-vs-<B>/ (compare.csv and one chart per key metric).
+    Compare {
+        /// Scenario files; their tiers must have the same user counts.
+        #[arg(required = true, num_args = 2..)]
+        scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Validate scenario files and summarise them.
     Check {
         /// Scenario files.
@@ -165,6 +175,7 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Check { scenarios } => check(&scenarios),
         Command::Run { scenarios, common } => run(&scenarios, &common),
+        Command::Compare { scenarios, common } => compare(&scenarios, &common),
         Command::Sweep {
             scenario,
             users,
@@ -288,5 +299,55 @@ fn find_breakpoints(
     print!("{}", report::breakpoints_table(&report));
     let exporters: Vec<Box<dyn Exporter<Breakpoints>>> = vec![Box::new(BreakpointsCsv)];
     write(&report, &common.out.join(&scenario.name.value), &exporters)?;
+    Ok(Outcome::Success)
+}
+
+fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
+    let mut loaded = match load_all(paths, common.seed) {
+        Ok(loaded) => loaded,
+        Err(outcome) => return Ok(outcome),
+    };
+    // One seed for all, so that the scenarios share their random streams.
+    let seed = loaded[0].scenario.seed;
+    for scenario in &mut loaded {
+        scenario.set_seed(seed);
+    }
+    let users = |l: &Loaded| -> Vec<u64> {
+        l.scenario
+            .tiers
+            .value
+            .iter()
+            .map(|t| t.users.value)
+            .collect()
+    };
+    let reference = &loaded[0];
+    for other in &loaded[1..] {
+        if users(other) != users(reference) {
+            eprintln!(
+                "error: {} has tiers of {:?} users and {} of {:?}: compared scenarios need the same \
+                 tiers (the same user counts, in the same order)",
+                reference.path.display(),
+                users(reference),
+                other.path.display(),
+                users(other)
+            );
+            return Ok(Outcome::InvalidInput);
+        }
+    }
+    let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
+    let runs =
+        experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r.scenario.name.value.as_str())
+        .collect();
+    let dir = common.out.join(format!("compare-{}", names.join("-vs-")));
+    let comparison = Comparison { runs };
+    let mut exporters: Vec<Box<dyn Exporter<Comparison>>> = vec![Box::new(CompareCsv)];
+    for chart in report::compare_charts() {
+        exporters.push(Box::new(chart));
+    }
+    print!("{}", report::comparison_summary(&comparison));
+    write(&comparison, &dir, &exporters)?;
     Ok(Outcome::Success)
 }

@@ -509,3 +509,66 @@ fn an_alert_threshold_of_the_wrong_kind_names_its_line() {
         .stderr(predicate::str::contains("alerts[2].above"))
         .stderr(predicate::str::contains("a duration such as \"3s\""));
 }
+
+#[test]
+fn compare_pairs_replications_and_flags_differences_beyond_their_ci() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let text = fs::read_to_string(validation_path("mmcc.yaml")).expect("shipped");
+    // Two more servers: fewer requests turned away, more instances.
+    let more = text
+        .replacen("name: validation-mmcc", "name: more-servers", 1)
+        .replace("min_instances: 10", "min_instances: 12")
+        .replace("max_instances: 10", "max_instances: 12");
+    let more = write(dir.path(), "more.yaml", &more);
+    capsim()
+        .args(["compare", "--replications", "4", "--out"])
+        .arg(dir.path())
+        .arg(validation_path("mmcc.yaml"))
+        .arg(&more)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "more-servers against validation-mmcc",
+        ));
+    let out = dir.path().join("compare-validation-mmcc-vs-more-servers");
+    let table = fs::read_to_string(out.join("compare.csv")).expect("compare.csv written");
+    let header: Vec<&str> = table.lines().next().expect("a header").split(',').collect();
+    let significant = header
+        .iter()
+        .position(|h| *h == "more-servers_minus_validation-mmcc_significant")
+        .expect("a significance column");
+    let row = |metric: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.split(',').nth(2) == Some(metric))
+            .expect("a row per metric")
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("peak_instances")[significant], "yes");
+    assert_eq!(row("error_rate")[significant], "yes");
+    assert_eq!(
+        image::image_dimensions(out.join("compare-peak-db-demanded.png")).expect("a PNG"),
+        (1200, 800)
+    );
+}
+
+#[test]
+fn compare_refuses_scenarios_with_different_tiers() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let text = fs::read_to_string(validation_path("mmcc.yaml")).expect("shipped");
+    let other = write(
+        dir.path(),
+        "other.yaml",
+        &text.replacen("users: 6048000", "users: 6000000", 1),
+    );
+    capsim()
+        .args(["compare", "--out"])
+        .arg(dir.path())
+        .arg(validation_path("mmcc.yaml"))
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the same tiers"));
+}

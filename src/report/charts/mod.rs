@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use image::ImageEncoder;
 use image::codecs::png::PngEncoder;
 use plotters::coord::Shift;
+use plotters::coord::combinators::LogCoord;
 use plotters::prelude::*;
 
 use crate::experiment::ScenarioRun;
@@ -32,17 +33,17 @@ static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Width and height of the summary charts, pixels.
-const SIZE: (u32, u32) = (1200, 800);
+pub(super) const SIZE: (u32, u32) = (1200, 800);
 
 /// A drawing area on the in-memory bitmap.
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// What drawing returns: plotters' errors, boxed.
-type DrawResult = Result<(), Box<dyn Error>>;
+pub(super) type DrawResult = Result<(), Box<dyn Error>>;
 
 /// Series colours, distinguishable in print and for common colour blindness
 /// (Okabe and Ito's palette).
-const COLOURS: [RGBColor; 7] = [
+pub(super) const COLOURS: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -67,7 +68,7 @@ fn font_ready() -> io::Result<()> {
 }
 
 /// Draws a `width` x `height` chart with `draw` and writes it to `out` as PNG.
-fn write_png(
+pub(super) fn write_png(
     (width, height): (u32, u32),
     out: &mut dyn Write,
     draw: impl FnOnce(&Area) -> DrawResult,
@@ -94,7 +95,7 @@ fn font(size: u32) -> TextStyle<'static> {
 }
 
 /// A log-scale axis range around the tiers' user counts.
-fn users_range(run: &ScenarioRun) -> Range<f64> {
+pub(super) fn users_range(run: &ScenarioRun) -> Range<f64> {
     let users = run.tiers.iter().map(|t| t.users as f64);
     let low = users.clone().fold(f64::INFINITY, f64::min).max(1.0);
     let high = users.fold(0.0, f64::max).max(low);
@@ -134,6 +135,109 @@ fn tier_points(run: &ScenarioRun, name: &str) -> Vec<(f64, f64)> {
         .map(|tier| (tier.users as f64, tier.estimate(name).mean))
         .filter(|(_, value)| value.is_finite())
         .collect()
+}
+
+/// A chart of series over user counts (log scale).
+pub(super) struct UsersChart<'a> {
+    /// The caption.
+    pub(super) title: String,
+    /// The y axis' description.
+    pub(super) y_desc: &'a str,
+    /// Log-scale y axis (else linear from 0).
+    pub(super) log_y: bool,
+    /// Label, colour and (users, value) points of each line.
+    pub(super) lines: Vec<(String, RGBColor, Vec<(f64, f64)>)>,
+    /// A horizontal reference line: label and value.
+    pub(super) reference: Option<(String, f64)>,
+}
+
+/// Draws `chart` on `root` over `users`.
+pub(super) fn draw_users_chart(root: &Area, users: Range<f64>, chart: UsersChart) -> DrawResult {
+    let values = || {
+        chart
+            .lines
+            .iter()
+            .flat_map(|(_, _, points)| points.iter().map(|(_, y)| *y))
+            .chain(chart.reference.iter().map(|(_, y)| *y))
+            .filter(|y| y.is_finite())
+    };
+    let top = values().fold(f64::MIN_POSITIVE, f64::max);
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(&chart.title, font(26))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80);
+    let x = users.clone().log_scale();
+    if chart.log_y {
+        let low = values().filter(|v| *v > 0.0).fold(top, f64::min) / 2.0;
+        let mut context = builder.build_cartesian_2d(x, (low.max(1e-3)..top * 2.0).log_scale())?;
+        context
+            .configure_mesh()
+            .x_desc("users (log scale)")
+            .y_desc(format!("{} (log scale)", chart.y_desc))
+            .x_label_formatter(&|x| count_label(*x))
+            .y_label_formatter(&|y| value_label(*y))
+            .label_style(font(16))
+            .axis_desc_style(font(18))
+            .draw()?;
+        draw_lines(&mut context, users, &chart)
+    } else {
+        let top = top * 1.15;
+        let mut context = builder.build_cartesian_2d(x, 0.0..top)?;
+        context
+            .configure_mesh()
+            .x_desc("users (log scale)")
+            .y_desc(chart.y_desc)
+            .x_label_formatter(&|x| count_label(*x))
+            .y_label_formatter(&|y| axis_label(*y, top))
+            .label_style(font(16))
+            .axis_desc_style(font(18))
+            .draw()?;
+        draw_lines(&mut context, users, &chart)
+    }
+}
+
+/// The lines and reference of `chart`, then the legend.
+fn draw_lines<'a, Y>(
+    context: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<LogCoord<f64>, Y>>,
+    users: Range<f64>,
+    chart: &UsersChart,
+) -> DrawResult
+where
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    for (index, (label, colour, points)) in chart.lines.iter().enumerate() {
+        // Wider lines first, so a line equal to a later one still shows.
+        let width = 7 - 2 * index.min(2) as u32;
+        context
+            .draw_series(
+                LineSeries::new(points.iter().copied(), colour.stroke_width(width)).point_size(5),
+            )?
+            .label(label)
+            .legend(legend_line(*colour));
+    }
+    if let Some((label, value)) = &chart.reference {
+        context
+            .draw_series(LineSeries::new(
+                [(users.start, *value), (users.end, *value)],
+                BLACK.stroke_width(2),
+            ))?
+            .label(label)
+            .legend(legend_line(BLACK));
+    }
+    draw_legend(context, SeriesLabelPosition::UpperLeft)
+}
+
+/// A value on a log axis without needless decimals.
+fn value_label(value: f64) -> String {
+    if value < 0.01 {
+        format!("{value:.4}")
+    } else if value < 10.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.0}")
+    }
 }
 
 /// The legend mark of a line series in `colour`.

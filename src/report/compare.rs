@@ -1,0 +1,231 @@
+//! `capsim compare`: the same tiers under several scenarios, side by side.
+//! The scenarios share their random streams (same seed, users and
+//! replication), so each replication of B is paired with the same
+//! replication of A: the paired difference's CI is far tighter than the two
+//! CIs apart, and a difference larger than its CI is reported as such.
+
+use std::io::{self, Write};
+
+use super::charts::{COLOURS, SIZE, UsersChart, draw_users_chart, users_range, write_png};
+use super::{Exporter, number, push_estimate};
+use crate::costs;
+use crate::experiment::ScenarioRun;
+use crate::stats::estimate;
+
+/// Several scenarios run on the same tiers; the first is the reference.
+pub struct Comparison<'a> {
+    /// One run per scenario, tiers in the same order with the same users.
+    pub runs: Vec<ScenarioRun<'a>>,
+}
+
+/// The compared metrics: summary column (or `monthly_cost`) and label.
+pub const METRICS: [(&str, &str); 13] = [
+    ("worst_window_p95_ms", "worst-window p95 latency, ms"),
+    ("worst_window_error_rate", "worst-window error rate"),
+    ("p95_ms", "p95 latency over the month, ms"),
+    ("error_rate", "error rate over the month"),
+    ("peak_db_demanded", "peak database connections demanded"),
+    ("peak_db_connections", "peak database connections open"),
+    ("db_refused", "requests refused a database connection"),
+    ("peak_instances", "peak function instances"),
+    ("cold_start_ratio", "cold starts per invocation"),
+    ("pooler_wait_p95_ms", "pooler wait p95, ms"),
+    ("ai_provider_429s", "AI provider 429s"),
+    ("ai_errors", "AI messages failed"),
+    ("monthly_cost", "projected monthly cost, USD"),
+];
+
+/// The metrics with a chart each: column, label, log scale.
+const CHARTED: [(&str, &str, bool); 4] = [
+    ("worst_window_p95_ms", "worst-window p95 latency, ms", true),
+    ("worst_window_error_rate", "worst-window error rate", false),
+    (
+        "peak_db_demanded",
+        "peak database connections demanded",
+        false,
+    ),
+    ("monthly_cost", "projected monthly cost, USD", false),
+];
+
+/// Per replication, `metric` of tier `tier` of `run` (NaN where absent).
+fn values(run: &ScenarioRun, tier: usize, metric: &str) -> Vec<f64> {
+    let replications = &run.tiers[tier].replications;
+    if metric == "monthly_cost" {
+        return match costs::tier_costs(&run.stacks[tier], replications) {
+            Some(costs) => costs.columns.iter().map(|c| c.get("total")).collect(),
+            None => vec![f64::NAN; replications.len()],
+        };
+    }
+    replications.iter().map(|r| r.value(metric)).collect()
+}
+
+/// The reference's values of `metric` at tier `tier` and the paired
+/// difference `run` minus the reference (mean and CI).
+fn paired(
+    reference: &ScenarioRun,
+    run: &ScenarioRun,
+    tier: usize,
+    metric: &str,
+) -> (Vec<f64>, crate::stats::Estimate) {
+    let base = values(reference, tier, metric);
+    let differences: Vec<f64> = values(run, tier, metric)
+        .iter()
+        .zip(&base)
+        .map(|(b, a)| b - a)
+        .collect();
+    (base, estimate(&differences))
+}
+
+impl Comparison<'_> {
+    fn reference(&self) -> &ScenarioRun<'_> {
+        &self.runs[0]
+    }
+
+    fn name<'r>(run: &'r ScenarioRun) -> &'r str {
+        &run.scenario.name.value
+    }
+}
+
+/// compare.csv: per tier and metric, each scenario's mean and CI, and each
+/// scenario's paired difference from the first with its CI.
+pub struct CompareCsv;
+
+impl<'a> Exporter<Comparison<'a>> for CompareCsv {
+    fn file_name(&self) -> String {
+        "compare.csv".into()
+    }
+
+    fn write(&self, comparison: &Comparison<'a>, out: &mut dyn Write) -> io::Result<()> {
+        let reference = comparison.reference();
+        let base = Comparison::name(reference);
+        let mut header = vec!["tier".to_string(), "users".into(), "metric".into()];
+        for run in &comparison.runs {
+            let name = Comparison::name(run);
+            header.extend([name.to_string(), format!("{name}_ci95")]);
+        }
+        for run in &comparison.runs[1..] {
+            let name = Comparison::name(run);
+            header.extend([
+                format!("{name}_minus_{base}"),
+                format!("{name}_minus_{base}_ci95"),
+                format!("{name}_minus_{base}_significant"),
+            ]);
+        }
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(&header)?;
+        for (index, tier) in reference.tiers.iter().enumerate() {
+            for (metric, _) in METRICS {
+                let mut row = vec![tier.name.clone(), tier.users.to_string(), metric.into()];
+                for run in &comparison.runs {
+                    push_estimate(&mut row, &values(run, index, metric));
+                }
+                for run in &comparison.runs[1..] {
+                    let (_, difference) = paired(reference, run, index, metric);
+                    row.push(number(difference.mean));
+                    row.push(number(difference.half_width));
+                    let significant = if !difference.half_width.is_finite() {
+                        ""
+                    } else if difference.mean.abs() > difference.half_width {
+                        "yes"
+                    } else {
+                        "no"
+                    };
+                    row.push(significant.into());
+                }
+                csv.write_record(&row)?;
+            }
+        }
+        csv.flush()
+    }
+}
+
+/// `compare-<metric>.png`: the metric against users, one line per scenario.
+pub struct CompareChart {
+    metric: &'static str,
+    label: &'static str,
+    log_y: bool,
+}
+
+/// One chart per charted metric.
+pub fn compare_charts() -> Vec<CompareChart> {
+    CHARTED
+        .iter()
+        .map(|&(metric, label, log_y)| CompareChart {
+            metric,
+            label,
+            log_y,
+        })
+        .collect()
+}
+
+impl<'a> Exporter<Comparison<'a>> for CompareChart {
+    fn file_name(&self) -> String {
+        format!("compare-{}.png", self.metric.replace('_', "-"))
+    }
+
+    fn write(&self, comparison: &Comparison<'a>, out: &mut dyn Write) -> io::Result<()> {
+        let lines = comparison
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(index, run)| {
+                let points = (0..run.tiers.len())
+                    .map(|tier| {
+                        let mean = estimate(&values(run, tier, self.metric)).mean;
+                        (run.tiers[tier].users as f64, mean)
+                    })
+                    .filter(|(_, value)| value.is_finite())
+                    .collect();
+                (
+                    Comparison::name(run).to_string(),
+                    COLOURS[index % COLOURS.len()],
+                    points,
+                )
+            })
+            .collect();
+        let chart = UsersChart {
+            title: format!("{} by scenario", self.label),
+            y_desc: self.label,
+            log_y: self.log_y,
+            lines,
+            reference: None,
+        };
+        let users = users_range(comparison.reference());
+        write_png(SIZE, out, |root| draw_users_chart(root, users, chart))
+    }
+}
+
+/// A few lines per tier: the key metrics that changed beyond their CI.
+pub fn comparison_summary(comparison: &Comparison) -> String {
+    use std::fmt::Write as _;
+    let reference = comparison.reference();
+    let base = Comparison::name(reference);
+    let mut text = String::new();
+    for run in &comparison.runs[1..] {
+        let _ = writeln!(text, "{} against {base}:", Comparison::name(run));
+        for (index, tier) in reference.tiers.iter().enumerate() {
+            let mut changes = Vec::new();
+            for (metric, label) in METRICS {
+                let (base_values, difference) = paired(reference, run, index, metric);
+                if difference.mean.abs() > difference.half_width {
+                    let before = estimate(&base_values).mean;
+                    changes.push(format!(
+                        "{label} {} -> {} ({:+.4} ± {:.4})",
+                        number(before),
+                        number(before + difference.mean),
+                        difference.mean,
+                        difference.half_width
+                    ));
+                }
+            }
+            let _ = writeln!(text, "  {} ({} users):", tier.name, tier.users);
+            if changes.is_empty() {
+                let _ = writeln!(text, "    no key metric changed beyond its CI");
+            }
+            for change in changes {
+                let _ = writeln!(text, "    {change}");
+            }
+        }
+    }
+    text
+}
