@@ -137,6 +137,9 @@ fn tier_points(run: &ScenarioRun, name: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// One line of a chart: label, colour and (users, value) points.
+pub(super) type Line = (String, RGBColor, Vec<(f64, f64)>);
+
 /// A chart of series over user counts (log scale).
 pub(super) struct UsersChart<'a> {
     /// The caption.
@@ -146,7 +149,7 @@ pub(super) struct UsersChart<'a> {
     /// Log-scale y axis (else linear from 0).
     pub(super) log_y: bool,
     /// Label, colour and (users, value) points of each line.
-    pub(super) lines: Vec<(String, RGBColor, Vec<(f64, f64)>)>,
+    pub(super) lines: Vec<Line>,
     /// A horizontal reference line: label and value.
     pub(super) reference: Option<(String, f64)>,
 }
