@@ -775,3 +775,29 @@ fn an_alert_fires_first_in_the_window_where_the_outage_begins() {
         assert!(result.value("alert_ai_failures_before_breach").is_nan());
     }
 }
+
+/// Error-rate alerts on M/M/10/10 at 7 erlangs (7.9% of requests blocked):
+/// over 5% they fire in every window, on the SLO's 5-minute windows and on
+/// 10-minute ones of their own; over 10% in none. Windows start at the
+/// warm-up's minute (1) and fire at their end.
+#[test]
+fn error_rate_alerts_fire_in_every_window_above_the_blocking_rate() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/mmcc.yaml");
+    let text = std::fs::read_to_string(&path).expect("shipped")
+        + "
+alerts:
+  - { name: five, metric: error_rate, above: 5%, window: 5m }
+  - { name: ten, metric: error_rate, above: 5%, window: 10m }
+  - { name: high, metric: error_rate, above: 10%, window: 5m }
+";
+    let scenario = scenario::parse(&path, &text).expect("valid").scenario;
+    let result = simulate(&scenario, scenario.tiers.value[0].users.value, 0);
+    // 10,000 s less 100 s of warm-up: 165 minutes, 33 windows of 5 and
+    // 17 of 10 (the last one half).
+    assert_eq!(result.value("alert_five_first_minute"), 6.0);
+    assert_eq!(result.value("alert_ten_first_minute"), 11.0);
+    assert_eq!(result.value("alert_five_minutes"), 33.0 * 5.0);
+    assert_eq!(result.value("alert_ten_minutes"), 17.0 * 10.0);
+    assert_eq!(result.value("alert_high_minutes"), 0.0);
+    assert!(result.value("alert_high_first_minute").is_nan());
+}

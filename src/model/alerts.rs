@@ -75,8 +75,8 @@ fn tracker_windows(metric: AlertMetric, tracker: &WindowTracker) -> Vec<f64> {
 /// `alert_<name>_first_minute` (window end, minutes since time zero, NaN if
 /// never) and `alert_<name>_before_breach` (1 if it fired by the end of the
 /// first SLO-breaking window, 0 if not, NaN without a breach); then
-/// `slo_first_breach_minute`. `trackers` are the request-judged alerts'
-/// trackers, finished, in rule order.
+/// `slo_first_breach_minute`. `trackers` are the finished trackers of the
+/// request-judged alerts' window lengths other than the SLO's.
 pub fn push_alerts(
     values: &mut Values,
     scenario: &Scenario,
@@ -94,14 +94,16 @@ pub fn push_alerts(
         .iter()
         .position(|w| w.p95_ms > slo_ms || w.error_rate > slo.error_rate.0)
         .map(|index| window_end(minutes.start, index, slo_minutes));
-    let mut trackers = trackers.iter();
     for rule in scenario.alert_rules() {
         let AlertRule { name, metric, .. } = &rule;
         let length_minutes = (rule.window.nanos() / (60 * NANOS_PER_SEC)) as usize;
         let windows = if metric.per_request() {
+            let length = rule.window.nanos();
             let tracker = trackers
-                .next()
-                .expect("one tracker per request-judged alert");
+                .iter()
+                .chain([&sources.metrics.window])
+                .find(|t| t.length() == length)
+                .expect("a tracker for every request-judged alert's window");
             tracker_windows(*metric, tracker)
         } else {
             series_windows(*metric, sources, minutes.clone(), length_minutes)

@@ -381,18 +381,24 @@ impl Stack {
             .iter()
             .map(FunctionPool::new)
             .collect();
-        let alert_windows: Vec<SimDuration> = scenario
+        // Request-judged alerts on the SLO's window read its tracker; other
+        // lengths get one tracker each.
+        let slo_window = scenario.slo.window.nanos();
+        let mut alert_windows: Vec<SimDuration> = scenario
             .alert_rules()
             .iter()
             .filter(|rule| rule.metric.per_request())
             .map(|rule| rule.window.nanos())
+            .filter(|&length| length != slo_window)
             .collect();
+        alert_windows.sort_unstable();
+        alert_windows.dedup();
         let mut metrics = Metrics::new(
             &scenario.routes.value,
             limiter_names.len(),
             warmup,
             minutes,
-            scenario.slo.window.nanos(),
+            slo_window,
             &alert_windows,
         );
         let warm: u32 = functions.iter().map(FunctionPool::alive).sum();

@@ -174,7 +174,8 @@ pub(super) fn draw_users_chart(root: &Area, users: Range<f64>, chart: UsersChart
     let x = users.clone().log_scale();
     if chart.log_y {
         let low = values().filter(|v| *v > 0.0).fold(top, f64::min) / 2.0;
-        let mut context = builder.build_cartesian_2d(x, (low.max(1e-3)..top * 2.0).log_scale())?;
+        // Headroom above the data for the legend.
+        let mut context = builder.build_cartesian_2d(x, (low.max(1e-3)..top * 8.0).log_scale())?;
         context
             .configure_mesh()
             .x_desc("users (log scale)")
@@ -186,7 +187,8 @@ pub(super) fn draw_users_chart(root: &Area, users: Range<f64>, chart: UsersChart
             .draw()?;
         draw_lines(&mut context, users, &chart)
     } else {
-        let top = top * 1.15;
+        // Headroom above the data for the legend.
+        let top = top * 1.4;
         let mut context = builder.build_cartesian_2d(x, 0.0..top)?;
         context
             .configure_mesh()
