@@ -29,7 +29,12 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn check_accepts_the_shipped_scenarios() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<PathBuf> = Vec::new();
-    for folder in [dir.clone(), dir.join("validation"), dir.join("bench")] {
+    for folder in [
+        dir.clone(),
+        dir.join("validation"),
+        dir.join("bench"),
+        dir.join("sensitivity"),
+    ] {
         for entry in fs::read_dir(folder).expect("scenario folders exist") {
             let path = entry.expect("readable entry").path();
             if path.extension().is_some_and(|e| e == "yaml") {

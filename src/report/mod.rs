@@ -23,7 +23,7 @@ use crate::model::Replication;
 
 pub use alerts_csv::AlertsCsv;
 pub use breakpoints::{Breakpoints, BreakpointsCsv, breakpoints_table};
-pub use charts::{CostsPng, LatencyPng, SaturationPng, TimelinePng};
+pub use charts::{CostsPng, LATENCY_PNG, SATURATION_PNG, TierLinesPng, TimelinePng};
 pub use check::check_summary;
 pub use compare::{CompareChart, CompareCsv, Comparison, compare_charts, comparison_summary};
 pub use costs_csv::CostsCsv;
@@ -48,8 +48,8 @@ pub fn exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<
         Box::new(RoutesCsv),
         Box::new(TimeseriesCsv),
         Box::new(AlertsCsv),
-        Box::new(SaturationPng),
-        Box::new(LatencyPng),
+        Box::new(SATURATION_PNG),
+        Box::new(LATENCY_PNG),
     ];
     if run.scenario.costs.is_some() {
         exporters.push(Box::new(CostsCsv));
@@ -66,8 +66,8 @@ pub fn exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<
 pub fn sweep_exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioRun<'a>>>> {
     let mut exporters: Vec<Box<dyn Exporter<ScenarioRun<'a>>>> = vec![
         Box::new(SummaryCsv::named("sweep.csv")),
-        Box::new(SaturationPng),
-        Box::new(LatencyPng),
+        Box::new(SATURATION_PNG),
+        Box::new(LATENCY_PNG),
     ];
     if run.scenario.costs.is_some() {
         exporters.push(Box::new(CostsCsv));

@@ -4,8 +4,7 @@
 //! on a machine with no fonts installed.
 
 mod costs;
-mod latency;
-mod saturation;
+mod tier_lines;
 mod timeline;
 
 use std::error::Error;
@@ -22,8 +21,7 @@ use plotters::prelude::*;
 use crate::experiment::ScenarioRun;
 
 pub use costs::CostsPng;
-pub use latency::LatencyPng;
-pub use saturation::SaturationPng;
+pub use tier_lines::{LATENCY_PNG, SATURATION_PNG, TierLinesPng};
 pub use timeline::TimelinePng;
 
 /// DejaVu Sans, from Debian's fonts-dejavu-core (licence beside it).

@@ -1,0 +1,98 @@
+//! Line charts of summary columns against the tiers' user counts:
+//! `saturation.png` (peak connections demanded, refused included, and open,
+//! the pooler's busy server connections, and the connection limit) and
+//! `latency.png` (the month's p50, p95, p99 and the worst window's p95, with
+//! the p95 SLO).
+
+use std::io::{self, Write};
+
+use plotters::style::BLACK;
+
+use super::{COLOURS, SIZE, UsersChart, draw_users_chart, tier_points, users_range, write_png};
+use crate::experiment::ScenarioRun;
+use crate::report::Exporter;
+
+/// A chart of some summary columns, one line each, over the tiers.
+pub struct TierLinesPng {
+    file_name: &'static str,
+    /// The caption after the scenario's name.
+    title: &'static str,
+    y_desc: &'static str,
+    log_y: bool,
+    /// (label, summary column) per line; columns no tier has are left out.
+    lines: &'static [(&'static str, &'static str)],
+    /// The column drawn in black, as a limit.
+    limit: Option<&'static str>,
+    /// Whether to draw the scenario's p95 SLO.
+    p95_slo: bool,
+}
+
+/// `saturation.png`.
+pub const SATURATION_PNG: TierLinesPng = TierLinesPng {
+    file_name: "saturation.png",
+    title: "peak database connections",
+    y_desc: "connections (peak over the month)",
+    log_y: false,
+    lines: &[
+        (
+            "peak connections demanded (refused included)",
+            "peak_db_demanded",
+        ),
+        ("peak connections open", "peak_db_connections"),
+        ("pooler server connections (peak busy)", "pooler_peak_busy"),
+        ("connection limit for the app", "db_connection_limit"),
+    ],
+    limit: Some("db_connection_limit"),
+    p95_slo: false,
+};
+
+/// `latency.png`.
+pub const LATENCY_PNG: TierLinesPng = TierLinesPng {
+    file_name: "latency.png",
+    title: "latency of answered requests",
+    y_desc: "latency, ms",
+    log_y: true,
+    lines: &[
+        ("p50 (month)", "p50_ms"),
+        ("p95 (month)", "p95_ms"),
+        ("p99 (month)", "p99_ms"),
+        ("p95 of the worst window", "worst_window_p95_ms"),
+    ],
+    limit: None,
+    p95_slo: true,
+};
+
+impl<'a> Exporter<ScenarioRun<'a>> for TierLinesPng {
+    fn file_name(&self) -> String {
+        self.file_name.into()
+    }
+
+    fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
+        let lines = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(index, (label, column))| {
+                let colour = if self.limit == Some(*column) {
+                    BLACK
+                } else {
+                    COLOURS[index]
+                };
+                (label.to_string(), colour, tier_points(run, column))
+            })
+            .filter(|(_, _, points)| !points.is_empty())
+            .collect();
+        let slo_ms = run.scenario.slo.p95_latency.secs() * 1_000.0;
+        let chart = UsersChart {
+            title: format!("{}: {}", run.scenario.name.value, self.title),
+            y_desc: self.y_desc,
+            log_y: self.log_y,
+            lines,
+            reference: self
+                .p95_slo
+                .then(|| (format!("SLO: p95 at most {slo_ms:.0} ms"), slo_ms)),
+        };
+        let users = users_range(run);
+        write_png(SIZE, out, |root| draw_users_chart(root, users, chart))
+    }
+}
