@@ -35,9 +35,39 @@ pub struct Common {
     /// Root seed, instead of the scenario's.
     #[arg(long)]
     seed: Option<u64>,
+    /// Run even when the estimated memory exceeds what this machine has
+    /// available (see `capsim check` for the estimate).
+    #[arg(long)]
+    allow_large: bool,
 }
 
 impl Common {
+    /// Refuses (`Some(InvalidInput)`) a run of `plans` estimated to need
+    /// more memory than is available, unless `--allow-large`.
+    fn refuse_too_large(&self, plans: &[Plan]) -> Option<Outcome> {
+        let threads = self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            usize::from,
+        );
+        let size = experiment::footprint(plans, self.run_options(), threads);
+        let available = experiment::available_memory()?;
+        if self.allow_large || size.memory_bytes <= available * 0.9 {
+            return None;
+        }
+        eprintln!(
+            "error: this run is estimated to need about {:.0} MB of memory ({} tier x replication \
+             items of {:.3e} requests and {:.3e} events in all), more than the {:.0} MB this \
+             machine has available; use fewer tiers, replications or threads or a shorter \
+             horizon, or pass --allow-large to run it anyway",
+            size.memory_bytes / 1e6,
+            size.work_items,
+            size.requests,
+            size.events,
+            available / 1e6
+        );
+        Some(Outcome::InvalidInput)
+    }
+
     fn run_options(&self) -> RunOptions {
         RunOptions {
             replications: self.replications,
@@ -226,6 +256,9 @@ fn run(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
         Err(outcome) => return Ok(outcome),
     };
     let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
+    if let Some(outcome) = common.refuse_too_large(&plans) {
+        return Ok(outcome);
+    }
     let runs =
         experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
     for run in &runs {
@@ -252,8 +285,12 @@ fn sweep(path: &Path, users: UserRange, points: u32, common: &Common) -> anyhow:
             })
             .collect(),
     };
-    let runs = experiment::run(&[plan], common.run_options())
-        .context("cannot start the worker threads")?;
+    let plans = [plan];
+    if let Some(outcome) = common.refuse_too_large(&plans) {
+        return Ok(outcome);
+    }
+    let runs =
+        experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
     let run = &runs[0];
     print!("{}", report::saturation_summary(run));
     let dir = common.out.join(&run.scenario.name.value).join("sweep");
@@ -280,6 +317,21 @@ fn find_breakpoints(
             high: tiers.max().unwrap_or(100_000).max(2),
         }
     });
+    // The grid is the search's largest batch.
+    let grid = Plan {
+        scenario,
+        tiers: breakpoints::grid(users.low, users.high, points_per_decade)
+            .into_iter()
+            .map(|count| PlannedTier {
+                name: format!("{count} users"),
+                users: count,
+                stack: scenario,
+            })
+            .collect(),
+    };
+    if let Some(outcome) = common.refuse_too_large(&[grid]) {
+        return Ok(outcome);
+    }
     let criteria = breakpoints::criteria(scenario);
     let options = SearchOptions {
         low: users.low,
@@ -335,6 +387,9 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
         }
     }
     let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
+    if let Some(outcome) = common.refuse_too_large(&plans) {
+        return Ok(outcome);
+    }
     let runs =
         experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
     let names: Vec<&str> = runs

@@ -577,3 +577,23 @@ fn compare_refuses_scenarios_with_different_tiers() {
         .code(1)
         .stderr(predicate::str::contains("the same tiers"));
 }
+
+#[test]
+fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // A trillion users: hundreds of gigabytes of requests in flight.
+    let huge = baseline_text().replacen("users: 100000 }", "users: 1000000000000 }", 1);
+    let path = write(dir.path(), "huge.yaml", &huge);
+    capsim()
+        .args(["run", "--out"])
+        .arg(dir.path())
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("estimated to need about"))
+        .stderr(predicate::str::contains("--allow-large"));
+    assert!(
+        !dir.path().join("autorev-baseline").exists(),
+        "nothing written"
+    );
+}

@@ -5,6 +5,8 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
+mod footprint;
+
 use std::borrow::Cow;
 
 use crate::model::{Replication, Stack};
@@ -12,13 +14,21 @@ use crate::scenario::{Compute, Loaded, Scenario};
 use crate::sim::Scheduler;
 use crate::stats::{Estimate, estimate};
 
+pub use footprint::{
+    EVENTS_PER_REQUEST, Footprint, available_memory, footprint, requests_per_page,
+};
+
 /// Simulates replication `replication` of `scenario` with `users` users.
 pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replication {
     let mut stack = Stack::new(scenario, users, replication);
     let mut scheduler = Scheduler::new();
     stack.start(&mut scheduler);
     scheduler.run_until(&mut stack, scenario.horizon.value.nanos());
-    stack.finish(scenario)
+    let mut replication = stack.finish(scenario);
+    replication
+        .values
+        .push("events", scheduler.handled() as f64);
+    replication
 }
 
 /// The replications of one tier.

@@ -2,29 +2,9 @@
 
 use std::fmt::Write;
 
+use crate::experiment::{Plan, RunOptions, footprint, requests_per_page};
 use crate::model::ArrivalRate;
 use crate::scenario::{Algorithm, Cache, Loaded, Scenario};
-
-/// Expected requests per page request, fan-out included.
-fn requests_per_page(scenario: &Scenario) -> f64 {
-    let routes = &scenario.routes.value;
-    fn size(routes: &[crate::scenario::Route], index: usize) -> f64 {
-        1.0 + routes[index]
-            .fan_out
-            .iter()
-            .filter_map(|t| routes.iter().position(|r| r.name.value == t.value))
-            .map(|child| size(routes, child))
-            .sum::<f64>()
-    }
-    let weights: Vec<f64> = routes
-        .iter()
-        .map(|r| r.weight.as_ref().map_or(0.0, |w| w.value))
-        .collect();
-    let total: f64 = weights.iter().sum();
-    (0..routes.len())
-        .map(|i| weights[i] / total * size(routes, i))
-        .sum()
-}
 
 /// One line on the database: connections, CPUs, pooler.
 fn write_database(text: &mut String, scenario: &Scenario) {
@@ -268,6 +248,17 @@ pub fn check_summary(loaded: &Loaded) -> String {
         scenario.slo.p95_latency,
         scenario.slo.error_rate.0 * 100.0,
         scenario.slo.window
+    );
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let size = footprint(&[Plan::tiers(loaded)], RunOptions::default(), threads);
+    let _ = writeln!(
+        text,
+        "  run: {} tier x replication items, about {:.3e} requests and {:.3e} events, \
+         about {:.0} MB of memory on {threads} threads",
+        size.work_items,
+        size.requests,
+        size.events,
+        size.memory_bytes / 1e6
     );
     text
 }

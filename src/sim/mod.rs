@@ -30,6 +30,7 @@ pub trait Model {
 pub struct Scheduler<E> {
     now: SimTime,
     queue: EventQueue<E>,
+    handled: u64,
 }
 
 impl<E> Default for Scheduler<E> {
@@ -44,6 +45,7 @@ impl<E> Scheduler<E> {
         Self {
             now: 0,
             queue: EventQueue::new(),
+            handled: 0,
         }
     }
 
@@ -66,6 +68,11 @@ impl<E> Scheduler<E> {
         self.queue.push(self.now.saturating_add(delay), event);
     }
 
+    /// Number of events handled so far.
+    pub fn handled(&self) -> u64 {
+        self.handled
+    }
+
     /// Number of pending events.
     pub fn pending(&self) -> usize {
         self.queue.len()
@@ -80,6 +87,7 @@ impl<E> Scheduler<E> {
             }
             let (at, event) = self.queue.pop().expect("peeked event exists");
             self.now = at;
+            self.handled += 1;
             model.handle(at, event, self);
         }
         self.now = self.now.max(end);

@@ -1,0 +1,115 @@
+//! What a run will need, estimated from the scenario before it starts: the
+//! requests and events to simulate and the memory to hold, so that a run
+//! too large for the machine is refused with its numbers instead of
+//! running out of memory part-way.
+//!
+//! Memory is the per-minute series every finished replication keeps until
+//! the reports are written, plus, for each replication running at once, its
+//! working set: gauges and counters per minute, SLO windows, latency
+//! histograms and the sessions and requests in flight. The constants below
+//! were measured on the shipped baseline (4 tiers x 10 replications of 30
+//! days: estimated 182 MB, measured 179 MB peak resident).
+
+use super::{Plan, RunOptions};
+use crate::model::ArrivalRate;
+use crate::scenario::Scenario;
+
+/// Events the engine handles per user request (2.3-3.0 measured on the
+/// baseline's tiers: arrivals, timed steps, sessions' pages, background
+/// work): 3 errs on the side of more.
+pub const EVENTS_PER_REQUEST: f64 = 3.0;
+
+/// Per-minute fields a replication keeps (at most: with a pooler and CPUs).
+const KEPT_FIELDS_PER_MINUTE: f64 = 14.0;
+
+/// Bytes per minute of a running replication's gauges (maximum and area:
+/// 16 bytes each, about 12 of them) and counters (8 bytes, 7 of them).
+const WORKING_BYTES_PER_MINUTE: f64 = 12.0 * 16.0 + 7.0 * 8.0;
+
+/// Latency histograms of a running replication, per route and overall
+/// (HDR histograms of 3 significant digits up to an hour: about 150 KB).
+const HISTOGRAM_BYTES: f64 = 150_000.0;
+
+/// Bytes per request in flight (its state and its timer).
+const BYTES_PER_REQUEST_IN_FLIGHT: f64 = 256.0;
+
+/// Expected requests per page request, fan-out included.
+pub fn requests_per_page(scenario: &Scenario) -> f64 {
+    let routes = &scenario.routes.value;
+    fn size(routes: &[crate::scenario::Route], index: usize) -> f64 {
+        1.0 + routes[index]
+            .fan_out
+            .iter()
+            .filter_map(|t| routes.iter().position(|r| r.name.value == t.value))
+            .map(|child| size(routes, child))
+            .sum::<f64>()
+    }
+    let weights: Vec<f64> = routes
+        .iter()
+        .map(|r| r.weight.as_ref().map_or(0.0, |w| w.value))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    (0..routes.len())
+        .map(|i| weights[i] / total * size(routes, i))
+        .sum()
+}
+
+/// A run's expected size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Footprint {
+    /// Tier x replication work items.
+    pub work_items: u64,
+    /// Users' page requests expected over all work items (fan-out included).
+    pub requests: f64,
+    /// Events to handle, from [`EVENTS_PER_REQUEST`].
+    pub events: f64,
+    /// Peak memory, bytes.
+    pub memory_bytes: f64,
+}
+
+/// Estimates `plans` run with `options` (`threads` replications at once).
+pub fn footprint(plans: &[Plan], options: RunOptions, threads: usize) -> Footprint {
+    let mut work_items = 0u64;
+    let mut requests = 0.0;
+    let mut kept_bytes = 0.0;
+    let mut largest_working = 0.0f64;
+    for plan in plans {
+        let replications = options
+            .replications
+            .unwrap_or(plan.scenario.replications.value);
+        for tier in &plan.tiers {
+            let stack = tier.stack;
+            let days = stack.horizon.value.secs() / 86_400.0;
+            let minutes = stack.horizon.value.secs() / 60.0;
+            let per_page =
+                stack.traffic.requests_per_session.value.mean() * requests_per_page(stack);
+            let rate = ArrivalRate::new(stack, tier.users);
+            let tier_requests = rate.mean_sessions_per_day() * per_page * days;
+            let peak_per_sec = rate.peak_hour_per_sec() * per_page;
+            // Requests in flight at the peak, if each took 10 s (Little's law).
+            let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;
+            let histograms = (stack.routes.value.len() as f64 + 4.0) * HISTOGRAM_BYTES;
+            let windows = minutes * 60.0 / stack.slo.window.secs().max(1.0) * 16.0;
+            let working = minutes * WORKING_BYTES_PER_MINUTE + histograms + windows + in_flight;
+            largest_working = largest_working.max(working);
+            work_items += u64::from(replications);
+            requests += tier_requests * f64::from(replications);
+            kept_bytes += minutes * KEPT_FIELDS_PER_MINUTE * 8.0 * f64::from(replications);
+        }
+    }
+    let running = (threads as f64).min(work_items as f64);
+    Footprint {
+        work_items,
+        requests,
+        events: requests * EVENTS_PER_REQUEST,
+        memory_bytes: kept_bytes + running * largest_working,
+    }
+}
+
+/// Memory this machine has available now (Linux: `MemAvailable`), if known.
+pub fn available_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kilobytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024.0)
+}
