@@ -1,14 +1,17 @@
 //! Command-line interface: argument types and the commands behind them.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
-use capsim::experiment::{self, Plan, PlannedTier, RunOptions};
-use capsim::report::{self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter};
+use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
+use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun};
+use capsim::report::{
+    self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ShardResults,
+};
 use capsim::scenario::{self, Loaded, ScenarioError};
 
 /// capsim: capacity-planning simulation of serverless web stacks.
@@ -102,6 +105,70 @@ fn user_range(text: &str) -> Result<UserRange, String> {
     Ok(UserRange { low, high })
 }
 
+/// Which shard of the work this process runs: K of N, or K from the
+/// scheduler's environment.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardSpec {
+    index: Option<u32>,
+    count: u32,
+}
+
+fn shard_spec(text: &str) -> Result<ShardSpec, String> {
+    let help = "a shard is K/N with 0 <= K < N (e.g. 0/4), or env/N to read K from \
+                JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID";
+    let (index, count) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}`: {help}"))?;
+    let count: u32 = count
+        .parse()
+        .ok()
+        .filter(|c| *c >= 1)
+        .ok_or_else(|| format!("`{text}`: {help}"))?;
+    let index = if index == "env" {
+        None
+    } else {
+        let index: u32 = index.parse().map_err(|_| format!("`{text}`: {help}"))?;
+        if index >= count {
+            return Err(format!("`{text}`: {help}"));
+        }
+        Some(index)
+    };
+    Ok(ShardSpec { index, count })
+}
+
+impl ShardSpec {
+    /// K: given, or from a Kubernetes Indexed Job or a Slurm job array.
+    fn index(self) -> Result<u32, String> {
+        let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+        let index = match self.index {
+            Some(index) => index,
+            None => match (
+                from_env("JOB_COMPLETION_INDEX"),
+                from_env("SLURM_ARRAY_TASK_ID"),
+            ) {
+                (Some(index), _) => index,
+                (None, Some(task)) => {
+                    task - from_env("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(task)
+                }
+                (None, None) => {
+                    return Err(
+                        "--shard env/N: neither JOB_COMPLETION_INDEX (Kubernetes Indexed \
+                                Job) nor SLURM_ARRAY_TASK_ID (Slurm job array) is set"
+                            .into(),
+                    );
+                }
+            },
+        };
+        if index >= self.count {
+            return Err(format!(
+                "shard index {index} is not below the shard count {}",
+                self.count
+            ));
+        }
+        Ok(index)
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -112,6 +179,12 @@ pub enum Command {
         scenarios: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
+        /// Run only shard K of N (K from 0) of the tier x replication work
+        /// and write <out>/part-K-of-N.csv for `capsim merge`; `env/N`
+        /// takes K from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or
+        /// SLURM_ARRAY_TASK_ID (a Slurm job array, less SLURM_ARRAY_TASK_MIN).
+        #[arg(long, value_parser = shard_spec)]
+        shard: Option<ShardSpec>,
     },
     /// Simulate the scenario's stack at log-spaced user counts instead of
     /// its tiers; writes <out>/<scenario>/sweep/ (sweep.csv and the charts).
@@ -126,6 +199,19 @@ pub enum Command {
         points: u32,
         #[command(flatten)]
         common: Common,
+        /// Run only shard K of N of the work, as `run --shard`.
+        #[arg(long, value_parser = shard_spec)]
+        shard: Option<ShardSpec>,
+    },
+    /// Write the reports of a sharded `run` or `sweep` from all its part
+    /// files, byte for byte those a single run writes.
+    Merge {
+        /// The part files, one per shard.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Folder for reports, as for `run`.
+        #[arg(long, default_value = "output")]
+        out: PathBuf,
     },
     /// Find the user count at which each resource and SLO is first crossed;
     /// writes <out>/<scenario>/breakpoints.csv and prints what breaks first.
@@ -204,14 +290,20 @@ fn report_errors(errors: &[ScenarioError]) {
 pub fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Check { scenarios } => check(&scenarios),
-        Command::Run { scenarios, common } => run(&scenarios, &common),
+        Command::Run {
+            scenarios,
+            common,
+            shard,
+        } => simulate(&scenarios, Mode::Tiers, &common, shard),
+        Command::Merge { parts, out } => merge(&parts, &out),
         Command::Compare { scenarios, common } => compare(&scenarios, &common),
         Command::Sweep {
             scenario,
             users,
             points,
             common,
-        } => sweep(&scenario, users, points, &common),
+            shard,
+        } => simulate(&[scenario], Mode::Sweep { users, points }, &common, shard),
         Command::Breakpoints {
             scenario,
             users,
@@ -250,51 +342,271 @@ fn write<T: ?Sized>(
     Ok(())
 }
 
-fn run(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
+/// What a run simulates: the scenarios' tiers, or a sweep of user counts.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Tiers,
+    Sweep { users: UserRange, points: u32 },
+}
+
+impl Mode {
+    /// How a part file records it.
+    fn record(self) -> Vec<String> {
+        match self {
+            Mode::Tiers => vec!["run".into()],
+            Mode::Sweep { users, points } => vec![
+                "sweep".into(),
+                users.low.to_string(),
+                users.high.to_string(),
+                points.to_string(),
+            ],
+        }
+    }
+
+    /// The mode a part file recorded.
+    fn from_record(record: &[String]) -> Option<Self> {
+        match record {
+            [run] if run == "run" => Some(Mode::Tiers),
+            [sweep, low, high, points] if sweep == "sweep" => Some(Mode::Sweep {
+                users: UserRange {
+                    low: low.parse().ok()?,
+                    high: high.parse().ok()?,
+                },
+                points: points.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+
+    fn plans(self, loaded: &[Loaded]) -> Vec<Plan<'_>> {
+        match self {
+            Mode::Tiers => loaded.iter().map(Plan::tiers).collect(),
+            Mode::Sweep { users, points } => loaded
+                .iter()
+                .map(|l| Plan {
+                    scenario: &l.scenario,
+                    tiers: breakpoints::log_spaced(users.low, users.high, points)
+                        .into_iter()
+                        .map(|count| PlannedTier {
+                            name: format!("{count} users"),
+                            users: count,
+                            stack: &l.scenario,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Prints each run's summary and writes its reports under `out`.
+    fn report(self, runs: &[ScenarioRun], out: &Path) -> anyhow::Result<()> {
+        for run in runs {
+            print!("{}", report::saturation_summary(run));
+            let dir = out.join(&run.scenario.name.value);
+            match self {
+                Mode::Tiers => write(run, &dir, &report::exporters(run))?,
+                Mode::Sweep { .. } => {
+                    write(run, &dir.join("sweep"), &report::sweep_exporters(run))?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The identity a part file records for `loaded` run in `mode`.
+fn run_identity(
+    loaded: &[Loaded],
+    mode: Mode,
+    replications: Option<u32>,
+    count: u32,
+) -> RunIdentity {
+    RunIdentity {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: mode.record(),
+        replications,
+        scenarios: loaded
+            .iter()
+            .map(|l| ScenarioIdentity {
+                path: l.path.display().to_string(),
+                name: l.scenario.name.value.clone(),
+                seed: l.scenario.seed,
+                fingerprint: part::fingerprint(&format!("{:?}{:?}", l.scenario, l.tier_stacks)),
+            })
+            .collect(),
+        count,
+    }
+}
+
+/// `run` and `sweep`: simulate (all of it, or one shard) and report.
+fn simulate(
+    paths: &[PathBuf],
+    mode: Mode,
+    common: &Common,
+    shard: Option<ShardSpec>,
+) -> anyhow::Result<Outcome> {
     let loaded = match load_all(paths, common.seed) {
         Ok(loaded) => loaded,
         Err(outcome) => return Ok(outcome),
     };
-    let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
+    let plans = mode.plans(&loaded);
     if let Some(outcome) = common.refuse_too_large(&plans) {
         return Ok(outcome);
     }
-    let runs =
-        experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
-    for run in &runs {
-        print!("{}", report::saturation_summary(run));
-        let dir = common.out.join(&run.scenario.name.value);
-        write(run, &dir, &report::exporters(run))?;
+    let Some(shard) = shard else {
+        let runs = experiment::run(&plans, common.run_options())
+            .context("cannot start the worker threads")?;
+        mode.report(&runs, &common.out)?;
+        return Ok(Outcome::Success);
+    };
+    let index = match shard.index() {
+        Ok(index) => index,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    if experiment::has_auto_compute(&plans) {
+        eprintln!(
+            "error: `compute: auto` runs a tier's replications again on a bigger compute, so \
+             all of a tier must run in one process: set a compute, or run without --shard"
+        );
+        return Ok(Outcome::InvalidInput);
     }
+    let results = experiment::run_shard(&plans, common.run_options(), index, shard.count)
+        .context("cannot start the worker threads")?;
+    let part = ShardResults {
+        identity: run_identity(&loaded, mode, common.replications, shard.count),
+        shard: index,
+        results,
+    };
+    let exporters: Vec<Box<dyn Exporter<ShardResults>>> = vec![Box::new(PartFile {
+        shard: index,
+        count: shard.count,
+    })];
+    println!(
+        "shard {index} of {}: {} work items simulated",
+        shard.count,
+        part.results.len()
+    );
+    write(&part, &common.out, &exporters)?;
     Ok(Outcome::Success)
 }
 
-fn sweep(path: &Path, users: UserRange, points: u32, common: &Common) -> anyhow::Result<Outcome> {
-    let loaded = match load_all(&[path.to_path_buf()], common.seed) {
-        Ok(mut loaded) => loaded.remove(0),
-        Err(outcome) => return Ok(outcome),
+/// `merge`: the reports of a sharded run from all its part files.
+fn merge(paths: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        Ok(Outcome::InvalidInput)
     };
-    let plan = Plan {
-        scenario: &loaded.scenario,
-        tiers: breakpoints::log_spaced(users.low, users.high, points)
-            .into_iter()
-            .map(|count| PlannedTier {
-                name: format!("{count} users"),
-                users: count,
-                stack: &loaded.scenario,
-            })
-            .collect(),
-    };
-    let plans = [plan];
-    if let Some(outcome) = common.refuse_too_large(&plans) {
-        return Ok(outcome);
+    let mut parts = Vec::new();
+    for path in paths {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) => return fail(format!("{}: {error}", path.display())),
+        };
+        match part::read_part(io::BufReader::new(file)) {
+            Ok(part) => parts.push((path, part)),
+            Err(error) => {
+                return fail(format!(
+                    "{}: not a complete part file: {error}",
+                    path.display()
+                ));
+            }
+        }
     }
-    let runs =
-        experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
-    let run = &runs[0];
-    print!("{}", report::saturation_summary(run));
-    let dir = common.out.join(&run.scenario.name.value).join("sweep");
-    write(run, &dir, &report::sweep_exporters(run))?;
+    let (first_path, first) = &parts[0];
+    let identity = &first.identity;
+    for (path, part) in &parts[1..] {
+        if part.identity != *identity {
+            return fail(format!(
+                "{} and {} come from different runs (another scenario, seed, version, \
+                 replications or shard count): merge the parts of one run",
+                first_path.display(),
+                path.display()
+            ));
+        }
+    }
+    let count = identity.count;
+    for shard in 0..count {
+        let holders: Vec<String> = parts
+            .iter()
+            .filter(|(_, p)| p.shard == shard)
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        match holders.len() {
+            0 => return fail(format!("shard {shard} of {count} is missing")),
+            1 => {}
+            _ => {
+                return fail(format!(
+                    "shard {shard} of {count} is given twice: {}",
+                    holders.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some((path, part)) = parts.iter().find(|(_, p)| p.shard >= count) {
+        return fail(format!(
+            "{}: shard {} of only {count}",
+            path.display(),
+            part.shard
+        ));
+    }
+    if identity.version != env!("CARGO_PKG_VERSION") {
+        return fail(format!(
+            "the parts were made by capsim {}, this is {}: merge with the same version",
+            identity.version,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    let Some(mode) = Mode::from_record(&identity.mode) else {
+        return fail(format!("{}: an unknown kind of run", first_path.display()));
+    };
+    let mut loaded = Vec::new();
+    for scenario in &identity.scenarios {
+        match scenario::load(Path::new(&scenario.path)) {
+            Ok(mut l) => {
+                l.set_seed(scenario.seed);
+                loaded.push(l);
+            }
+            Err(error) => {
+                report_errors(&[error]);
+                return Ok(Outcome::InvalidInput);
+            }
+        }
+    }
+    let current = run_identity(&loaded, mode, identity.replications, count);
+    if let Some((now, then)) = current
+        .scenarios
+        .iter()
+        .zip(&identity.scenarios)
+        .find(|(now, then)| now.fingerprint != then.fingerprint)
+    {
+        return fail(format!(
+            "{} has changed since the run (it is not the scenario `{}` the parts were made from)",
+            now.path, then.name
+        ));
+    }
+    let plans = mode.plans(&loaded);
+    let options = RunOptions {
+        replications: identity.replications,
+        ..RunOptions::default()
+    };
+    let mut results = Vec::new();
+    for (path, part) in parts {
+        let mine = experiment::shard_items(&plans, options, part.shard, count);
+        let got: Vec<experiment::Item> = part.results.iter().map(|(item, _)| *item).collect();
+        if got != mine {
+            return fail(format!(
+                "{}: its work items are not those of shard {} of {count}",
+                path.display(),
+                part.shard
+            ));
+        }
+        results.extend(part.results);
+    }
+    let runs = experiment::assemble(&plans, results);
+    mode.report(&runs, out)?;
     Ok(Outcome::Success)
 }
 

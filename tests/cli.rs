@@ -597,3 +597,117 @@ fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
         "nothing written"
     );
 }
+
+/// The files of a report folder, sorted, with their bytes.
+fn folder(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .expect("a report folder")
+        .map(|entry| {
+            let path = entry.expect("an entry").path();
+            let name = path.file_name().expect("a name").to_string_lossy().into();
+            (name, fs::read(&path).expect("readable"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn shards_merge_into_the_reports_of_a_single_run_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "short.yaml", &short_baseline());
+    let single = dir.path().join("single");
+    capsim()
+        .args(["run", "--replications", "3", "--out"])
+        .arg(&single)
+        .arg(&scenario)
+        .assert()
+        .success();
+    let parts_dir = dir.path().join("parts");
+    // Shard 1 reads its index as a Kubernetes Indexed Job would give it.
+    for (shard, env) in [("0/3", None), ("env/3", Some("1")), ("2/3", None)] {
+        let mut command = capsim();
+        command
+            .args(["run", "--replications", "3", "--shard", shard, "--out"])
+            .arg(&parts_dir)
+            .arg(&scenario)
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("SLURM_ARRAY_TASK_ID");
+        if let Some(index) = env {
+            command.env("JOB_COMPLETION_INDEX", index);
+        }
+        command.assert().success();
+    }
+    let part = |k: u32| parts_dir.join(format!("part-{k}-of-3.csv"));
+    let merged = dir.path().join("merged");
+    capsim()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([part(2), part(0), part(1)])
+        .assert()
+        .success();
+    let expected = folder(&single.join("autorev-baseline"));
+    let actual = folder(&merged.join("autorev-baseline"));
+    assert!(expected.len() >= 9, "the run wrote its reports");
+    assert_eq!(
+        expected.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        actual.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, a), (_, b)) in expected.iter().zip(&actual) {
+        assert!(
+            a == b,
+            "{name} differs between the single run and the merge"
+        );
+    }
+    // A missing part, a part given twice, a part of another run.
+    capsim()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([part(0), part(1)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("shard 2 of 3 is missing"));
+    capsim()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([part(0), part(1), part(1), part(2)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("shard 1 of 3 is given twice"));
+    let other = dir.path().join("other");
+    capsim()
+        .args([
+            "run",
+            "--replications",
+            "3",
+            "--seed",
+            "7",
+            "--shard",
+            "1/3",
+            "--out",
+        ])
+        .arg(&other)
+        .arg(&scenario)
+        .assert()
+        .success();
+    capsim()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .arg(part(0))
+        .arg(other.join("part-1-of-3.csv"))
+        .arg(part(2))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("different runs"));
+    // A truncated part.
+    let text = fs::read_to_string(part(2)).expect("a part");
+    let cut = write(dir.path(), "cut.csv", &text[..text.len() / 2]);
+    capsim()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([part(0), part(1)])
+        .arg(&cut)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cut.csv"));
+}

@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 mod footprint;
+pub mod part;
 
 use std::borrow::Cow;
 
@@ -127,29 +128,26 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// Runs every tier and replication of `plans` in one parallel pool. Tiers
-/// on `compute: auto` start on Micro and run again on the cheapest compute
-/// that covers the connections they demanded, until one does.
-pub fn run<'a>(
-    plans: &[Plan<'a>],
-    options: RunOptions,
-) -> Result<Vec<ScenarioRun<'a>>, rayon::ThreadPoolBuildError> {
-    let progress = if options.progress {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} replications, {elapsed} elapsed, ~{eta} left",
-            )
-            .expect("valid progress template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads.unwrap_or(0))
-        .build()?;
-    let mut runs: Vec<ScenarioRun<'a>> = plans
+/// A work item: (scenario, tier, replication).
+pub type Item = (usize, usize, u32);
+
+fn progress_bar(options: RunOptions) -> ProgressBar {
+    if !options.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} replications, {elapsed} elapsed, ~{eta} left",
+        )
+        .expect("valid progress template"),
+    );
+    bar
+}
+
+/// Runs with no replication yet, each tier on its first stack.
+fn empty_runs<'a>(plans: &[Plan<'a>]) -> Vec<ScenarioRun<'a>> {
+    plans
         .iter()
         .map(|plan| ScenarioRun {
             scenario: plan.scenario,
@@ -165,32 +163,77 @@ pub fn run<'a>(
                 })
                 .collect(),
         })
-        .collect();
+        .collect()
+}
+
+/// The replications of tier `t` of scenario `s`, in order.
+fn tier_items(
+    plans: &[Plan],
+    options: RunOptions,
+    s: usize,
+    t: usize,
+) -> impl Iterator<Item = Item> {
+    let replications = options
+        .replications
+        .unwrap_or(plans[s].scenario.replications.value);
+    (0..replications).map(move |r| (s, t, r))
+}
+
+/// Every work item of `plans`, in the fixed order shards divide.
+pub fn items(plans: &[Plan], options: RunOptions) -> Vec<Item> {
+    (0..plans.len())
+        .flat_map(|s| (0..plans[s].tiers.len()).map(move |t| (s, t)))
+        .flat_map(|(s, t)| tier_items(plans, options, s, t))
+        .collect()
+}
+
+/// Simulates `items` of `runs` on `pool`, results in item order.
+fn simulate_items(
+    pool: &rayon::ThreadPool,
+    runs: &[ScenarioRun],
+    items: &[Item],
+    progress: &ProgressBar,
+) -> Vec<Replication> {
+    progress.inc_length(items.len() as u64);
+    pool.install(|| {
+        items
+            .par_iter()
+            .map(|&(s, t, r)| {
+                let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
+                progress.inc(1);
+                result
+            })
+            .collect()
+    })
+}
+
+fn thread_pool(options: RunOptions) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.unwrap_or(0))
+        .build()
+}
+
+/// Runs every tier and replication of `plans` in one parallel pool. Tiers
+/// on `compute: auto` start on Micro and run again on the cheapest compute
+/// that covers the connections they demanded, until one does.
+pub fn run<'a>(
+    plans: &[Plan<'a>],
+    options: RunOptions,
+) -> Result<Vec<ScenarioRun<'a>>, rayon::ThreadPoolBuildError> {
+    let progress = progress_bar(options);
+    let pool = thread_pool(options)?;
+    let mut runs = empty_runs(plans);
     let mut pending: Vec<(usize, usize)> = runs
         .iter()
         .enumerate()
         .flat_map(|(s, run)| (0..run.tiers.len()).map(move |t| (s, t)))
         .collect();
     while !pending.is_empty() {
-        let mut items = Vec::new();
-        for &(s, t) in &pending {
-            let replications = options
-                .replications
-                .unwrap_or(runs[s].scenario.replications.value);
-            items.extend((0..replications).map(|r| (s, t, r)));
-        }
-        progress.inc_length(items.len() as u64);
-        let results: Vec<Replication> = pool.install(|| {
-            items
-                .par_iter()
-                .map(|&(s, t, r)| {
-                    let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
-                    progress.inc(1);
-                    result
-                })
-                .collect()
-        });
-        let mut results = results.into_iter();
+        let items: Vec<Item> = pending
+            .iter()
+            .flat_map(|&(s, t)| tier_items(plans, options, s, t))
+            .collect();
+        let mut results = simulate_items(&pool, &runs, &items, &progress).into_iter();
         for &(s, t) in &pending {
             runs[s].tiers[t].replications = items
                 .iter()
@@ -216,6 +259,56 @@ pub fn run<'a>(
     }
     progress.finish_and_clear();
     Ok(runs)
+}
+
+/// Whether any tier of `plans` is on `compute: auto`, which needs all of a
+/// tier's replications in one process.
+pub fn has_auto_compute(plans: &[Plan]) -> bool {
+    plans
+        .iter()
+        .flat_map(|p| &p.tiers)
+        .any(|t| is_auto(t.stack))
+}
+
+/// The work items of shard `shard` of `count`: those of [`items`] whose
+/// index is `shard` modulo `count`.
+pub fn shard_items(plans: &[Plan], options: RunOptions, shard: u32, count: u32) -> Vec<Item> {
+    items(plans, options)
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| *index as u64 % u64::from(count) == u64::from(shard))
+        .map(|(_, item)| item)
+        .collect()
+}
+
+/// Simulates the work items of shard `shard` of `count`, with their results.
+pub fn run_shard(
+    plans: &[Plan],
+    options: RunOptions,
+    shard: u32,
+    count: u32,
+) -> Result<Vec<(Item, Replication)>, rayon::ThreadPoolBuildError> {
+    let progress = progress_bar(options);
+    let pool = thread_pool(options)?;
+    let runs = empty_runs(plans);
+    let mine = shard_items(plans, options, shard, count);
+    let results = simulate_items(&pool, &runs, &mine, &progress);
+    progress.finish_and_clear();
+    Ok(mine.into_iter().zip(results).collect())
+}
+
+/// The runs of `plans` from results gathered elsewhere (shards), one per
+/// item of [`items`] in any order.
+pub fn assemble<'a>(
+    plans: &[Plan<'a>],
+    mut results: Vec<(Item, Replication)>,
+) -> Vec<ScenarioRun<'a>> {
+    results.sort_by_key(|(item, _)| *item);
+    let mut runs = empty_runs(plans);
+    for ((s, t, _), replication) in results {
+        runs[s].tiers[t].replications.push(replication);
+    }
+    runs
 }
 
 fn is_auto(stack: &Scenario) -> bool {

@@ -52,7 +52,7 @@ pub struct Replication {
     /// Per route, in scenario order.
     pub routes: Vec<Values>,
     /// Names of the per-minute fields.
-    pub minute_fields: Vec<&'static str>,
+    pub minute_fields: Vec<String>,
     /// Per minute from time zero, `minute_fields.len()` values each.
     pub minutes: Vec<f64>,
     /// First minute after warm-up.
@@ -77,7 +77,7 @@ impl Replication {
 
     /// The index of per-minute field `name`, if the series has it.
     pub fn minute_field(&self, name: &str) -> Option<usize> {
-        self.minute_fields.iter().position(|f| *f == name)
+        self.minute_fields.iter().position(|f| f == name)
     }
 
     /// Field `field` (an index from [`Replication::minute_field`]) of `minute`, NaN if absent.
@@ -297,7 +297,7 @@ impl Replication {
         Self {
             values,
             routes,
-            minute_fields: series.iter().map(|(name, _)| *name).collect(),
+            minute_fields: series.iter().map(|(name, _)| name.to_string()).collect(),
             minutes,
             first_minute,
         }

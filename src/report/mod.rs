@@ -9,6 +9,7 @@ mod charts;
 mod check;
 mod compare;
 mod costs_csv;
+mod part_file;
 mod routes_csv;
 mod summary_csv;
 mod terminal;
@@ -27,6 +28,7 @@ pub use charts::{CostsPng, LATENCY_PNG, SATURATION_PNG, TierLinesPng, TimelinePn
 pub use check::check_summary;
 pub use compare::{CompareChart, CompareCsv, Comparison, compare_charts, comparison_summary};
 pub use costs_csv::CostsCsv;
+pub use part_file::{PartFile, ShardResults};
 pub use routes_csv::RoutesCsv;
 pub use summary_csv::SummaryCsv;
 pub use terminal::saturation_summary;
