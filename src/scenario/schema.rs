@@ -854,7 +854,7 @@ impl Scenario {
     }
 
     /// The alerts evaluated: the scenario's `alerts`, else the guide's
-    /// checklist from `slo` (connections over `db_connection_alert` per
+    /// checklist from `slo` (connections reaching `db_connection_alert` per
     /// minute; errors and p95 over the SLO, AI failures and rate-limit
     /// triggers, per `slo.window`).
     pub fn alert_rules(&self) -> Vec<AlertRule> {
@@ -894,10 +894,11 @@ impl Scenario {
                     share.0 * f64::from(self.database.max_connections().unwrap_or(0))
                 }
             };
+            // "Alert at 50" fires at 50: connections are whole, so over 49.5.
             rules.push(rule(
                 "db_connections",
                 AlertMetric::DbConnections,
-                threshold,
+                threshold - 0.5,
                 Duration::from_secs(60),
             ));
         }
