@@ -6,7 +6,7 @@
 //! An instance with no request in flight is reclaimed `idle_timeout` after
 //! its last request ended, never below `min_instances`.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 use rand::RngExt;
 
@@ -133,8 +133,13 @@ pub struct FunctionPool {
     /// The burst limit on new instances.
     scale: Option<TokenBucket>,
     instances: Slab<Instance>,
-    /// Instances with a free slot, by reuse key; the policy takes the largest.
-    available: BTreeSet<(u64, u32)>,
+    /// Instances with a free slot as (reuse key, slot); the policy takes
+    /// the largest. Entries whose instance no longer has that key are
+    /// stale and dropped when they reach the top (or when stale ones
+    /// outnumber live ones): cheaper than an ordered set per request.
+    available: BinaryHeap<(u64, u32)>,
+    /// How many instances are available (live entries).
+    available_count: usize,
     queue: VecDeque<u32>,
     scale_retry_pending: bool,
     next_serial: u64,
@@ -160,7 +165,8 @@ impl FunctionPool {
             memory_gb: config.memory.gigabytes(),
             scale,
             instances: Slab::default(),
-            available: BTreeSet::new(),
+            available: BinaryHeap::new(),
+            available_count: 0,
             queue: VecDeque::new(),
             scale_retry_pending: false,
             next_serial: 0,
@@ -219,16 +225,41 @@ impl FunctionPool {
 
     fn make_available(&mut self, slot: u32, now: SimTime, rng: Option<&mut RngStream>) {
         let key = self.reuse_key(slot, now, rng);
-        if let Some(old) = self.instances.get_mut(slot).available_key.replace(key) {
-            self.available.remove(&(old, slot));
+        let previous = self.instances.get_mut(slot).available_key.replace(key);
+        if previous == Some(key) {
+            return;
         }
-        self.available.insert((key, slot));
+        if previous.is_none() {
+            self.available_count += 1;
+        }
+        self.available.push((key, slot));
+        if self.available.len() > 2 * self.available_count + 64 {
+            // Drop stale entries and the duplicates an instance leaves when
+            // it comes back with the same key: one entry per instance.
+            let instances = &self.instances;
+            let mut entries = std::mem::take(&mut self.available).into_vec();
+            entries.retain(|&(key, slot)| instances.get(slot).available_key == Some(key));
+            entries.sort_unstable();
+            entries.dedup();
+            self.available = BinaryHeap::from(entries);
+        }
     }
 
     fn make_unavailable(&mut self, slot: u32) {
-        if let Some(old) = self.instances.get_mut(slot).available_key.take() {
-            self.available.remove(&(old, slot));
+        if self.instances.get_mut(slot).available_key.take().is_some() {
+            self.available_count -= 1;
         }
+    }
+
+    /// The available instance the policy takes, if any.
+    fn best_available(&mut self) -> Option<u32> {
+        while let Some(&(key, slot)) = self.available.peek() {
+            if self.instances.get(slot).available_key == Some(key) {
+                return Some(slot);
+            }
+            self.available.pop();
+        }
+        None
     }
 
     fn occupy(&mut self, slot: u32) {
@@ -242,7 +273,7 @@ impl FunctionPool {
     /// Finds a slot for a request at `now`, queueing `request` if the pool
     /// says so.
     pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
-        if let Some(&(_, slot)) = self.available.last() {
+        if let Some(slot) = self.best_available() {
             self.occupy(slot);
             let ready_at = self.instances.get(slot).ready_at.max(now);
             return Acquire::Slot {
