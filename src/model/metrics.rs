@@ -139,7 +139,10 @@ pub struct Metrics {
     /// Instances alive, all functions.
     pub instances: Gauge,
     /// User sessions open (between their first and last page).
-    pub sessions: Gauge,
+    pub sessions: u64,
+    /// Most sessions open at once after warm-up (a peak is all the reports
+    /// need, so no per-minute gauge).
+    pub peak_sessions: u64,
     /// Handler CPU seconds.
     pub cpu_seconds: f64,
     /// Instance memory x lifetime, GiB-seconds.
@@ -231,7 +234,8 @@ impl Metrics {
             cdn_lookups: MinuteSeries::new(minutes),
             limited: MinuteSeries::new(minutes),
             instances: Gauge::new(warmup, minutes),
-            sessions: Gauge::new(warmup, minutes),
+            sessions: 0,
+            peak_sessions: 0,
             cpu_seconds: 0.0,
             gb_seconds: 0.0,
             invocation_gb_seconds: 0.0,
@@ -258,6 +262,21 @@ impl Metrics {
     #[inline]
     pub fn counts(&self, at: SimTime) -> bool {
         at >= self.warmup
+    }
+
+    /// A user session opened at `now`.
+    #[inline]
+    pub fn session_opened(&mut self, now: SimTime) {
+        self.sessions += 1;
+        if self.counts(now) {
+            self.peak_sessions = self.peak_sessions.max(self.sessions);
+        }
+    }
+
+    /// A user session closed.
+    #[inline]
+    pub fn session_closed(&mut self) {
+        self.sessions -= 1;
     }
 
     /// A request of `class` arrived at the edge.

@@ -1027,7 +1027,7 @@ impl sim::Model for Stack {
         match event {
             Event::SessionArrival => {
                 let session = self.traffic.open_session(&mut self.streams.routing);
-                self.metrics.sessions.add(now, 1);
+                self.metrics.session_opened(now);
                 scheduler.schedule_at(now, Event::Page { session });
                 self.schedule_next_session(now, scheduler);
             }
@@ -1035,7 +1035,7 @@ impl sim::Model for Stack {
                 let page = self.traffic.next_page(session, &mut self.streams.routing);
                 match page.think {
                     Some(think) => scheduler.schedule_in(think, Event::Page { session }),
-                    None => self.metrics.sessions.add(now, -1),
+                    None => self.metrics.session_closed(),
                 }
                 self.issue(now, page.route, Class::User, page.user, scheduler);
             }

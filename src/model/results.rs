@@ -175,7 +175,7 @@ impl Replication {
         values.push("invocations", metrics.invocations as f64);
         values.push("peak_instances", peak_instances as f64);
         values.push("mean_instances", mean_instances);
-        values.push("peak_sessions", metrics.sessions.finish(end).0 as f64);
+        values.push("peak_sessions", metrics.peak_sessions as f64);
         let minute_count = metrics.arrivals.counts().len();
         let (primary, replicas) = nodes.split_first_mut().expect("a primary");
         push_node(&mut values, "", primary, end, first_minute..minute_count);

@@ -15,6 +15,8 @@ pub struct Gauge {
     from: SimTime,
     value: u64,
     since: SimTime,
+    /// `minute_of(since)`, kept to spare a division per change.
+    since_minute: usize,
     peak: u64,
     area: f64,
     minute_max: Vec<u64>,
@@ -29,6 +31,7 @@ impl Gauge {
             from,
             value: 0,
             since: 0,
+            since_minute: 0,
             peak: 0,
             area: 0.0,
             minute_max: vec![0; minutes],
@@ -44,11 +47,12 @@ impl Gauge {
             self.area += self.value as f64 * (now - start) as f64;
         }
         // The old level held in every minute from `since` to `now`.
-        let last = minute_of(now).min(self.minute_max.len().saturating_sub(1));
+        let now_minute = minute_of(now);
+        let last = now_minute.min(self.minute_max.len().saturating_sub(1));
         let first = if self.minute_max.is_empty() {
             last + 1
         } else {
-            minute_of(self.since)
+            self.since_minute
         };
         for minute in first..=last {
             let (start, end) = (minute as SimTime * MINUTE, (minute as SimTime + 1) * MINUTE);
@@ -57,10 +61,13 @@ impl Gauge {
             self.minute_area[minute] += self.value as f64 * held as f64;
         }
         self.value = value;
-        self.since = now.max(self.since);
+        if now >= self.since {
+            self.since = now;
+            self.since_minute = now_minute;
+        }
         if now >= self.from {
             self.peak = self.peak.max(value);
-            if let Some(slot) = self.minute_max.get_mut(minute_of(now)) {
+            if let Some(slot) = self.minute_max.get_mut(now_minute) {
                 *slot = (*slot).max(value);
             }
         }
