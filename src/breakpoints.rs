@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::experiment::{self, Plan, PlannedTier, RunOptions, TierRun};
 use crate::model::Replication;
-use crate::scenario::{ConnectionThreshold, Scenario};
+use crate::scenario::Scenario;
 use crate::stats::{Estimate, estimate};
 
 /// Per replication: the measured value and the threshold it must stay at or
@@ -128,17 +128,14 @@ pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
             positive("ai_provider_429s"),
         ));
     }
-    if let Some(alert) = scenario.slo.db_connection_alert {
-        let max_connections = f64::from(scenario.database.max_connections().unwrap_or(0));
-        let threshold = match alert {
-            ConnectionThreshold::Count(count) => f64::from(count),
-            ConnectionThreshold::Share(share) => share.0 * max_connections,
-        };
-        // "Alert at 50" fires at 50: connections are whole, so over 49.5.
+    if let Some(alert) = scenario.db_connection_alert() {
         criteria.push(Criterion::new(
             "db_connection_alert",
-            format!("open connections at peak reaching the alert threshold of {threshold:.0}"),
-            move |r| (r.value("peak_db_connections"), threshold - 0.5),
+            format!(
+                "open connections at peak reaching the alert threshold of {:.0}",
+                alert.threshold
+            ),
+            move |r| (r.value("peak_db_connections"), alert.fires_above),
         ));
     }
     criteria

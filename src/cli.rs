@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
-use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun};
+use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
 use capsim::report::{
     self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ShardResults,
 };
@@ -48,11 +48,7 @@ impl Common {
     /// Refuses (`Some(InvalidInput)`) a run of `plans` estimated to need
     /// more memory than is available, unless `--allow-large`.
     fn refuse_too_large(&self, plans: &[Plan]) -> Option<Outcome> {
-        let threads = self.threads.map_or_else(
-            || std::thread::available_parallelism().map_or(1, usize::from),
-            usize::from,
-        );
-        let size = experiment::footprint(plans, self.run_options(), threads);
+        let size = experiment::footprint(plans, self.run_options());
         let available = experiment::available_memory()?;
         if self.allow_large || size.memory_bytes <= available * 0.9 {
             return None;
@@ -65,7 +61,7 @@ impl Common {
             size.memory_bytes / 1e6,
             size.work_items,
             size.requests,
-            size.events,
+            size.events(),
             available / 1e6
         );
         Some(Outcome::InvalidInput)
@@ -466,15 +462,14 @@ fn simulate(
             return Ok(Outcome::InvalidInput);
         }
     };
-    if experiment::has_auto_compute(&plans) {
-        eprintln!(
-            "error: `compute: auto` runs a tier's replications again on a bigger compute, so \
-             all of a tier must run in one process: set a compute, or run without --shard"
-        );
-        return Ok(Outcome::InvalidInput);
-    }
-    let results = experiment::run_shard(&plans, common.run_options(), index, shard.count)
-        .context("cannot start the worker threads")?;
+    let results = match experiment::run_shard(&plans, common.run_options(), index, shard.count) {
+        Ok(results) => results,
+        Err(error @ ShardError::AutoCompute) => {
+            eprintln!("error: {error}");
+            return Ok(Outcome::InvalidInput);
+        }
+        Err(error) => return Err(error.into()),
+    };
     let part = ShardResults {
         identity: run_identity(&loaded, mode, common.replications, shard.count),
         shard: index,
@@ -501,66 +496,24 @@ fn merge(paths: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
     };
     let mut parts = Vec::new();
     for path in paths {
+        let name = path.display().to_string();
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
-            Err(error) => return fail(format!("{}: {error}", path.display())),
+            Err(error) => return fail(format!("{name}: {error}")),
         };
         match part::read_part(io::BufReader::new(file)) {
-            Ok(part) => parts.push((path, part)),
-            Err(error) => {
-                return fail(format!(
-                    "{}: not a complete part file: {error}",
-                    path.display()
-                ));
-            }
+            Ok(part) => parts.push((name, part)),
+            Err(error) => return fail(format!("{name}: not a complete part file: {error}")),
         }
     }
-    let (first_path, first) = &parts[0];
-    let identity = &first.identity;
-    for (path, part) in &parts[1..] {
-        if part.identity != *identity {
-            return fail(format!(
-                "{} and {} come from different runs (another scenario, seed, version, \
-                 replications or shard count): merge the parts of one run",
-                first_path.display(),
-                path.display()
-            ));
-        }
-    }
+    let identity = match part::check_parts(&parts) {
+        Ok(identity) => identity.clone(),
+        Err(error) => return fail(error.to_string()),
+    };
     let count = identity.count;
-    for shard in 0..count {
-        let holders: Vec<String> = parts
-            .iter()
-            .filter(|(_, p)| p.shard == shard)
-            .map(|(path, _)| path.display().to_string())
-            .collect();
-        match holders.len() {
-            0 => return fail(format!("shard {shard} of {count} is missing")),
-            1 => {}
-            _ => {
-                return fail(format!(
-                    "shard {shard} of {count} is given twice: {}",
-                    holders.join(", ")
-                ));
-            }
-        }
-    }
-    if let Some((path, part)) = parts.iter().find(|(_, p)| p.shard >= count) {
-        return fail(format!(
-            "{}: shard {} of only {count}",
-            path.display(),
-            part.shard
-        ));
-    }
-    if identity.version != env!("CARGO_PKG_VERSION") {
-        return fail(format!(
-            "the parts were made by capsim {}, this is {}: merge with the same version",
-            identity.version,
-            env!("CARGO_PKG_VERSION")
-        ));
-    }
+    let first_path = &parts[0].0;
     let Some(mode) = Mode::from_record(&identity.mode) else {
-        return fail(format!("{}: an unknown kind of run", first_path.display()));
+        return fail(format!("{}: an unknown kind of run", first_path));
     };
     let mut loaded = Vec::new();
     for scenario in &identity.scenarios {
@@ -599,8 +552,7 @@ fn merge(paths: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
         if got != mine {
             return fail(format!(
                 "{}: its work items are not those of shard {} of {count}",
-                path.display(),
-                part.shard
+                path, part.shard
             ));
         }
         results.extend(part.results);

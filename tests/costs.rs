@@ -241,3 +241,13 @@ fn auto_compute_reruns_the_tier_on_the_compute_its_connections_need() {
         costs::tier_costs(&run.stacks[0], &run.tiers[0].replications).expect("a projection");
     assert_eq!(projection.compute, Compute::Medium);
 }
+
+#[test]
+fn a_tier_on_auto_compute_cannot_be_sharded() {
+    let loaded = parse(&scenario_text(
+        "600s",
+        "  compute: auto\ncosts: { allow_short_horizon: true }\n",
+    ));
+    let result = experiment::run_shard(&[Plan::tiers(&loaded)], RunOptions::default(), 0, 2);
+    assert!(matches!(result, Err(experiment::ShardError::AutoCompute)));
+}

@@ -62,14 +62,20 @@ pub struct Footprint {
     pub work_items: u64,
     /// Users' page requests expected over all work items (fan-out included).
     pub requests: f64,
-    /// Events to handle, from [`EVENTS_PER_REQUEST`].
-    pub events: f64,
     /// Peak memory, bytes.
     pub memory_bytes: f64,
 }
 
-/// Estimates `plans` run with `options` (`threads` replications at once).
-pub fn footprint(plans: &[Plan], options: RunOptions, threads: usize) -> Footprint {
+impl Footprint {
+    /// Events to handle, from [`EVENTS_PER_REQUEST`].
+    pub fn events(&self) -> f64 {
+        self.requests * EVENTS_PER_REQUEST
+    }
+}
+
+/// Estimates `plans` run with `options` (one replication per worker thread
+/// at once).
+pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
     let mut work_items = 0u64;
     let mut requests = 0.0;
     let mut kept_bytes = 0.0;
@@ -98,11 +104,10 @@ pub fn footprint(plans: &[Plan], options: RunOptions, threads: usize) -> Footpri
             kept_bytes += minutes * KEPT_FIELDS_PER_MINUTE * 8.0 * f64::from(replications);
         }
     }
-    let running = (threads as f64).min(work_items as f64);
+    let running = (options.worker_threads() as f64).min(work_items as f64);
     Footprint {
         work_items,
         requests,
-        events: requests * EVENTS_PER_REQUEST,
         memory_bytes: kept_bytes + running * largest_working,
     }
 }

@@ -213,6 +213,14 @@ fn thread_pool(options: RunOptions) -> Result<rayon::ThreadPool, rayon::ThreadPo
         .build()
 }
 
+impl RunOptions {
+    /// The worker threads a run uses: `threads`, else one per core.
+    pub fn worker_threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    }
+}
+
 /// Runs every tier and replication of `plans` in one parallel pool. Tiers
 /// on `compute: auto` start on Micro and run again on the cheapest compute
 /// that covers the connections they demanded, until one does.
@@ -263,7 +271,7 @@ pub fn run<'a>(
 
 /// Whether any tier of `plans` is on `compute: auto`, which needs all of a
 /// tier's replications in one process.
-pub fn has_auto_compute(plans: &[Plan]) -> bool {
+fn has_auto_compute(plans: &[Plan]) -> bool {
     plans
         .iter()
         .flat_map(|p| &p.tiers)
@@ -281,13 +289,30 @@ pub fn shard_items(plans: &[Plan], options: RunOptions, shard: u32, count: u32) 
         .collect()
 }
 
+/// Why a shard cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    /// A tier is on `compute: auto`.
+    #[error(
+        "`compute: auto` runs a tier's replications again on a bigger compute, so all of a \
+         tier must run in one process: set a compute, or run without --shard"
+    )]
+    AutoCompute,
+    /// The worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Pool(#[from] rayon::ThreadPoolBuildError),
+}
+
 /// Simulates the work items of shard `shard` of `count`, with their results.
 pub fn run_shard(
     plans: &[Plan],
     options: RunOptions,
     shard: u32,
     count: u32,
-) -> Result<Vec<(Item, Replication)>, rayon::ThreadPoolBuildError> {
+) -> Result<Vec<(Item, Replication)>, ShardError> {
+    if has_auto_compute(plans) {
+        return Err(ShardError::AutoCompute);
+    }
     let progress = progress_bar(options);
     let pool = thread_pool(options)?;
     let runs = empty_runs(plans);

@@ -303,3 +303,104 @@ pub fn read_part(input: impl Read) -> Result<Part, PartError> {
         results,
     })
 }
+
+/// Why part files do not make one run.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// Two parts disagree on the run.
+    #[error(
+        "{first} and {other} come from different runs (another scenario, seed, version, \
+         replications or shard count): merge the parts of one run"
+    )]
+    DifferentRuns {
+        /// The first part's file.
+        first: String,
+        /// The disagreeing part's file.
+        other: String,
+    },
+    /// No part has this shard.
+    #[error("shard {shard} of {count} is missing")]
+    Missing {
+        /// The shard.
+        shard: u32,
+        /// The run's shard count.
+        count: u32,
+    },
+    /// Several parts have this shard.
+    #[error("shard {shard} of {count} is given twice: {files}")]
+    Duplicated {
+        /// The shard.
+        shard: u32,
+        /// The run's shard count.
+        count: u32,
+        /// The files that have it.
+        files: String,
+    },
+    /// A part's shard is past the count.
+    #[error("{file}: shard {shard} of only {count}")]
+    OutOfRange {
+        /// The part's file.
+        file: String,
+        /// Its shard.
+        shard: u32,
+        /// The run's shard count.
+        count: u32,
+    },
+    /// Another capsim wrote the parts.
+    #[error("the parts were made by capsim {made}, this is {this}: merge with the same version")]
+    Version {
+        /// The version that wrote them.
+        made: String,
+        /// This version.
+        this: &'static str,
+    },
+}
+
+/// Checks that `parts`, each with its file's name, are every shard of one
+/// run exactly once, written by this version of capsim; returns that run.
+pub fn check_parts(parts: &[(String, Part)]) -> Result<&RunIdentity, MergeError> {
+    let (first_file, first) = parts
+        .first()
+        .ok_or(MergeError::Missing { shard: 0, count: 1 })?;
+    let identity = &first.identity;
+    if let Some((file, _)) = parts.iter().find(|(_, p)| p.identity != *identity) {
+        return Err(MergeError::DifferentRuns {
+            first: first_file.clone(),
+            other: file.clone(),
+        });
+    }
+    let count = identity.count;
+    for shard in 0..count {
+        let files: Vec<&str> = parts
+            .iter()
+            .filter(|(_, p)| p.shard == shard)
+            .map(|(file, _)| file.as_str())
+            .collect();
+        match files.len() {
+            0 => return Err(MergeError::Missing { shard, count }),
+            1 => {}
+            _ => {
+                return Err(MergeError::Duplicated {
+                    shard,
+                    count,
+                    files: files.join(", "),
+                });
+            }
+        }
+    }
+    if let Some((file, part)) = parts.iter().find(|(_, p)| p.shard >= count) {
+        return Err(MergeError::OutOfRange {
+            file: file.clone(),
+            shard: part.shard,
+            count,
+        });
+    }
+    let this = env!("CARGO_PKG_VERSION");
+    if identity.version != this {
+        return Err(MergeError::Version {
+            made: identity.version.clone(),
+            this,
+        });
+    }
+    Ok(identity)
+}

@@ -249,15 +249,16 @@ pub fn check_summary(loaded: &Loaded) -> String {
         scenario.slo.error_rate.0 * 100.0,
         scenario.slo.window
     );
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let size = footprint(&[Plan::tiers(loaded)], RunOptions::default(), threads);
+    let options = RunOptions::default();
+    let threads = options.worker_threads();
+    let size = footprint(&[Plan::tiers(loaded)], options);
     let _ = writeln!(
         text,
         "  run: {} tier x replication items, about {:.3e} requests and {:.3e} events, \
          about {:.0} MB of memory on {threads} threads",
         size.work_items,
         size.requests,
-        size.events,
+        size.events(),
         size.memory_bytes / 1e6
     );
     text

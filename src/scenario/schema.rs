@@ -887,18 +887,11 @@ impl Scenario {
             window,
         };
         let mut rules = Vec::new();
-        if let Some(alert) = slo.db_connection_alert {
-            let threshold = match alert {
-                ConnectionThreshold::Count(count) => f64::from(count),
-                ConnectionThreshold::Share(share) => {
-                    share.0 * f64::from(self.database.max_connections().unwrap_or(0))
-                }
-            };
-            // "Alert at 50" fires at 50: connections are whole, so over 49.5.
+        if let Some(level) = self.db_connection_alert() {
             rules.push(rule(
                 "db_connections",
                 AlertMetric::DbConnections,
-                threshold - 0.5,
+                level.fires_above,
                 Duration::from_secs(60),
             ));
         }
@@ -931,6 +924,21 @@ impl Scenario {
             ));
         }
         rules
+    }
+
+    /// `slo.db_connection_alert` as a count of connections, if set.
+    pub fn db_connection_alert(&self) -> Option<ConnectionAlert> {
+        let threshold = match self.slo.db_connection_alert? {
+            ConnectionThreshold::Count(count) => f64::from(count),
+            ConnectionThreshold::Share(share) => {
+                share.0 * f64::from(self.database.max_connections().unwrap_or(0))
+            }
+        };
+        Some(ConnectionAlert {
+            threshold,
+            // "Alert at 50" fires at 50: connections are whole, so over 49.5.
+            fires_above: threshold - 0.5,
+        })
     }
 
     /// The warm-up: nothing before it is measured.
@@ -1272,4 +1280,13 @@ impl AlertRule {
             value < self.threshold
         }
     }
+}
+
+/// The connection alert of `slo.db_connection_alert`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnectionAlert {
+    /// The connections it is set at.
+    pub threshold: f64,
+    /// The level a connection count must exceed to reach the threshold.
+    pub fires_above: f64,
 }
