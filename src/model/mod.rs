@@ -496,6 +496,29 @@ impl Stack {
         }
     }
 
+    /// Session `session` sends its next page request; its first is sent as
+    /// it opens, without a timer.
+    fn page(&mut self, now: SimTime, session: u32, scheduler: &mut Scheduler<Event>) {
+        let page = self.traffic.next_page(session, &mut self.streams.routing);
+        match page.think {
+            Some(think) => scheduler.schedule_in(think, Event::Page { session }),
+            None => self.metrics.session_closed(),
+        }
+        self.issue(now, page.route, Class::User, page.user, scheduler);
+    }
+
+    /// Conversation `conversation` sends its next message; its first is
+    /// sent as it opens.
+    fn message(&mut self, now: SimTime, conversation: u32, scheduler: &mut Scheduler<Event>) {
+        let message = self
+            .conversations
+            .next_message(conversation, &mut self.streams.conversations);
+        if let Some(gap) = message.gap {
+            scheduler.schedule_in(gap, Event::Message { conversation });
+        }
+        self.issue(now, message.route, Class::User, message.user, scheduler);
+    }
+
     /// Closes the run at the horizon and returns what it measured.
     pub fn finish(mut self, scenario: &Scenario) -> Replication {
         let end = self.end;
@@ -727,7 +750,11 @@ impl Stack {
                             self.metrics.cold_start(arrival, route_index);
                         }
                         self.assign(now, id, instance, ready_at);
-                        Step::Wait(ready_at - now)
+                        // A warm slot is usable at once: no timer to wait for.
+                        match ready_at - now {
+                            0 => Step::Next,
+                            delay => Step::Wait(delay),
+                        }
                     }
                     Acquire::Queued => {
                         self.schedule_scale_retry(function, scheduler);
@@ -952,7 +979,13 @@ impl Stack {
         scheduler: &mut Scheduler<Event>,
     ) {
         self.assign(now, id, slot, ready_at);
-        self.wait(now, id, ready_at - now, scheduler);
+        match ready_at - now {
+            0 => {
+                self.requests.get_mut(id).stage += 1;
+                self.advance(now, id, scheduler);
+            }
+            delay => self.wait(now, id, delay, scheduler),
+        }
     }
 
     fn schedule_scale_retry(&mut self, function: usize, scheduler: &mut Scheduler<Event>) {
@@ -1028,34 +1061,19 @@ impl sim::Model for Stack {
             Event::SessionArrival => {
                 let session = self.traffic.open_session(&mut self.streams.routing);
                 self.metrics.session_opened(now);
-                scheduler.schedule_at(now, Event::Page { session });
                 self.schedule_next_session(now, scheduler);
+                self.page(now, session, scheduler);
             }
-            Event::Page { session } => {
-                let page = self.traffic.next_page(session, &mut self.streams.routing);
-                match page.think {
-                    Some(think) => scheduler.schedule_in(think, Event::Page { session }),
-                    None => self.metrics.session_closed(),
-                }
-                self.issue(now, page.route, Class::User, page.user, scheduler);
-            }
+            Event::Page { session } => self.page(now, session, scheduler),
             Event::Conversation { index } => {
                 let index = usize::from(index);
                 let conversation = self
                     .conversations
                     .open(index, &mut self.streams.conversations);
-                scheduler.schedule_at(now, Event::Message { conversation });
                 self.schedule_next_conversation(index, now, scheduler);
+                self.message(now, conversation, scheduler);
             }
-            Event::Message { conversation } => {
-                let message = self
-                    .conversations
-                    .next_message(conversation, &mut self.streams.conversations);
-                if let Some(gap) = message.gap {
-                    scheduler.schedule_in(gap, Event::Message { conversation });
-                }
-                self.issue(now, message.route, Class::User, message.user, scheduler);
-            }
+            Event::Message { conversation } => self.message(now, conversation, scheduler),
             Event::JobRun { job } => {
                 let index = usize::from(job);
                 let counted = self.metrics.counts(now);
