@@ -34,6 +34,17 @@ pub struct ArrivalRate {
     first_weekday: usize,
     /// (start, end, multiplier) of each burst.
     bursts: Vec<(SimTime, SimTime, f64)>,
+    /// The constant-rate segment the last arrival fell in, so the next
+    /// arrival in it skips the calendar arithmetic.
+    segment: Segment,
+}
+
+/// A span of constant rate: [start, end) at `rate` per second.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    start: SimTime,
+    end: SimTime,
+    rate: f64,
 }
 
 impl ArrivalRate {
@@ -70,6 +81,11 @@ impl ArrivalRate {
                     )
                 })
                 .collect(),
+            segment: Segment {
+                start: 0,
+                end: 0,
+                rate: 0.0,
+            },
         }
     }
 
@@ -96,14 +112,34 @@ impl ArrivalRate {
             .fold(next_hour, SimTime::min)
     }
 
+    /// The constant-rate segment holding `at`: the rate is constant from one
+    /// change to the next, so it is the same for every time in between.
+    fn segment_at(&mut self, at: SimTime) -> Segment {
+        if !(self.segment.start..self.segment.end).contains(&at) {
+            self.segment = Segment {
+                start: at,
+                end: self.next_change(at),
+                rate: self.at(at),
+            };
+        }
+        self.segment
+    }
+
     /// The next arrival after `now`, by inversion of the integrated rate
     /// (exact for a piecewise-constant rate), or `None` before `end`.
-    pub fn next_arrival(&self, now: SimTime, end: SimTime, rng: &mut RngStream) -> Option<SimTime> {
+    pub fn next_arrival(
+        &mut self,
+        now: SimTime,
+        end: SimTime,
+        rng: &mut RngStream,
+    ) -> Option<SimTime> {
         let mut remaining: f64 = Exp1.sample(rng);
         let mut at = now;
         while at < end {
-            let rate = self.at(at);
-            let segment_end = self.next_change(at).min(end);
+            let Segment {
+                rate, end: change, ..
+            } = self.segment_at(at);
+            let segment_end = change.min(end);
             let span = (segment_end - at) as f64 / NANOS_PER_SEC as f64;
             if rate * span >= remaining {
                 return Some(at + duration_from_secs(remaining / rate).max(1));

@@ -18,8 +18,8 @@ pub use time::{
 
 /// A simulated system: receives its events one at a time, in time order.
 pub trait Model {
-    /// The payload the model schedules and receives.
-    type Event;
+    /// The payload the model schedules and receives: a small plain value.
+    type Event: Copy;
 
     /// Handles `event`, due at `now`; may schedule further events.
     fn handle(&mut self, now: SimTime, event: Self::Event, scheduler: &mut Scheduler<Self::Event>);
@@ -33,13 +33,13 @@ pub struct Scheduler<E> {
     handled: u64,
 }
 
-impl<E> Default for Scheduler<E> {
+impl<E: Copy> Default for Scheduler<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> Scheduler<E> {
+impl<E: Copy> Scheduler<E> {
     /// An empty scheduler at time zero.
     pub fn new() -> Self {
         Self {

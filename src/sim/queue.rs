@@ -3,22 +3,26 @@
 //! A 4-ary heap halves the depth of a binary one and keeps the four children
 //! of a node in one cache line or two, which is where a hold operation spends
 //! its time. The sequence number breaks ties between events due at the same
-//! time in the order they were scheduled, so runs are deterministic.
+//! time in the order they were scheduled, so runs are deterministic. Events
+//! are small `Copy` values, so entries move by plain copies into a hole.
 
 use super::SimTime;
 
 const ARITY: usize = 4;
 
+/// An event and its key: due time in the high 64 bits, sequence in the low,
+/// so one integer comparison orders entries (and compiles to a conditional
+/// move, where a tuple comparison branches unpredictably).
+#[derive(Clone, Copy)]
 struct Entry<E> {
-    at: SimTime,
-    seq: u64,
+    key: u128,
     event: E,
 }
 
-impl<E> Entry<E> {
+impl<E: Copy> Entry<E> {
     #[inline]
-    fn key(&self) -> (SimTime, u64) {
-        (self.at, self.seq)
+    fn at(&self) -> SimTime {
+        (self.key >> 64) as SimTime
     }
 }
 
@@ -29,13 +33,13 @@ pub struct EventQueue<E> {
     next_seq: u64,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self {
@@ -57,7 +61,7 @@ impl<E> EventQueue<E> {
     /// Due time of the earliest event.
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.first().map(|entry| entry.at)
+        self.heap.first().map(Entry::at)
     }
 
     /// Adds `event` due at `at`.
@@ -65,58 +69,59 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, at: SimTime, event: E) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { at, seq, event });
-        self.sift_up(self.heap.len() - 1);
+        let entry = Entry {
+            key: (u128::from(at) << 64) | u128::from(seq),
+            event,
+        };
+        // Move parents down into the hole until the new entry fits: one
+        // write per level instead of a swap.
+        let mut hole = self.heap.len();
+        self.heap.push(entry);
+        while hole > 0 {
+            let parent = (hole - 1) / ARITY;
+            if entry.key >= self.heap[parent].key {
+                break;
+            }
+            self.heap[hole] = self.heap[parent];
+            hole = parent;
+        }
+        self.heap[hole] = entry;
     }
 
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        if self.heap.is_empty() {
-            return None;
-        }
-        let last = self.heap.len() - 1;
-        self.heap.swap(0, last);
-        let entry = self.heap.pop().expect("non-empty heap");
-        if !self.heap.is_empty() {
-            self.sift_down(0);
-        }
-        Some((entry.at, entry.event))
-    }
-
-    fn sift_up(&mut self, mut index: usize) {
-        while index > 0 {
-            let parent = (index - 1) / ARITY;
-            if self.heap[index].key() < self.heap[parent].key() {
-                self.heap.swap(index, parent);
-                index = parent;
-            } else {
-                break;
-            }
-        }
-    }
-
-    fn sift_down(&mut self, mut index: usize) {
+        let last = self.heap.pop()?;
+        let Some(&first) = self.heap.first() else {
+            return Some((last.at(), last.event));
+        };
+        // The last entry refills the root's hole: smaller children move up
+        // until it fits.
         let len = self.heap.len();
+        let mut hole = 0;
         loop {
-            let first_child = index * ARITY + 1;
+            let first_child = hole * ARITY + 1;
             if first_child >= len {
                 break;
             }
             let last_child = (first_child + ARITY).min(len);
             let mut smallest = first_child;
+            let mut smallest_key = self.heap[first_child].key;
             for child in first_child + 1..last_child {
-                if self.heap[child].key() < self.heap[smallest].key() {
+                let key = self.heap[child].key;
+                if key < smallest_key {
                     smallest = child;
+                    smallest_key = key;
                 }
             }
-            if self.heap[smallest].key() < self.heap[index].key() {
-                self.heap.swap(index, smallest);
-                index = smallest;
-            } else {
+            if smallest_key >= last.key {
                 break;
             }
+            self.heap[hole] = self.heap[smallest];
+            hole = smallest;
         }
+        self.heap[hole] = last;
+        Some((first.at(), first.event))
     }
 }
 
