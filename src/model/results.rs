@@ -157,10 +157,11 @@ impl Replication {
             "peak_rps",
             metrics.arrivals.peak_from(first_minute) as f64 / 60.0,
         );
-        values.push("p50_ms", metrics.latency.quantile_ms(0.50));
-        values.push("p95_ms", metrics.latency.quantile_ms(0.95));
-        values.push("p99_ms", metrics.latency.quantile_ms(0.99));
-        values.push("mean_latency_ms", metrics.latency.mean_ms());
+        let latency = metrics.latency();
+        values.push("p50_ms", latency.quantile_ms(0.50));
+        values.push("p95_ms", latency.quantile_ms(0.95));
+        values.push("p99_ms", latency.quantile_ms(0.99));
+        values.push("mean_latency_ms", latency.mean_ms());
         values.push(
             "mean_wait_ms",
             if metrics.wait_count > 0 {

@@ -40,6 +40,15 @@ impl LatencyHistogram {
         self.sum_nanos += u128::from(latency);
     }
 
+    /// Adds every value `other` recorded (same precision): the histogram of
+    /// both, count for count.
+    pub fn add(&mut self, other: &LatencyHistogram) {
+        self.inner
+            .add(&other.inner)
+            .expect("histograms of one precision and range add");
+        self.sum_nanos += other.sum_nanos;
+    }
+
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.inner.len()
