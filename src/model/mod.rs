@@ -496,13 +496,18 @@ impl Stack {
         }
     }
 
-    /// Session `session` sends its next page request; its first is sent as
-    /// it opens, without a timer.
-    fn page(&mut self, now: SimTime, session: u32, scheduler: &mut Scheduler<Event>) {
-        let page = self.traffic.next_page(session, &mut self.streams.routing);
-        match page.think {
-            Some(think) => scheduler.schedule_in(think, Event::Page { session }),
-            None => self.metrics.session_closed(),
+    /// Sends `page` of the session stored as `session` (if pages follow);
+    /// a session's first page is sent as it opens, without a timer.
+    fn send_page(
+        &mut self,
+        now: SimTime,
+        page: Page,
+        session: Option<u32>,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        match (page.think, session) {
+            (Some(think), Some(session)) => scheduler.schedule_in(think, Event::Page { session }),
+            _ => self.metrics.session_closed(),
         }
         self.issue(now, page.route, Class::User, page.user, scheduler);
     }
@@ -1062,9 +1067,13 @@ impl sim::Model for Stack {
                 let session = self.traffic.open_session(&mut self.streams.routing);
                 self.metrics.session_opened(now);
                 self.schedule_next_session(now, scheduler);
-                self.page(now, session, scheduler);
+                let (page, id) = self.traffic.first_page(session, &mut self.streams.routing);
+                self.send_page(now, page, id, scheduler);
             }
-            Event::Page { session } => self.page(now, session, scheduler),
+            Event::Page { session } => {
+                let page = self.traffic.next_page(session, &mut self.streams.routing);
+                self.send_page(now, page, Some(session), scheduler);
+            }
             Event::Conversation { index } => {
                 let index = usize::from(index);
                 let conversation = self

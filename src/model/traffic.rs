@@ -221,17 +221,38 @@ impl Traffic {
         }
     }
 
-    /// Opens a session; returns its id.
-    pub fn open_session(&mut self, rng: &mut RngStream) -> u32 {
-        let session = Session {
+    /// Opens a session. It is stored (see [`Traffic::next_page`]) only
+    /// while it has pages to send after the first: most sessions of a
+    /// one-page scenario never are.
+    pub fn open_session(&self, rng: &mut RngStream) -> Session {
+        Session {
             user: rng.random_range(0..self.users.max(1)),
             requests_left: self.requests_per_session.sample(rng),
-        };
-        self.sessions.insert(session)
+        }
     }
 
-    /// Takes the session's next page request. Closes the session after its last.
-    pub fn next_page(&mut self, session: u32, rng: &mut RngStream) -> Page {
+    /// Takes the next page request of stored session `id`; closes it after its last.
+    pub fn next_page(&mut self, id: u32, rng: &mut RngStream) -> Page {
+        let mut session = *self.sessions.get(id);
+        let page = self.page(&mut session, rng);
+        match page.think {
+            Some(_) => *self.sessions.get_mut(id) = session,
+            None => self.sessions.remove(id),
+        }
+        page
+    }
+
+    /// Takes the first page request of a session just opened; returns the
+    /// id it is stored under if pages follow.
+    pub fn first_page(&mut self, mut session: Session, rng: &mut RngStream) -> (Page, Option<u32>) {
+        let page = self.page(&mut session, rng);
+        let id = page.think.map(|_| self.sessions.insert(session));
+        (page, id)
+    }
+
+    /// `session`'s next page request: its route, and the think time before
+    /// the next if one follows.
+    fn page(&self, session: &mut Session, rng: &mut RngStream) -> Page {
         let draw: f64 = rng.random();
         let route = self
             .cumulative
@@ -240,16 +261,13 @@ impl Traffic {
             .or(self.cumulative.last())
             .map(|(_, route)| *route)
             .expect("validation guarantees a weighted route");
-        let state = self.sessions.get_mut(session);
-        state.requests_left = state.requests_left.saturating_sub(1);
-        let user = state.user;
-        let think = if state.requests_left == 0 {
-            self.sessions.remove(session);
-            None
-        } else {
-            Some(self.think_time.sample(rng))
-        };
-        Page { route, user, think }
+        session.requests_left = session.requests_left.saturating_sub(1);
+        let think = (session.requests_left > 0).then(|| self.think_time.sample(rng));
+        Page {
+            route,
+            user: session.user,
+            think,
+        }
     }
 }
 

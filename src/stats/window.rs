@@ -22,6 +22,9 @@ pub struct WindowTracker {
     length: SimDuration,
     min_requests: u64,
     index: u64,
+    /// Where window `index` ends: time only moves forward, so one
+    /// comparison per request tells whether a window closed.
+    index_end: SimTime,
     latencies: LatencyHistogram,
     requests: u64,
     errors: u64,
@@ -39,6 +42,7 @@ impl WindowTracker {
             length: length.max(1),
             min_requests,
             index: 0,
+            index_end: start.saturating_add(length.max(1)),
             latencies: LatencyHistogram::new(2),
             requests: 0,
             errors: 0,
@@ -49,10 +53,16 @@ impl WindowTracker {
     }
 
     fn roll_to(&mut self, now: SimTime) {
-        let index = now.saturating_sub(self.start) / self.length;
+        if now < self.index_end {
+            return;
+        }
+        let index = (now - self.start) / self.length;
         if index != self.index {
             self.close();
             self.index = index;
+            self.index_end = self
+                .start
+                .saturating_add((index + 1).saturating_mul(self.length));
         }
     }
 
