@@ -104,16 +104,7 @@ impl<E: Copy> EventQueue<E> {
             if first_child >= len {
                 break;
             }
-            let last_child = (first_child + ARITY).min(len);
-            let mut smallest = first_child;
-            let mut smallest_key = self.heap[first_child].key;
-            for child in first_child + 1..last_child {
-                let key = self.heap[child].key;
-                if key < smallest_key {
-                    smallest = child;
-                    smallest_key = key;
-                }
-            }
+            let (smallest, smallest_key) = self.smallest_child(first_child, len);
             if smallest_key >= last.key {
                 break;
             }
@@ -122,6 +113,31 @@ impl<E: Copy> EventQueue<E> {
         }
         self.heap[hole] = last;
         Some((first.at(), first.event))
+    }
+
+    /// The child with the smallest key among those from `first_child`, and
+    /// its key. A full set of four is compared as two pairs and their
+    /// winners, with no loop and no data-dependent branch.
+    #[inline]
+    fn smallest_child(&self, first_child: usize, len: usize) -> (usize, u128) {
+        if let Some(children) = self.heap.get(first_child..first_child + ARITY) {
+            let pick = |a: (usize, u128), b: (usize, u128)| if b.1 < a.1 { b } else { a };
+            let left = pick((0, children[0].key), (1, children[1].key));
+            let right = pick((2, children[2].key), (3, children[3].key));
+            let (offset, key) = pick(left, right);
+            return (first_child + offset, key);
+        }
+        (first_child + 1..len).fold(
+            (first_child, self.heap[first_child].key),
+            |smallest, child| {
+                let key = self.heap[child].key;
+                if key < smallest.1 {
+                    (child, key)
+                } else {
+                    smallest
+                }
+            },
+        )
     }
 }
 
