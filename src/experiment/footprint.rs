@@ -15,9 +15,10 @@ use super::{Plan, RunOptions};
 use crate::model::ArrivalRate;
 use crate::scenario::Scenario;
 
-/// Events the engine handles per user request (2.3-3.0 measured on the
-/// baseline's tiers: arrivals, timed steps, sessions' pages, background
-/// work): 3 errs on the side of more.
+/// Events the engine handles per user request (1.8-2.5 measured on the
+/// baseline's tiers: arrivals, timed steps, sessions' later pages,
+/// background work; a warm slot or a session's first page costs none): 3
+/// errs on the side of more.
 pub const EVENTS_PER_REQUEST: f64 = 3.0;
 
 /// Per-minute fields a replication keeps (at most: with a pooler and CPUs).
