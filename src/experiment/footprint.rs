@@ -74,6 +74,20 @@ impl Footprint {
     }
 }
 
+/// Users' requests (fan-out included) per session of `scenario`.
+fn requests_per_session(scenario: &Scenario) -> f64 {
+    scenario.traffic.requests_per_session.value.mean() * requests_per_page(scenario)
+}
+
+/// Users' requests expected in one replication of `scenario` with `users`
+/// users (fan-out included, bursts not).
+pub fn expected_requests(scenario: &Scenario, users: u64) -> f64 {
+    let days = scenario.horizon.value.secs() / 86_400.0;
+    ArrivalRate::new(scenario, users).mean_sessions_per_day()
+        * requests_per_session(scenario)
+        * days
+}
+
 /// Estimates `plans` run with `options` (one replication per worker thread
 /// at once).
 pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
@@ -87,13 +101,10 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
             .unwrap_or(plan.scenario.replications.value);
         for tier in &plan.tiers {
             let stack = tier.stack;
-            let days = stack.horizon.value.secs() / 86_400.0;
             let minutes = stack.horizon.value.secs() / 60.0;
-            let per_page =
-                stack.traffic.requests_per_session.value.mean() * requests_per_page(stack);
+            let tier_requests = expected_requests(stack, tier.users);
             let rate = ArrivalRate::new(stack, tier.users);
-            let tier_requests = rate.mean_sessions_per_day() * per_page * days;
-            let peak_per_sec = rate.peak_hour_per_sec() * per_page;
+            let peak_per_sec = rate.peak_hour_per_sec() * requests_per_session(stack);
             // Requests in flight at the peak, if each took 10 s (Little's law).
             let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;
             let histograms = (stack.routes.value.len() as f64 + 4.0) * HISTOGRAM_BYTES;

@@ -3,12 +3,13 @@
 //! results do not depend on the number of threads or the order of work.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 mod footprint;
 pub mod part;
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{Replication, Stack};
 use crate::scenario::{Compute, Loaded, Scenario};
@@ -16,7 +17,8 @@ use crate::sim::Scheduler;
 use crate::stats::{Estimate, estimate};
 
 pub use footprint::{
-    EVENTS_PER_REQUEST, Footprint, available_memory, footprint, requests_per_page,
+    EVENTS_PER_REQUEST, Footprint, available_memory, expected_requests, footprint,
+    requests_per_page,
 };
 
 /// Simulates replication `replication` of `scenario` with `users` users.
@@ -188,6 +190,11 @@ pub fn items(plans: &[Plan], options: RunOptions) -> Vec<Item> {
 }
 
 /// Simulates `items` of `runs` on `pool`, results in item order.
+///
+/// Every worker takes the largest item not yet taken (by expected
+/// requests), so the run does not end with one core busy on a large tier
+/// while the others wait. Each result depends only on its item, so the
+/// order of work changes nothing in it.
 fn simulate_items(
     pool: &rayon::ThreadPool,
     runs: &[ScenarioRun],
@@ -195,16 +202,27 @@ fn simulate_items(
     progress: &ProgressBar,
 ) -> Vec<Replication> {
     progress.inc_length(items.len() as u64);
-    pool.install(|| {
-        items
-            .par_iter()
-            .map(|&(s, t, r)| {
-                let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
-                progress.inc(1);
-                result
-            })
-            .collect()
-    })
+    let sizes: Vec<f64> = items
+        .iter()
+        .map(|&(s, t, _)| expected_requests(&runs[s].stacks[t], runs[s].tiers[t].users))
+        .collect();
+    let mut largest_first: Vec<usize> = (0..items.len()).collect();
+    largest_first.sort_by(|&a, &b| sizes[b].total_cmp(&sizes[a]).then(a.cmp(&b)));
+    let next = AtomicUsize::new(0);
+    let results: Vec<OnceLock<Replication>> = items.iter().map(|_| OnceLock::new()).collect();
+    pool.broadcast(|_| {
+        while let Some(&index) = largest_first.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let (s, t, r) = items[index];
+            let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
+            // Each index is taken once, so its cell is empty.
+            let _ = results[index].set(result);
+            progress.inc(1);
+        }
+    });
+    results
+        .into_iter()
+        .map(|cell| cell.into_inner().expect("every item was simulated"))
+        .collect()
 }
 
 fn thread_pool(options: RunOptions) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
