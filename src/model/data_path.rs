@@ -232,6 +232,9 @@ impl Stack {
     ) {
         let request = self.requests.get_mut(id);
         let (holds_cpu, holds_connection) = (request.holds_cpu, request.holds_connection);
+        if !holds_cpu && !holds_connection {
+            return;
+        }
         request.holds_cpu = false;
         request.holds_connection = false;
         let node = usize::from(request.node);
