@@ -82,10 +82,14 @@ fn requests_per_session(scenario: &Scenario) -> f64 {
 /// Users' requests expected in one replication of `scenario` with `users`
 /// users (fan-out included, bursts not).
 pub fn expected_requests(scenario: &Scenario, users: u64) -> f64 {
+    requests_at(&ArrivalRate::new(scenario, users), scenario)
+}
+
+/// Users' requests expected in one replication of `scenario` with sessions
+/// arriving at `rate`.
+fn requests_at(rate: &ArrivalRate, scenario: &Scenario) -> f64 {
     let days = scenario.horizon.value.secs() / 86_400.0;
-    ArrivalRate::new(scenario, users).mean_sessions_per_day()
-        * requests_per_session(scenario)
-        * days
+    rate.mean_sessions_per_day() * requests_per_session(scenario) * days
 }
 
 /// Estimates `plans` run with `options` (one replication per worker thread
@@ -102,8 +106,8 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
         for tier in &plan.tiers {
             let stack = tier.stack;
             let minutes = stack.horizon.value.secs() / 60.0;
-            let tier_requests = expected_requests(stack, tier.users);
             let rate = ArrivalRate::new(stack, tier.users);
+            let tier_requests = requests_at(&rate, stack);
             let peak_per_sec = rate.peak_hour_per_sec() * requests_per_session(stack);
             // Requests in flight at the peak, if each took 10 s (Little's law).
             let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;

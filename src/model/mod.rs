@@ -496,18 +496,12 @@ impl Stack {
         }
     }
 
-    /// Sends `page` of the session stored as `session` (if pages follow);
-    /// a session's first page is sent as it opens, without a timer.
-    fn send_page(
-        &mut self,
-        now: SimTime,
-        page: Page,
-        session: Option<u32>,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        match (page.think, session) {
-            (Some(think), Some(session)) => scheduler.schedule_in(think, Event::Page { session }),
-            _ => self.metrics.session_closed(),
+    /// Sends `page`, and schedules its session's next one if any; a
+    /// session's first page is sent as it opens, without a timer.
+    fn send_page(&mut self, now: SimTime, page: Page, scheduler: &mut Scheduler<Event>) {
+        match page.next {
+            Some((session, think)) => scheduler.schedule_in(think, Event::Page { session }),
+            None => self.metrics.session_closed(),
         }
         self.issue(now, page.route, Class::User, page.user, scheduler);
     }
@@ -591,19 +585,32 @@ impl Stack {
                 self.end_request(now, id, Outcome::Ok, scheduler);
                 return;
             };
-            match self.enter(now, id, stage, scheduler) {
-                Step::Next => self.requests.get_mut(id).stage += 1,
-                Step::Wait(delay) => {
-                    self.wait(now, id, delay, scheduler);
-                    return;
-                }
-                Step::Parked => return,
-                Step::End(outcome) => {
-                    self.end_request(now, id, outcome, scheduler);
-                    return;
-                }
+            let step = self.enter(now, id, stage, scheduler);
+            if !self.take_step(now, id, step, scheduler) {
+                return;
             }
         }
+    }
+
+    /// Acts on what a stage asked of request `id`; true when it goes on to
+    /// its next stage now.
+    fn take_step(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        step: Step,
+        scheduler: &mut Scheduler<Event>,
+    ) -> bool {
+        match step {
+            Step::Next => {
+                self.requests.get_mut(id).stage += 1;
+                return true;
+            }
+            Step::Wait(delay) => self.wait(now, id, delay, scheduler),
+            Step::Parked => {}
+            Step::End(outcome) => self.end_request(now, id, outcome, scheduler),
+        }
+        false
     }
 
     fn next_generation(&mut self) -> u32 {
@@ -755,11 +762,7 @@ impl Stack {
                             self.metrics.cold_start(arrival, route_index);
                         }
                         self.assign(now, id, instance, ready_at);
-                        // A warm slot is usable at once: no timer to wait for.
-                        match ready_at - now {
-                            0 => Step::Next,
-                            delay => Step::Wait(delay),
-                        }
+                        slot_ready(now, ready_at)
                     }
                     Acquire::Queued => {
                         self.schedule_scale_retry(function, scheduler);
@@ -984,12 +987,8 @@ impl Stack {
         scheduler: &mut Scheduler<Event>,
     ) {
         self.assign(now, id, slot, ready_at);
-        match ready_at - now {
-            0 => {
-                self.requests.get_mut(id).stage += 1;
-                self.advance(now, id, scheduler);
-            }
-            delay => self.wait(now, id, delay, scheduler),
+        if self.take_step(now, id, slot_ready(now, ready_at), scheduler) {
+            self.advance(now, id, scheduler);
         }
     }
 
@@ -1039,6 +1038,15 @@ impl Stack {
     }
 }
 
+/// A function slot taken at `now` and usable from `ready_at`: a warm one at
+/// once, with no timer to wait for; a cold one after its start.
+fn slot_ready(now: SimTime, ready_at: SimTime) -> Step {
+    match ready_at - now {
+        0 => Step::Next,
+        delay => Step::Wait(delay),
+    }
+}
+
 /// Checks at `at` whether instance `slot` (serial `serial`) of `function` has idled out.
 fn schedule_idle_check(
     scheduler: &mut Scheduler<Event>,
@@ -1067,12 +1075,12 @@ impl sim::Model for Stack {
                 let session = self.traffic.open_session(&mut self.streams.routing);
                 self.metrics.session_opened(now);
                 self.schedule_next_session(now, scheduler);
-                let (page, id) = self.traffic.first_page(session, &mut self.streams.routing);
-                self.send_page(now, page, id, scheduler);
+                let page = self.traffic.first_page(session, &mut self.streams.routing);
+                self.send_page(now, page, scheduler);
             }
             Event::Page { session } => {
                 let page = self.traffic.next_page(session, &mut self.streams.routing);
-                self.send_page(now, page, Some(session), scheduler);
+                self.send_page(now, page, scheduler);
             }
             Event::Conversation { index } => {
                 let index = usize::from(index);

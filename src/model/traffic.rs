@@ -12,7 +12,7 @@ use rand_distr::{Distribution, Exp1};
 
 use super::Slab;
 use crate::scenario::{CountDist, DurationSampler, Scenario};
-use crate::sim::{NANOS_PER_SEC, RngStream, SimTime, duration_from_secs};
+use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime, duration_from_secs};
 
 const HOUR: SimTime = 3_600 * NANOS_PER_SEC;
 const DAY: SimTime = 24 * HOUR;
@@ -179,8 +179,9 @@ pub struct Page {
     pub route: usize,
     /// The user.
     pub user: u32,
-    /// The think time before the session's next request, if one follows.
-    pub think: Option<SimTime>,
+    /// If another page follows: the session's id (it stays stored until
+    /// its last page) and the think time before it.
+    pub next: Option<(u32, SimDuration)>,
 }
 
 /// Route choice and session shapes.
@@ -231,28 +232,22 @@ impl Traffic {
         }
     }
 
-    /// Takes the next page request of stored session `id`; closes it after its last.
+    /// Takes the first page request of a session just opened, storing the
+    /// session if pages follow.
+    pub fn first_page(&mut self, session: Session, rng: &mut RngStream) -> Page {
+        self.page(session, None, rng)
+    }
+
+    /// Takes the next page request of stored session `id`; drops it after its last.
     pub fn next_page(&mut self, id: u32, rng: &mut RngStream) -> Page {
-        let mut session = *self.sessions.get(id);
-        let page = self.page(&mut session, rng);
-        match page.think {
-            Some(_) => *self.sessions.get_mut(id) = session,
-            None => self.sessions.remove(id),
-        }
-        page
+        let session = *self.sessions.get(id);
+        self.page(session, Some(id), rng)
     }
 
-    /// Takes the first page request of a session just opened; returns the
-    /// id it is stored under if pages follow.
-    pub fn first_page(&mut self, mut session: Session, rng: &mut RngStream) -> (Page, Option<u32>) {
-        let page = self.page(&mut session, rng);
-        let id = page.think.map(|_| self.sessions.insert(session));
-        (page, id)
-    }
-
-    /// `session`'s next page request: its route, and the think time before
-    /// the next if one follows.
-    fn page(&self, session: &mut Session, rng: &mut RngStream) -> Page {
+    /// `session`'s next page request (`id`: where it is stored, if it is):
+    /// its route, and the think time before the next if one follows, with
+    /// the session kept stored until then.
+    fn page(&mut self, mut session: Session, id: Option<u32>, rng: &mut RngStream) -> Page {
         let draw: f64 = rng.random();
         let route = self
             .cumulative
@@ -262,11 +257,26 @@ impl Traffic {
             .map(|(_, route)| *route)
             .expect("validation guarantees a weighted route");
         session.requests_left = session.requests_left.saturating_sub(1);
-        let think = (session.requests_left > 0).then(|| self.think_time.sample(rng));
+        let next = if session.requests_left > 0 {
+            let think = self.think_time.sample(rng);
+            let id = match id {
+                Some(id) => {
+                    *self.sessions.get_mut(id) = session;
+                    id
+                }
+                None => self.sessions.insert(session),
+            };
+            Some((id, think))
+        } else {
+            if let Some(id) = id {
+                self.sessions.remove(id);
+            }
+            None
+        };
         Page {
             route,
             user: session.user,
-            think,
+            next,
         }
     }
 }
