@@ -81,11 +81,7 @@ impl<E: Copy> Scheduler<E> {
     /// Runs `model` until no event is due before `end`; the clock then
     /// stands at `end`. Events at or after `end` stay pending.
     pub fn run_until<M: Model<Event = E>>(&mut self, model: &mut M, end: SimTime) {
-        while let Some(at) = self.queue.peek_time() {
-            if at >= end {
-                break;
-            }
-            let (at, event) = self.queue.pop().expect("peeked event exists");
+        while let Some((at, event)) = self.queue.pop_before(end) {
             self.now = at;
             self.handled += 1;
             model.handle(at, event, self);

@@ -5,6 +5,12 @@
 //! its time. The sequence number breaks ties between events due at the same
 //! time in the order they were scheduled, so runs are deterministic. Events
 //! are small `Copy` values, so entries move by plain copies into a hole.
+//!
+//! A pop leaves the root vacant instead of refilling it at once: most
+//! handlers schedule an event, which then drops into the vacant root and
+//! sinks to its place, one pass where a refill and a push would take two.
+//! Pop order depends on the keys alone (they are unique), never on how
+//! the heap was arranged.
 
 use super::SimTime;
 
@@ -30,6 +36,8 @@ impl<E: Copy> Entry<E> {
 /// equal times.
 pub struct EventQueue<E> {
     heap: Vec<Entry<E>>,
+    /// Whether `heap[0]` was popped and not yet refilled.
+    root_vacant: bool,
     next_seq: u64,
 }
 
@@ -44,24 +52,19 @@ impl<E: Copy> EventQueue<E> {
     pub fn new() -> Self {
         Self {
             heap: Vec::new(),
+            root_vacant: false,
             next_seq: 0,
         }
     }
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.root_vacant)
     }
 
     /// Whether no event is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    /// Due time of the earliest event.
-    #[inline]
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.first().map(Entry::at)
+        self.len() == 0
     }
 
     /// Adds `event` due at `at`.
@@ -73,6 +76,11 @@ impl<E: Copy> EventQueue<E> {
             key: (u128::from(at) << 64) | u128::from(seq),
             event,
         };
+        if self.root_vacant {
+            self.root_vacant = false;
+            self.sink(entry);
+            return;
+        }
         // Move parents down into the hole until the new entry fits: one
         // write per level instead of a swap.
         let mut hole = self.heap.len();
@@ -88,15 +96,28 @@ impl<E: Copy> EventQueue<E> {
         self.heap[hole] = entry;
     }
 
-    /// Removes and returns the earliest event.
+    /// Removes and returns the earliest event if it is due before `end`.
     #[inline]
-    pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let last = self.heap.pop()?;
-        let Some(&first) = self.heap.first() else {
-            return Some((last.at(), last.event));
-        };
-        // The last entry refills the root's hole: smaller children move up
-        // until it fits.
+    pub fn pop_before(&mut self, end: SimTime) -> Option<(SimTime, E)> {
+        if self.root_vacant {
+            self.root_vacant = false;
+            let last = self.heap.pop().expect("a vacant root is an entry");
+            if !self.heap.is_empty() {
+                self.sink(last);
+            }
+        }
+        let first = *self.heap.first()?;
+        if first.at() >= end {
+            return None;
+        }
+        self.root_vacant = true;
+        Some((first.at(), first.event))
+    }
+
+    /// Puts `entry` in the vacant root and moves smaller children up until
+    /// it fits.
+    #[inline]
+    fn sink(&mut self, entry: Entry<E>) {
         let len = self.heap.len();
         let mut hole = 0;
         loop {
@@ -105,14 +126,13 @@ impl<E: Copy> EventQueue<E> {
                 break;
             }
             let (smallest, smallest_key) = self.smallest_child(first_child, len);
-            if smallest_key >= last.key {
+            if smallest_key >= entry.key {
                 break;
             }
             self.heap[hole] = self.heap[smallest];
             hole = smallest;
         }
-        self.heap[hole] = last;
-        Some((first.at(), first.event))
+        self.heap[hole] = entry;
     }
 
     /// The child with the smallest key among those from `first_child`, and
@@ -145,6 +165,7 @@ impl<E: Copy> EventQueue<E> {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus};
+    use std::collections::BTreeSet;
 
     #[test]
     fn pops_in_time_then_schedule_order() {
@@ -155,12 +176,42 @@ mod tests {
         }
         let mut last = (0u64, 0u32);
         let mut first = true;
-        while let Some((at, label)) = queue.pop() {
+        while let Some((at, label)) = queue.pop_before(SimTime::MAX) {
             if !first {
                 assert!(at > last.0 || (at == last.0 && label > last.1));
             }
             first = false;
             last = (at, label);
+        }
+        assert!(queue.is_empty());
+    }
+
+    /// Pushes and pops interleaved as a simulation does (pushes into a
+    /// vacant root, pops that stop at a horizon) give the order of a
+    /// sorted set of (time, schedule order).
+    #[test]
+    fn interleaved_pushes_and_pops_keep_the_order() {
+        let mut queue = EventQueue::new();
+        let mut sorted = BTreeSet::new();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut now = 0u64;
+        for label in 0..50_000u32 {
+            let at = now + rng.random_range(0..100u64);
+            queue.push(at, label);
+            sorted.insert((at, label));
+            for _ in 0..rng.random_range(0..3) {
+                let end = now + rng.random_range(0..50u64);
+                let expected = sorted.first().copied().filter(|(at, _)| *at < end);
+                assert_eq!(queue.pop_before(end), expected);
+                if let Some((at, _)) = expected {
+                    sorted.pop_first();
+                    now = at;
+                }
+                assert_eq!(queue.len(), sorted.len());
+            }
+        }
+        while let Some(entry) = sorted.pop_first() {
+            assert_eq!(queue.pop_before(SimTime::MAX), Some(entry));
         }
         assert!(queue.is_empty());
     }
