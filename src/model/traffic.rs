@@ -140,9 +140,14 @@ impl ArrivalRate {
                 rate, end: change, ..
             } = self.segment_at(at);
             let segment_end = change.min(end);
-            let span = (segment_end - at) as f64 / NANOS_PER_SEC as f64;
-            if rate * span >= remaining {
-                return Some(at + duration_from_secs(remaining / rate).max(1));
+            // The gap if it ends in this segment. Most end far inside it:
+            // under half its span, `rate * span >= remaining` holds with
+            // room no rounding can take away, so the test is spared.
+            let gap = duration_from_secs(remaining / rate);
+            let span_nanos = segment_end - at;
+            let span = span_nanos as f64 / NANOS_PER_SEC as f64;
+            if gap < span_nanos / 2 || rate * span >= remaining {
+                return Some(at + gap.max(1));
             }
             remaining -= rate * span;
             at = segment_end;
