@@ -24,9 +24,9 @@ pub use footprint::{
 /// Simulates replication `replication` of `scenario` with `users` users.
 pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replication {
     let mut stack = Stack::new(scenario, users, replication);
-    let mut scheduler = Scheduler::new();
+    let mut scheduler = Scheduler::new(scenario.horizon.value.nanos());
     stack.start(&mut scheduler);
-    scheduler.run_until(&mut stack, scenario.horizon.value.nanos());
+    scheduler.run(&mut stack);
     let mut replication = stack.finish(scenario);
     replication
         .values

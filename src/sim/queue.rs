@@ -79,26 +79,15 @@ impl<E: Copy> EventQueue<E> {
         if self.root_vacant {
             self.root_vacant = false;
             self.sink(entry);
-            return;
+        } else {
+            self.heap.push(entry);
+            self.sift_up(self.heap.len() - 1, entry);
         }
-        // Move parents down into the hole until the new entry fits: one
-        // write per level instead of a swap.
-        let mut hole = self.heap.len();
-        self.heap.push(entry);
-        while hole > 0 {
-            let parent = (hole - 1) / ARITY;
-            if entry.key >= self.heap[parent].key {
-                break;
-            }
-            self.heap[hole] = self.heap[parent];
-            hole = parent;
-        }
-        self.heap[hole] = entry;
     }
 
-    /// Removes and returns the earliest event if it is due before `end`.
+    /// Removes and returns the earliest event.
     #[inline]
-    pub fn pop_before(&mut self, end: SimTime) -> Option<(SimTime, E)> {
+    pub fn pop(&mut self) -> Option<(SimTime, E)> {
         if self.root_vacant {
             self.root_vacant = false;
             let last = self.heap.pop().expect("a vacant root is an entry");
@@ -107,9 +96,6 @@ impl<E: Copy> EventQueue<E> {
             }
         }
         let first = *self.heap.first()?;
-        if first.at() >= end {
-            return None;
-        }
         self.root_vacant = true;
         Some((first.at(), first.event))
     }
@@ -125,8 +111,8 @@ impl<E: Copy> EventQueue<E> {
             if first_child >= len {
                 break;
             }
-            let (smallest, smallest_key) = self.smallest_child(first_child, len);
-            if smallest_key >= entry.key {
+            let smallest = self.smallest_child(first_child, len);
+            if self.heap[smallest].key >= entry.key {
                 break;
             }
             self.heap[hole] = self.heap[smallest];
@@ -135,29 +121,39 @@ impl<E: Copy> EventQueue<E> {
         self.heap[hole] = entry;
     }
 
-    /// The child with the smallest key among those from `first_child`, and
-    /// its key. A full set of four is compared as two pairs and their
-    /// winners, with no loop and no data-dependent branch.
+    /// Puts `entry` in the hole at `hole`, moving parents down into it
+    /// until `entry` fits: one write per level instead of a swap.
     #[inline]
-    fn smallest_child(&self, first_child: usize, len: usize) -> (usize, u128) {
+    fn sift_up(&mut self, mut hole: usize, entry: Entry<E>) {
+        while hole > 0 {
+            let parent = (hole - 1) / ARITY;
+            if entry.key >= self.heap[parent].key {
+                break;
+            }
+            self.heap[hole] = self.heap[parent];
+            hole = parent;
+        }
+        self.heap[hole] = entry;
+    }
+
+    /// The child with the smallest key among those from `first_child`. A
+    /// full set of four is compared as two pairs and their winners, with no
+    /// loop and no data-dependent branch.
+    #[inline]
+    fn smallest_child(&self, first_child: usize, len: usize) -> usize {
         if let Some(children) = self.heap.get(first_child..first_child + ARITY) {
             let pick = |a: (usize, u128), b: (usize, u128)| if b.1 < a.1 { b } else { a };
             let left = pick((0, children[0].key), (1, children[1].key));
             let right = pick((2, children[2].key), (3, children[3].key));
-            let (offset, key) = pick(left, right);
-            return (first_child + offset, key);
+            return first_child + pick(left, right).0;
         }
-        (first_child + 1..len).fold(
-            (first_child, self.heap[first_child].key),
-            |smallest, child| {
-                let key = self.heap[child].key;
-                if key < smallest.1 {
-                    (child, key)
-                } else {
-                    smallest
-                }
-            },
-        )
+        (first_child + 1..len).fold(first_child, |smallest, child| {
+            if self.heap[child].key < self.heap[smallest].key {
+                child
+            } else {
+                smallest
+            }
+        })
     }
 }
 
@@ -176,7 +172,7 @@ mod tests {
         }
         let mut last = (0u64, 0u32);
         let mut first = true;
-        while let Some((at, label)) = queue.pop_before(SimTime::MAX) {
+        while let Some((at, label)) = queue.pop() {
             if !first {
                 assert!(at > last.0 || (at == last.0 && label > last.1));
             }
@@ -186,9 +182,9 @@ mod tests {
         assert!(queue.is_empty());
     }
 
-    /// Pushes and pops interleaved as a simulation does (pushes into a
-    /// vacant root, pops that stop at a horizon) give the order of a
-    /// sorted set of (time, schedule order).
+    /// Pushes and pops interleaved as a simulation does (most pushes drop
+    /// into a vacant root) give the order of a sorted set of (time,
+    /// schedule order).
     #[test]
     fn interleaved_pushes_and_pops_keep_the_order() {
         let mut queue = EventQueue::new();
@@ -200,18 +196,16 @@ mod tests {
             queue.push(at, label);
             sorted.insert((at, label));
             for _ in 0..rng.random_range(0..3) {
-                let end = now + rng.random_range(0..50u64);
-                let expected = sorted.first().copied().filter(|(at, _)| *at < end);
-                assert_eq!(queue.pop_before(end), expected);
+                let expected = sorted.pop_first();
+                assert_eq!(queue.pop(), expected);
                 if let Some((at, _)) = expected {
-                    sorted.pop_first();
                     now = at;
                 }
                 assert_eq!(queue.len(), sorted.len());
             }
         }
         while let Some(entry) = sorted.pop_first() {
-            assert_eq!(queue.pop_before(SimTime::MAX), Some(entry));
+            assert_eq!(queue.pop(), Some(entry));
         }
         assert!(queue.is_empty());
     }
