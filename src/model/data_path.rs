@@ -224,7 +224,21 @@ impl Stack {
 
     /// Gives back the CPU and the per-query connection request `id` holds,
     /// handing each to the head of its line.
+    #[inline(always)]
     pub(super) fn release_query_resources(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let request = self.requests.get(id);
+        if request.holds_cpu || request.holds_connection {
+            self.release_held_query_resources(now, id, scheduler);
+        }
+    }
+
+    /// [`Stack::release_query_resources`] of a request that holds one or both.
+    fn release_held_query_resources(
         &mut self,
         now: SimTime,
         id: u32,
@@ -232,9 +246,6 @@ impl Stack {
     ) {
         let request = self.requests.get_mut(id);
         let (holds_cpu, holds_connection) = (request.holds_cpu, request.holds_connection);
-        if !holds_cpu && !holds_connection {
-            return;
-        }
         request.holds_cpu = false;
         request.holds_connection = false;
         let node = usize::from(request.node);

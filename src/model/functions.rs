@@ -299,10 +299,17 @@ impl FunctionPool {
     }
 
     /// Starts a new instance and takes a slot on it, if the limits allow.
+    #[inline(always)]
     fn try_start(&mut self, now: SimTime, rng: &mut RngStream) -> Option<u32> {
         if self.alive >= self.max_instances {
             return None;
         }
+        self.start_within_max(now, rng)
+    }
+
+    /// [`FunctionPool::try_start`] below `max_instances`: the scale rate may
+    /// still hold the start back.
+    fn start_within_max(&mut self, now: SimTime, rng: &mut RngStream) -> Option<u32> {
         if let Some(scale) = &mut self.scale
             && !scale.try_take(now)
         {

@@ -863,6 +863,7 @@ impl Stack {
 
     /// Request `id` got a slot on `instance` at `now`, usable from `ready_at`:
     /// an invocation, whatever its outcome.
+    #[inline(always)]
     fn assign(&mut self, now: SimTime, id: u32, instance: u32, ready_at: SimTime) {
         let request = self.requests.get(id);
         let max_duration =

@@ -252,6 +252,7 @@ impl Traffic {
     /// `session`'s next page request (`id`: where it is stored, if it is):
     /// its route, and the think time before the next if one follows, with
     /// the session kept stored until then.
+    #[inline(always)]
     fn page(&mut self, mut session: Session, id: Option<u32>, rng: &mut RngStream) -> Page {
         let draw: f64 = rng.random();
         let route = self

@@ -182,7 +182,7 @@ pub enum DurationSampler {
 
 impl DurationSampler {
     /// Draws one duration.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut RngStream) -> SimDuration {
         match *self {
             DurationSampler::Constant(value) => value,
@@ -290,7 +290,7 @@ impl CountDist {
     }
 
     /// Draws one count.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut RngStream) -> u32 {
         match *self {
             CountDist::Constant(value) => value,

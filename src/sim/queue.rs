@@ -102,7 +102,7 @@ impl<E: Copy> EventQueue<E> {
 
     /// Puts `entry` in the vacant root and moves smaller children up until
     /// it fits.
-    #[inline]
+    #[inline(always)]
     fn sink(&mut self, entry: Entry<E>) {
         let len = self.heap.len();
         let mut hole = 0;
