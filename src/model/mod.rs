@@ -808,7 +808,8 @@ impl Stack {
             }
             Stage::Database | Stage::AppCacheSet if self.app_cache_hit(id) => Step::Next,
             Stage::Database => self.database_step(now, id, scheduler),
-            Stage::Externals => {
+            // Calls answered from the API's cache take no time: the next goes at once.
+            Stage::Externals => loop {
                 let request = self.requests.get_mut(id);
                 let Some(&(api, units)) = route.externals.get(usize::from(request.externals_done))
                 else {
@@ -818,11 +819,11 @@ impl Stack {
                 let api = &mut self.apis[api];
                 let (keys, times) = (&mut self.streams.external_keys, &mut self.streams.externals);
                 match api.call(now, units, keys, times) {
-                    CallResult::Cached => self.enter(now, id, stage, scheduler),
-                    CallResult::QuotaExhausted => Step::End(Outcome::ExternalQuota),
-                    CallResult::Sent(latency) => Step::Wait(latency),
+                    CallResult::Cached => {}
+                    CallResult::QuotaExhausted => return Step::End(Outcome::ExternalQuota),
+                    CallResult::Sent(latency) => return Step::Wait(latency),
                 }
-            }
+            },
             Stage::Ai => self.ai_step(now, id, scheduler),
             Stage::AppCacheSet => {
                 let (key, _) = request.app_cache.expect("the get stage ran");

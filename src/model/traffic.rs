@@ -114,19 +114,26 @@ impl ArrivalRate {
 
     /// The constant-rate segment holding `at`: the rate is constant from one
     /// change to the next, so it is the same for every time in between.
+    #[inline(always)]
     fn segment_at(&mut self, at: SimTime) -> Segment {
         if !(self.segment.start..self.segment.end).contains(&at) {
-            self.segment = Segment {
-                start: at,
-                end: self.next_change(at),
-                rate: self.at(at),
-            };
+            self.segment = self.segment_from(at);
         }
         self.segment
     }
 
+    /// The constant-rate segment from `at` to the next change.
+    fn segment_from(&self, at: SimTime) -> Segment {
+        Segment {
+            start: at,
+            end: self.next_change(at),
+            rate: self.at(at),
+        }
+    }
+
     /// The next arrival after `now`, by inversion of the integrated rate
     /// (exact for a piecewise-constant rate), or `None` before `end`.
+    #[inline(always)]
     pub fn next_arrival(
         &mut self,
         now: SimTime,
