@@ -128,8 +128,8 @@ pub struct FunctionPool {
     overflow: Overflow,
     /// Longest a request may run.
     pub max_duration: SimDuration,
-    /// Memory per instance in GiB.
-    pub memory_gb: f64,
+    /// Memory per instance, bytes.
+    pub memory: u64,
     /// The burst limit on new instances.
     scale: Option<TokenBucket>,
     instances: Slab<Instance>,
@@ -162,7 +162,7 @@ impl FunctionPool {
             max_instances: config.max_instances.value,
             overflow: config.overflow,
             max_duration: config.max_duration.nanos(),
-            memory_gb: config.memory.gigabytes(),
+            memory: config.memory.0,
             scale,
             instances: Slab::default(),
             available: BinaryHeap::new(),

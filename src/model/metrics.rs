@@ -2,7 +2,7 @@
 //! per-request storage).
 
 use crate::scenario::{Route, RouteSlo};
-use crate::sim::{SimDuration, SimTime, duration_to_secs};
+use crate::sim::{NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
 
 /// How a request ended.
@@ -120,9 +120,9 @@ pub struct Metrics {
     warmup: SimTime,
     /// Per route.
     pub routes: Vec<RouteMetrics>,
-    /// Sum of users' waits for a slot and cold start, seconds.
-    pub wait_sum: f64,
-    /// Requests whose wait is in `wait_sum`.
+    /// Sum of users' waits for a slot and cold start, nanoseconds.
+    pub wait_nanos: u128,
+    /// Requests whose wait is in `wait_nanos`.
     pub wait_count: u64,
     /// Worst windows for the scenario SLO.
     pub window: WindowTracker,
@@ -145,12 +145,15 @@ pub struct Metrics {
     /// Most sessions open at once after warm-up (a peak is all the reports
     /// need, so no per-minute gauge).
     pub peak_sessions: u64,
-    /// Handler CPU seconds.
-    pub cpu_seconds: f64,
-    /// Instance memory x lifetime, GiB-seconds.
-    pub gb_seconds: f64,
-    /// Memory GiB times wall-clock invocation seconds (legacy billing).
-    pub invocation_gb_seconds: f64,
+    /// Handler CPU time, nanoseconds. The sums of durations are kept in
+    /// whole units, exact and in no order's debt, and turned into seconds
+    /// once, at the end.
+    pub cpu_nanos: u128,
+    /// Instance memory x lifetime, byte-nanoseconds.
+    pub instance_byte_nanos: u128,
+    /// Memory times wall-clock invocation time (legacy billing),
+    /// byte-nanoseconds.
+    pub invocation_byte_nanos: u128,
     /// Bytes of answered responses sent to clients.
     pub transfer_bytes: u64,
     /// Requests that got a slot on an instance (billed, whatever the outcome).
@@ -222,7 +225,7 @@ impl Metrics {
         Self {
             warmup,
             routes,
-            wait_sum: 0.0,
+            wait_nanos: 0,
             wait_count: 0,
             window: WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS),
             alert_windows: alert_windows
@@ -237,9 +240,9 @@ impl Metrics {
             instances: Gauge::new(warmup, minutes),
             sessions: 0,
             peak_sessions: 0,
-            cpu_seconds: 0.0,
-            gb_seconds: 0.0,
-            invocation_gb_seconds: 0.0,
+            cpu_nanos: 0,
+            instance_byte_nanos: 0,
+            invocation_byte_nanos: 0,
             transfer_bytes: 0,
             invocations: 0,
             redis_commands: 0,
@@ -326,7 +329,7 @@ impl Metrics {
         if self.counts(arrival) {
             self.invocations += 1;
             if class == Class::User {
-                self.wait_sum += duration_to_secs(wait);
+                self.wait_nanos += u128::from(wait);
                 self.wait_count += 1;
             }
         }
@@ -336,7 +339,7 @@ impl Metrics {
     #[inline]
     pub fn handler(&mut self, arrival: SimTime, cpu: SimDuration) {
         if self.counts(arrival) {
-            self.cpu_seconds += duration_to_secs(cpu);
+            self.cpu_nanos += u128::from(cpu);
         }
     }
 
@@ -446,20 +449,48 @@ impl Metrics {
         latency
     }
 
-    /// A request that arrived at `arrival` held an instance of `memory_gb`
+    /// A request that arrived at `arrival` held an instance of `memory` bytes
     /// GiB for `held` of wall-clock time.
     #[inline]
-    pub fn invocation_ended(&mut self, arrival: SimTime, held: SimDuration, memory_gb: f64) {
+    pub fn invocation_ended(&mut self, arrival: SimTime, held: SimDuration, memory: u64) {
         if self.counts(arrival) {
-            self.invocation_gb_seconds += duration_to_secs(held) * memory_gb;
+            self.invocation_byte_nanos += u128::from(held) * u128::from(memory);
         }
     }
 
-    /// An instance lived from `created` to `ended` with `memory_gb` GiB.
-    pub fn instance_lifetime(&mut self, created: SimTime, ended: SimTime, memory_gb: f64) {
+    /// An instance lived from `created` to `ended` with `memory` bytes.
+    pub fn instance_lifetime(&mut self, created: SimTime, ended: SimTime, memory: u64) {
         let start = created.max(self.warmup);
         if ended > start {
-            self.gb_seconds += duration_to_secs(ended - start) * memory_gb;
+            self.instance_byte_nanos += u128::from(ended - start) * u128::from(memory);
         }
     }
+
+    /// Users' mean wait for a slot and cold start, ms (NaN without any).
+    pub fn mean_wait_ms(&self) -> f64 {
+        if self.wait_count == 0 {
+            return f64::NAN;
+        }
+        self.wait_nanos as f64 / self.wait_count as f64 / NANOS_PER_MILLI as f64
+    }
+
+    /// Handler CPU seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.cpu_nanos as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// Instance memory x lifetime, GiB-seconds.
+    pub fn gb_seconds(&self) -> f64 {
+        gb_seconds(self.instance_byte_nanos)
+    }
+
+    /// Memory x wall-clock invocation time (legacy billing), GiB-seconds.
+    pub fn invocation_gb_seconds(&self) -> f64 {
+        gb_seconds(self.invocation_byte_nanos)
+    }
+}
+
+/// Byte-nanoseconds in GiB-seconds.
+fn gb_seconds(byte_nanos: u128) -> f64 {
+    byte_nanos as f64 / (1u64 << 30) as f64 / NANOS_PER_SEC as f64
 }

@@ -524,7 +524,7 @@ impl Stack {
         for pool in &self.functions {
             for instance in pool.alive_instances() {
                 self.metrics
-                    .instance_lifetime(instance.created_at, end, pool.memory_gb);
+                    .instance_lifetime(instance.created_at, end, pool.memory);
             }
         }
         let ai_slots = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut());
@@ -957,7 +957,7 @@ impl Stack {
             let function = self.routes[route].function;
             let pool = &mut self.functions[function];
             self.metrics
-                .invocation_ended(arrival, now - invoked_at, pool.memory_gb);
+                .invocation_ended(arrival, now - invoked_at, pool.memory);
             let (next, idle_check) = pool.release(now, slot, &mut self.streams.placement);
             if let Some(at) = idle_check {
                 let serial = pool.serial(slot);
@@ -1018,10 +1018,10 @@ impl Stack {
             IdleCheck::Nothing => {}
             IdleCheck::Recheck(at) => schedule_idle_check(scheduler, at, function, slot, serial),
             IdleCheck::Reclaimed { links, lifetime } => {
-                let memory_gb = pool.memory_gb;
+                let memory = pool.memory;
                 self.metrics.instances.add(now, -1);
                 self.metrics
-                    .instance_lifetime(lifetime.0, lifetime.1, memory_gb);
+                    .instance_lifetime(lifetime.0, lifetime.1, memory);
                 self.release_links(now, links, scheduler);
             }
         }

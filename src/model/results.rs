@@ -162,14 +162,7 @@ impl Replication {
         values.push("p95_ms", latency.quantile_ms(0.95));
         values.push("p99_ms", latency.quantile_ms(0.99));
         values.push("mean_latency_ms", latency.mean_ms());
-        values.push(
-            "mean_wait_ms",
-            if metrics.wait_count > 0 {
-                metrics.wait_sum / metrics.wait_count as f64 * 1_000.0
-            } else {
-                f64::NAN
-            },
-        );
+        values.push("mean_wait_ms", metrics.mean_wait_ms());
         push_outcomes(&mut values, requests, &outcomes);
         values.push("cold_starts", cold as f64);
         values.push("cold_start_ratio", ratio(cold, metrics.invocations));
@@ -262,9 +255,9 @@ impl Replication {
             first_minute..minute_count,
         );
         values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
-        values.push("cpu_seconds", metrics.cpu_seconds);
-        values.push("gb_seconds", metrics.gb_seconds);
-        values.push("invocation_gb_seconds", metrics.invocation_gb_seconds);
+        values.push("cpu_seconds", metrics.cpu_seconds());
+        values.push("gb_seconds", metrics.gb_seconds());
+        values.push("invocation_gb_seconds", metrics.invocation_gb_seconds());
         values.push("transfer_bytes", metrics.transfer_bytes as f64);
 
         let mut series: Vec<(&'static str, Series)> = vec![

@@ -12,9 +12,7 @@ mod time;
 
 pub use queue::EventQueue;
 pub use rng::{RngStream, stream, stream_seed};
-pub use time::{
-    NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime, duration_from_secs, duration_to_secs,
-};
+pub use time::{NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime, duration_from_secs};
 
 /// A simulated system: receives its events one at a time, in time order.
 pub trait Model {

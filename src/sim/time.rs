@@ -30,12 +30,6 @@ pub fn duration_from_secs(secs: f64) -> SimDuration {
     }
 }
 
-/// Converts a duration to seconds.
-#[inline]
-pub fn duration_to_secs(duration: SimDuration) -> f64 {
-    duration as f64 / NANOS_PER_SEC as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +61,5 @@ mod tests {
         assert_eq!(duration_from_secs(1e30), u64::MAX);
         assert_eq!(duration_from_secs(9.3e9), u64::MAX);
         assert_eq!(duration_from_secs(9.2e9), 9_200_000_000_000_000_000);
-        assert_eq!(duration_to_secs(250 * NANOS_PER_MILLI), 0.25);
     }
 }
