@@ -275,6 +275,12 @@ impl FunctionPool {
     pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
         if let Some(slot) = self.best_available() {
             self.occupy(slot);
+            if self.instances.get(slot).available_key.is_none() {
+                // Now full: its entry, the top, goes at once rather than
+                // later as a stale one (an instance that comes back would
+                // otherwise leave duplicates that deepen the heap).
+                self.available.pop();
+            }
             let ready_at = self.instances.get(slot).ready_at.max(now);
             return Acquire::Slot {
                 instance: slot,
