@@ -145,9 +145,9 @@ pub struct Metrics {
     /// Most sessions open at once after warm-up (a peak is all the reports
     /// need, so no per-minute gauge).
     pub peak_sessions: u64,
-    /// Handler CPU time, nanoseconds. The sums of durations are kept in
-    /// whole units, exact and in no order's debt, and turned into seconds
-    /// once, at the end.
+    /// Handler CPU time, nanoseconds. Sums of durations are kept in whole
+    /// units (exact, whatever the order of the terms) and turned into
+    /// seconds once, when reported.
     pub cpu_nanos: u128,
     /// Instance memory x lifetime, byte-nanoseconds.
     pub instance_byte_nanos: u128,
@@ -449,8 +449,8 @@ impl Metrics {
         latency
     }
 
-    /// A request that arrived at `arrival` held an instance of `memory` bytes
-    /// GiB for `held` of wall-clock time.
+    /// A request that arrived at `arrival` held an instance of `memory`
+    /// bytes for `held` of wall-clock time.
     #[inline]
     pub fn invocation_ended(&mut self, arrival: SimTime, held: SimDuration, memory: u64) {
         if self.counts(arrival) {
@@ -481,16 +481,45 @@ impl Metrics {
 
     /// Instance memory x lifetime, GiB-seconds.
     pub fn gb_seconds(&self) -> f64 {
-        gb_seconds(self.instance_byte_nanos)
+        byte_nanos_in_gb_seconds(self.instance_byte_nanos)
     }
 
     /// Memory x wall-clock invocation time (legacy billing), GiB-seconds.
     pub fn invocation_gb_seconds(&self) -> f64 {
-        gb_seconds(self.invocation_byte_nanos)
+        byte_nanos_in_gb_seconds(self.invocation_byte_nanos)
     }
 }
 
 /// Byte-nanoseconds in GiB-seconds.
-fn gb_seconds(byte_nanos: u128) -> f64 {
+fn byte_nanos_in_gb_seconds(byte_nanos: u128) -> f64 {
     byte_nanos as f64 / (1u64 << 30) as f64 / NANOS_PER_SEC as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_of_durations_are_exact_and_reported_in_seconds() {
+        let second = NANOS_PER_SEC;
+        let mut metrics = Metrics::new(&[], 0, second, 10, 60 * second, &[]);
+        // Before warm-up: not counted.
+        metrics.handler(0, 5 * second);
+        // A tenth of a second a million times: a float sum drifts, an
+        // integer one does not.
+        for _ in 0..1_000_000 {
+            metrics.handler(second, second / 10);
+        }
+        assert_eq!(metrics.cpu_seconds(), 100_000.0);
+        for wait_ms in [1, 2, 6] {
+            metrics.invoked(second, wait_ms * NANOS_PER_MILLI, Class::User);
+        }
+        metrics.invoked(second, 1_000 * NANOS_PER_MILLI, Class::Job);
+        assert_eq!(metrics.mean_wait_ms(), 3.0);
+        let half_gib = 1u64 << 29;
+        metrics.invocation_ended(second, 3 * second, half_gib);
+        assert_eq!(metrics.invocation_gb_seconds(), 1.5);
+        metrics.instance_lifetime(0, 5 * second, 2 * half_gib);
+        assert_eq!(metrics.gb_seconds(), 4.0);
+    }
 }
