@@ -234,8 +234,9 @@ impl FunctionPool {
         }
         self.available.push((key, slot));
         if self.available.len() > 2 * self.available_count + 64 {
-            // Drop stale entries and the duplicates an instance leaves when
-            // it comes back with the same key: one entry per instance.
+            // Drop stale entries (an instance whose key changed while it
+            // stayed available, or that was reclaimed) and any duplicate:
+            // one entry per instance.
             let instances = &self.instances;
             let mut entries = std::mem::take(&mut self.available).into_vec();
             entries.retain(|&(key, slot)| instances.get(slot).available_key == Some(key));
@@ -246,8 +247,14 @@ impl FunctionPool {
     }
 
     fn make_unavailable(&mut self, slot: u32) {
-        if self.instances.get_mut(slot).available_key.take().is_some() {
+        if let Some(key) = self.instances.get_mut(slot).available_key.take() {
             self.available_count -= 1;
+            // Most often it is the instance just taken, on top: its entry
+            // goes now rather than later as a stale one (an instance that
+            // comes back would leave a duplicate that deepens the heap).
+            if self.available.peek() == Some(&(key, slot)) {
+                self.available.pop();
+            }
         }
     }
 
@@ -275,12 +282,6 @@ impl FunctionPool {
     pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
         if let Some(slot) = self.best_available() {
             self.occupy(slot);
-            if self.instances.get(slot).available_key.is_none() {
-                // Now full: its entry, the top, goes at once rather than
-                // later as a stale one (an instance that comes back would
-                // otherwise leave duplicates that deepen the heap).
-                self.available.pop();
-            }
             let ready_at = self.instances.get(slot).ready_at.max(now);
             return Acquire::Slot {
                 instance: slot,

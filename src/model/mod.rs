@@ -450,10 +450,9 @@ impl Stack {
         for index in 0..self.conversations.routes.len() {
             self.schedule_next_conversation(index, 0, scheduler);
         }
+        // A run due at or after the end is dropped by the scheduler.
         for (index, job) in self.jobs.iter().enumerate() {
-            if job.first_run() < self.end {
-                scheduler.schedule_at(job.first_run(), Event::JobRun { job: index as u16 });
-            }
+            scheduler.schedule_at(job.first_run(), Event::JobRun { job: index as u16 });
         }
         if let Some(abusive) = &mut self.abusive {
             for client in 0..abusive.count() {
@@ -1097,7 +1096,7 @@ impl sim::Model for Stack {
                 let index = usize::from(job);
                 let counted = self.metrics.counts(now);
                 let (tasks, next) = self.jobs[index].start_run(now, counted);
-                if let Some(at) = next.filter(|at| *at < self.end) {
+                if let Some(at) = next {
                     scheduler.schedule_at(at, Event::JobRun { job });
                 }
                 let route = self.jobs[index].route;

@@ -149,11 +149,15 @@ impl ArrivalRate {
             let segment_end = change.min(end);
             // The gap if it ends in this segment. Most end far inside it:
             // under half its span, `rate * span >= remaining` holds with
-            // room no rounding can take away, so the test is spared.
+            // room no rounding can take away, so neither the span in
+            // seconds nor the test is computed.
             let gap = duration_from_secs(remaining / rate);
             let span_nanos = segment_end - at;
+            if gap < span_nanos / 2 {
+                return Some(at + gap.max(1));
+            }
             let span = span_nanos as f64 / NANOS_PER_SEC as f64;
-            if gap < span_nanos / 2 || rate * span >= remaining {
+            if rate * span >= remaining {
                 return Some(at + gap.max(1));
             }
             remaining -= rate * span;

@@ -56,14 +56,12 @@ impl WindowTracker {
         if now < self.index_end {
             return;
         }
-        let index = (now - self.start) / self.length;
-        if index != self.index {
-            self.close();
-            self.index = index;
-            self.index_end = self
-                .start
-                .saturating_add((index + 1).saturating_mul(self.length));
-        }
+        // Past the window's end, so a later window.
+        self.close();
+        self.index = (now - self.start) / self.length;
+        self.index_end = self
+            .start
+            .saturating_add((self.index + 1).saturating_mul(self.length));
     }
 
     fn close(&mut self) {
