@@ -79,7 +79,7 @@ fn mmc_floor(customers: u64, arrival_rate: f64, service_rate: f64, servers: usiz
 fn mmc(c: &mut Criterion) {
     let scenario = load("validation/mmc-rho09.yaml");
     let users = scenario.tiers.value[0].users.value;
-    let customers = simulate(&scenario, users, 0).value("requests") as u64;
+    let customers = simulate(&scenario, users, 0).tier.requests;
     // The floor must be the same queue: Erlang C gives a mean wait of
     // 66.87 ms at rho 0.9; 2.7 million customers land within a few percent.
     let floor_wait = mmc_floor(customers, 90.0, 10.0, 10);
@@ -101,10 +101,10 @@ fn serverless_reference(c: &mut Criterion) {
     let mut scenario = load("bench/serverless-reference.yaml");
     scenario.horizon.value = Duration::from_secs(10_000);
     let users = scenario.tiers.value[0].users.value;
-    let requests = simulate(&scenario, users, 0).value("requests");
+    let requests = simulate(&scenario, users, 0).tier.requests;
     let mut group = c.benchmark_group("engine");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(requests as u64));
+    group.throughput(Throughput::Elements(requests));
     group.bench_function("serverless_reference_10000s", |b| {
         b.iter(|| simulate(&scenario, users, 0))
     });

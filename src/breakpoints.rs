@@ -13,13 +13,13 @@
 use std::collections::BTreeMap;
 
 use crate::experiment::{self, Plan, PlannedTier, RunOptions, TierRun};
-use crate::model::Replication;
+use crate::model::{Outcome, TierResults};
 use crate::scenario::Scenario;
-use crate::stats::{Estimate, estimate};
+use crate::stats::Estimate;
 
 /// Per replication: the measured value and the threshold it must stay at or
-/// under; a NaN value means the criterion does not apply.
-type Measure = Box<dyn Fn(&Replication) -> (f64, f64) + Sync>;
+/// under; `None` where the criterion does not apply.
+type Measure = Box<dyn Fn(&TierResults) -> Option<(f64, f64)> + Sync>;
 
 /// A resource limit or SLO to find the crossing of.
 pub struct Criterion {
@@ -35,7 +35,7 @@ impl Criterion {
     fn new(
         name: &'static str,
         description: String,
-        measure: impl Fn(&Replication) -> (f64, f64) + Sync + 'static,
+        measure: impl Fn(&TierResults) -> Option<(f64, f64)> + Sync + 'static,
     ) -> Self {
         Self {
             name,
@@ -46,8 +46,12 @@ impl Criterion {
 
     /// How many of `tier`'s replications crossed, of how many it applies to.
     pub fn crossings(&self, tier: &TierRun) -> (usize, usize) {
-        let measured: Vec<(f64, f64)> = tier.replications.iter().map(&self.measure).collect();
-        let applies = measured.iter().filter(|(value, _)| !value.is_nan()).count();
+        let measured: Vec<(f64, f64)> = tier
+            .replications
+            .iter()
+            .filter_map(|r| (self.measure)(&r.tier))
+            .collect();
+        let applies = measured.len();
         let crossed = measured
             .iter()
             .filter(|(value, threshold)| value > threshold)
@@ -63,12 +67,7 @@ impl Criterion {
 
     /// The measured value's mean and CI over `tier`'s replications.
     pub fn value(&self, tier: &TierRun) -> Estimate {
-        let values: Vec<f64> = tier
-            .replications
-            .iter()
-            .map(|r| (self.measure)(r).0)
-            .collect();
-        estimate(&values)
+        tier.estimate(|r| (self.measure)(&r.tier).map(|(value, _)| value))
     }
 }
 
@@ -77,40 +76,47 @@ impl Criterion {
 pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
     let slo_ms = scenario.slo.p95_latency.secs() * 1_000.0;
     let error_rate = scenario.slo.error_rate.0;
-    let positive = |name: &'static str| move |r: &Replication| (r.value(name), 0.0);
+    let positive =
+        |count: fn(&TierResults) -> u64| move |t: &TierResults| Some((count(t) as f64, 0.0));
     let mut criteria = vec![
         Criterion::new(
             "db_connections_exhausted",
             "database connections demanded at peak over the limit for the app".into(),
-            |r| (r.value("peak_db_demanded"), r.value("db_connection_limit")),
+            |t| {
+                let primary = &t.primary;
+                Some((
+                    primary.peak_demanded as f64,
+                    f64::from(primary.connection_limit),
+                ))
+            },
         ),
         Criterion::new(
             "pooler_refusals_or_timeouts",
             "pooler clients refused or queries timed out waiting (any)".into(),
-            |r| {
-                let failures = r.value("pooler_client_refusals") + r.value("pooler_wait_timeouts");
-                (failures, 0.0)
+            |t| {
+                let pooler = t.primary.pooler?;
+                Some(((pooler.client_refusals + pooler.wait_timeouts) as f64, 0.0))
             },
         ),
         Criterion::new(
             "pooler_wait_over_slo",
             format!("pooler wait p95 over the SLO's {slo_ms:.0} ms"),
-            move |r| (r.value("pooler_wait_p95_ms"), slo_ms),
+            move |t| Some((t.primary.pooler?.servers.wait_p95_ms?, slo_ms)),
         ),
         Criterion::new(
             "db_cpu_saturated",
             "database CPUs over 95% busy in the busiest minute".into(),
-            |r| (r.value("db_cpu_busiest_minute_utilisation"), 0.95),
+            |t| Some((t.primary.cpus?.busiest_minute_utilisation, 0.95)),
         ),
         Criterion::new(
             "functions_throttled",
             "function instances throttled (503, any)".into(),
-            positive("throttled"),
+            positive(|t| t.outcomes.count(Outcome::Throttled)),
         ),
         Criterion::new(
             "worst_window_p95_over_slo",
             format!("worst-window p95 latency over the SLO's {slo_ms:.0} ms"),
-            move |r| (r.value("worst_window_p95_ms"), slo_ms),
+            move |t| Some((t.worst_window_p95_ms?, slo_ms)),
         ),
         Criterion::new(
             "worst_window_errors_over_slo",
@@ -118,14 +124,14 @@ pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
                 "worst-window error rate over the SLO's {:.2}%",
                 error_rate * 100.0
             ),
-            move |r| (r.value("worst_window_error_rate"), error_rate),
+            move |t| Some((t.worst_window_error_rate?, error_rate)),
         ),
     ];
     if scenario.ai.is_some() {
         criteria.push(Criterion::new(
             "ai_provider_429s",
             "AI provider rate limits answered 429 (any)".into(),
-            positive("ai_provider_429s"),
+            positive(|t| t.ai.provider_429s),
         ));
     }
     if let Some(alert) = scenario.db_connection_alert() {
@@ -135,7 +141,7 @@ pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
                 "open connections at peak reaching the alert threshold of {:.0}",
                 alert.threshold
             ),
-            move |r| (r.value("peak_db_connections"), alert.fires_above),
+            move |t| Some((t.primary.peak_connections as f64, alert.fires_above)),
         ));
     }
     criteria

@@ -8,8 +8,8 @@
 //! they call, and scheduled jobs. [`experiment`] simulates every tier and
 //! replication in parallel; each replication drives the modelled stack
 //! ([`model`]) request by request on a domain-free discrete-event kernel
-//! ([`sim`]), records streaming statistics ([`stats`]) and ends as scalars
-//! and per-minute series that [`report`] writes as CSV.
+//! ([`sim`]), records streaming statistics ([`stats`]) and ends as typed
+//! results and per-minute series that [`report`] writes as CSV.
 //!
 //! ```no_run
 //! use capsim::{experiment, scenario};
@@ -17,7 +17,7 @@
 //! let loaded = scenario::load("scenarios/autorev-baseline.yaml".as_ref())?;
 //! let tier = &loaded.scenario.tiers.value[0];
 //! let result = experiment::simulate(loaded.stack(0), tier.users.value, 0);
-//! println!("p95 {} ms", result.value("p95_ms"));
+//! println!("p95 {:?} ms", result.tier.latency.p95_ms);
 //! # Ok::<(), capsim::scenario::ScenarioError>(())
 //! ```
 #![deny(missing_docs)]

@@ -711,3 +711,67 @@ fn shards_merge_into_the_reports_of_a_single_run_byte_for_byte() {
         .code(1)
         .stderr(predicate::str::contains("cut.csv"));
 }
+
+/// Every CSV's columns, as committed in tests/headers/*.columns (one name
+/// a line): a renamed, dropped or added column fails here, not in a user's
+/// spreadsheet.
+#[test]
+fn every_csv_keeps_its_committed_columns() {
+    let headers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/headers");
+    let scenario = headers.join("headers.yaml");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = dir.path();
+    let run = |args: &[&str], scenarios: &[&Path]| {
+        capsim()
+            .args(args)
+            .arg("--out")
+            .arg(out)
+            .args(scenarios)
+            .assert()
+            .success();
+    };
+    run(&["run"], &[&scenario]);
+    run(
+        &["sweep", "--users", "100..300", "--points", "2"],
+        &[&scenario],
+    );
+    run(
+        &[
+            "breakpoints",
+            "--users",
+            "100..300",
+            "--points-per-decade",
+            "1",
+        ],
+        &[&scenario],
+    );
+    run(
+        &["compare"],
+        &[&scenario, &headers.join("headers-pooled.yaml")],
+    );
+    let reports = out.join("headers");
+    for (columns, csv) in [
+        ("summary", reports.join("summary.csv")),
+        ("summary", reports.join("sweep/sweep.csv")),
+        ("routes", reports.join("routes.csv")),
+        ("timeseries", reports.join("timeseries.csv")),
+        ("costs", reports.join("costs.csv")),
+        ("alerts", reports.join("alerts.csv")),
+        ("breakpoints", reports.join("breakpoints.csv")),
+        (
+            "compare",
+            out.join("compare-headers-vs-headers-pooled/compare.csv"),
+        ),
+    ] {
+        let expected = fs::read_to_string(headers.join(format!("{columns}.columns")))
+            .expect("committed columns");
+        let written = fs::read_to_string(&csv).expect("the report is written");
+        let header = written.lines().next().expect("a header").replace(',', "\n") + "\n";
+        assert_eq!(
+            header,
+            expected,
+            "{}: its columns differ from tests/headers/{columns}.columns",
+            csv.display()
+        );
+    }
+}

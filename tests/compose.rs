@@ -52,10 +52,11 @@ fn each_tier_runs_on_the_stack_its_set_makes() {
     let direct = simulate(loaded.stack(0), 1000, 0);
     let pooled = simulate(loaded.stack(1), 1000, 0);
     // Same users, same replication: the same traffic reaches both stacks.
-    assert_eq!(direct.value("requests"), pooled.value("requests"));
-    assert!(direct.value("pooler_peak_busy").is_nan());
-    assert!(pooled.value("pooler_peak_busy") <= 4.0);
-    assert!(pooled.value("pooler_peak_clients") >= 1.0);
+    assert_eq!(direct.tier.requests, pooled.tier.requests);
+    assert!(direct.tier.primary.pooler.is_none());
+    let pooler = pooled.tier.primary.pooler.expect("a pooler");
+    assert!(pooler.servers.peak_busy <= 4);
+    assert!(pooler.peak_clients >= 1);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use capsim::costs::{self, SupabasePrices, Usage, VercelPrices};
 use capsim::experiment::{self, Plan, RunOptions, next_compute};
-use capsim::model::{Replication, Values};
+use capsim::model::{NodeResults, Replication, TierResults};
 use capsim::scenario::{self, Compute, Costs, Loaded, SupabasePlan, VercelBilling, VercelPlan};
 
 fn usage() -> Usage {
@@ -141,17 +141,15 @@ fn usage_is_scaled_to_a_thirty_day_month_before_free_amounts_are_subtracted() {
     ));
     let stack = &loaded.scenario;
     let scale = 30.0 * 86_400.0 / 9_900.0;
-    let mut values = Values::default();
-    values.push("invocations", 1_000.0);
-    values.push("cpu_seconds", 3_600.0);
-    values.push("redis_commands", 5_000.0);
-    values.push("transfer_bytes", 1e9);
     let replication = Replication {
-        values,
-        routes: Vec::new(),
-        minute_fields: Vec::new(),
-        minutes: Vec::new(),
-        first_minute: 0,
+        tier: TierResults {
+            invocations: 1_000,
+            cpu_seconds: 3_600.0,
+            redis_commands: 5_000,
+            transfer_bytes: 1_000_000_000,
+            ..TierResults::default()
+        },
+        ..Replication::default()
     };
     let month = Usage::month(stack, &replication);
     close(month.invocations, 1_000.0 * scale);
@@ -184,36 +182,40 @@ fn a_projection_from_under_a_week_must_be_asked_for() {
     assert!(message.contains("case.yaml:"), "{message}");
 }
 
-fn replication_demanding(limit: f64, demanded: f64, replica_demanded: f64) -> Replication {
-    let mut values = Values::default();
-    values.push("peak_db_demanded", demanded);
-    values.push("db_connection_limit", limit);
-    values.push("replica1_peak_db_demanded", replica_demanded);
+fn replication_demanding(limit: u32, demanded: u64, replica_demanded: u64) -> Replication {
     Replication {
-        values,
-        routes: Vec::new(),
-        minute_fields: Vec::new(),
-        minutes: Vec::new(),
-        first_minute: 0,
+        tier: TierResults {
+            primary: NodeResults {
+                peak_demanded: demanded,
+                connection_limit: limit,
+                ..NodeResults::default()
+            },
+            replicas: vec![NodeResults {
+                peak_demanded: replica_demanded,
+                ..NodeResults::default()
+            }],
+            ..TierResults::default()
+        },
+        ..Replication::default()
     }
 }
 
 #[test]
 fn auto_compute_moves_to_the_cheapest_size_that_covers_the_demand() {
     // Micro: 60 less 10 for the platform = 50 for the app.
-    let covered = [replication_demanding(50.0, 50.0, 3.0)];
+    let covered = [replication_demanding(50, 50, 3)];
     assert_eq!(next_compute(Compute::Micro, &covered), None);
     // 75 needs 85 or more: Small's 90.
     let over = [
-        replication_demanding(50.0, 40.0, 3.0),
-        replication_demanding(50.0, 75.0, 3.0),
+        replication_demanding(50, 40, 3),
+        replication_demanding(50, 75, 3),
     ];
     assert_eq!(next_compute(Compute::Micro, &over), Some(Compute::Small));
     // A replica's demand counts too: 150 needs 160, Large.
-    let replica = [replication_demanding(50.0, 10.0, 150.0)];
+    let replica = [replication_demanding(50, 10, 150)];
     assert_eq!(next_compute(Compute::Micro, &replica), Some(Compute::Large));
     // Beyond the ladder: the largest.
-    let beyond = [replication_demanding(50.0, 900.0, 0.0)];
+    let beyond = [replication_demanding(50, 900, 0)];
     assert_eq!(next_compute(Compute::Micro, &beyond), Some(Compute::Xl16));
     assert_eq!(next_compute(Compute::Xl16, &beyond), None);
 }
@@ -234,8 +236,8 @@ fn auto_compute_reruns_the_tier_on_the_compute_its_connections_need() {
     let compute = run.stacks[0].database.compute.as_ref().expect("a compute");
     assert_eq!(compute.value, Compute::Medium);
     for replication in &run.tiers[0].replications {
-        assert_eq!(replication.value("peak_db_demanded"), 100.0);
-        assert_eq!(replication.value("db_connection_limit"), 110.0);
+        assert_eq!(replication.tier.primary.peak_demanded, 100);
+        assert_eq!(replication.tier.primary.connection_limit, 110);
     }
     let projection =
         costs::tier_costs(&run.stacks[0], &run.tiers[0].replications).expect("a projection");

@@ -6,11 +6,17 @@
 use std::path::PathBuf;
 
 use capsim::experiment::simulate;
-use capsim::model::{Breaker, BreakerState, Limiter, Permit, Replication};
+use capsim::model::{
+    Breaker, BreakerState, Limiter, LineResults, Outcome, Permit, Replication, RouteResults,
+    TierResults,
+};
 use capsim::scenario::{
     self, Algorithm, BreakerScope, CircuitBreaker, Duration, LimitKey, RateLimit, Scenario,
 };
 use capsim::stats::{Estimate, estimate};
+
+/// Users' mean wait for a slot and cold start, as `check_mmc` reads it.
+const MEAN_WAIT: (&str, fn(&TierResults) -> Option<f64>) = ("mean_wait_ms", |t| t.mean_wait_ms);
 
 /// HDR histograms keep 3 significant digits: percentiles are within 0.1%.
 const HISTOGRAM_RELATIVE_ERROR: f64 = 1e-3;
@@ -32,9 +38,23 @@ fn replications(scenario: &Scenario) -> Vec<Replication> {
         .collect()
 }
 
-fn metric(results: &[Replication], column: &str) -> Estimate {
-    let values: Vec<f64> = results.iter().map(|r| r.value(column)).collect();
+/// The mean over `results` of what `measure` reads (NaN where it does not apply).
+fn metric(results: &[Replication], measure: impl Fn(&TierResults) -> Option<f64>) -> Estimate {
+    let values: Vec<f64> = results
+        .iter()
+        .map(|r| measure(&r.tier).unwrap_or(f64::NAN))
+        .collect();
     estimate(&values)
+}
+
+/// A count as a number to average.
+fn count(value: u64) -> Option<f64> {
+    Some(value as f64)
+}
+
+/// The primary's pooler connections.
+fn pooler_line(tier: &TierResults) -> Option<LineResults> {
+    tier.primary.pooler.map(|p| p.servers)
 }
 
 /// Asserts that `measured` is tight (half-width at most `max_relative` of
@@ -98,15 +118,20 @@ fn mmc_response_quantile(servers: u32, lambda: f64, mu: f64, quantile: f64) -> f
 }
 
 /// Checks an M/M/10 (mu = 10/s) scenario at arrival rate `lambda`: the
-/// mean wait in `wait_column` against Erlang C and the response-time p95.
-fn check_mmc(file: &str, lambda: f64, max_relative: f64, wait_column: &str) -> Vec<Replication> {
+/// mean wait `wait` (named `wait_name`) against Erlang C and the response-time p95.
+fn check_mmc(
+    file: &str,
+    lambda: f64,
+    max_relative: f64,
+    (wait_name, wait): (&str, fn(&TierResults) -> Option<f64>),
+) -> Vec<Replication> {
     let (servers, mu) = (10, 10.0);
     let results = replications(&load(file));
     let mean_wait_ms =
         erlang_c(servers, lambda / mu) / (f64::from(servers) * mu - lambda) * 1_000.0;
     assert_agrees(
-        wait_column,
-        metric(&results, wait_column),
+        wait_name,
+        metric(&results, wait),
         mean_wait_ms,
         max_relative,
         0.0,
@@ -114,14 +139,17 @@ fn check_mmc(file: &str, lambda: f64, max_relative: f64, wait_column: &str) -> V
     let p95_ms = mmc_response_quantile(servers, lambda, mu, 0.95) * 1_000.0;
     assert_agrees(
         "response-time p95 (ms)",
-        metric(&results, "p95_ms"),
+        metric(&results, |t| t.latency.p95_ms),
         p95_ms,
         max_relative,
         HISTOGRAM_RELATIVE_ERROR * p95_ms,
     );
-    assert_eq!(metric(&results, "throttled").mean, 0.0);
-    assert_eq!(metric(&results, "cold_starts").mean, 0.0);
-    assert_eq!(metric(&results, "error_rate").mean, 0.0);
+    assert_eq!(
+        metric(&results, |t| count(t.outcomes.count(Outcome::Throttled))).mean,
+        0.0
+    );
+    assert_eq!(metric(&results, |t| count(t.cold_starts)).mean, 0.0);
+    assert_eq!(metric(&results, TierResults::error_rate).mean, 0.0);
     results
 }
 
@@ -137,12 +165,12 @@ fn closed_forms_are_right() {
 
 #[test]
 fn mmc_at_rho_05_matches_erlang_c() {
-    check_mmc("mmc-rho05.yaml", 50.0, 0.02, "mean_wait_ms");
+    check_mmc("mmc-rho05.yaml", 50.0, 0.02, MEAN_WAIT);
 }
 
 #[test]
 fn mmc_at_rho_09_matches_erlang_c() {
-    check_mmc("mmc-rho09.yaml", 90.0, 0.05, "mean_wait_ms");
+    check_mmc("mmc-rho09.yaml", 90.0, 0.05, MEAN_WAIT);
 }
 
 #[test]
@@ -150,7 +178,7 @@ fn mmcc_blocking_matches_erlang_b() {
     let results = replications(&load("mmcc.yaml"));
     let blocking: Vec<f64> = results
         .iter()
-        .map(|r| r.value("throttled") / r.value("requests"))
+        .map(|r| r.tier.outcomes.count(Outcome::Throttled) as f64 / r.tier.requests as f64)
         .collect();
     assert_agrees(
         "blocking",
@@ -160,7 +188,7 @@ fn mmcc_blocking_matches_erlang_b() {
         0.0,
     );
     assert_eq!(
-        metric(&results, "mean_wait_ms").mean,
+        metric(&results, |t| t.mean_wait_ms).mean,
         0.0,
         "a loss system never queues"
     );
@@ -173,14 +201,14 @@ fn cold_start_share_and_instances_match_idle_expiry() {
     let cold_share = (-lambda * idle_timeout).exp();
     assert_agrees(
         "cold-start share",
-        metric(&results, "cold_start_ratio"),
+        metric(&results, TierResults::cold_start_ratio),
         cold_share,
         0.02,
         0.0,
     );
     assert_agrees(
         "mean instances",
-        metric(&results, "mean_instances"),
+        metric(&results, |t| t.mean_instances),
         1.0 - cold_share,
         0.02,
         0.0,
@@ -189,29 +217,51 @@ fn cold_start_share_and_instances_match_idle_expiry() {
 
 #[test]
 fn pooler_in_transaction_mode_is_an_mmc_queue() {
-    let results = check_mmc("pooler-mmc.yaml", 90.0, 0.05, "pooler_mean_wait_ms");
+    let results = check_mmc(
+        "pooler-mmc.yaml",
+        90.0,
+        0.05,
+        ("pooler_mean_wait_ms", |t| pooler_line(t)?.mean_wait_ms),
+    );
     // P(W > t) = C e^(-theta t): the wait's p95 solves C e^(-theta t) = 0.05.
     let (c, theta) = (erlang_c(10, 9.0), 100.0 - 90.0);
     let wait_p95_ms = (c / 0.05).ln() / theta * 1_000.0;
     assert_agrees(
         "pooler wait p95 (ms)",
-        metric(&results, "pooler_wait_p95_ms"),
+        metric(&results, |t| pooler_line(t)?.wait_p95_ms),
         wait_p95_ms,
         0.05,
         HISTOGRAM_RELATIVE_ERROR * wait_p95_ms,
     );
-    assert_eq!(metric(&results, "pooler_peak_busy").mean, 10.0);
-    assert_eq!(metric(&results, "peak_db_connections").mean, 10.0);
-    assert_eq!(metric(&results, "pooler_peak_clients").mean, 1.0);
+    assert_eq!(
+        metric(&results, |t| count(pooler_line(t)?.peak_busy)).mean,
+        10.0
+    );
+    assert_eq!(
+        metric(&results, |t| count(t.primary.peak_connections)).mean,
+        10.0
+    );
+    assert_eq!(
+        metric(&results, |t| count(t.primary.pooler?.peak_clients)).mean,
+        1.0
+    );
 }
 
 #[test]
 fn database_cpus_are_an_mmc_queue() {
-    let results = check_mmc("db-cpu-mmc.yaml", 90.0, 0.05, "db_cpu_mean_wait_ms");
-    assert_eq!(metric(&results, "db_cpu_peak_busy").mean, 10.0);
+    let results = check_mmc(
+        "db-cpu-mmc.yaml",
+        90.0,
+        0.05,
+        ("db_cpu_mean_wait_ms", |t| t.primary.cpus?.line.mean_wait_ms),
+    );
+    assert_eq!(
+        metric(&results, |t| count(t.primary.cpus?.line.peak_busy)).mean,
+        10.0
+    );
     assert_agrees(
         "CPU utilisation",
-        metric(&results, "db_cpu_utilisation"),
+        metric(&results, |t| t.primary.cpus?.utilisation),
         0.9,
         0.01,
         0.0,
@@ -223,14 +273,16 @@ fn pooler_drops_queries_that_wait_past_query_wait_timeout() {
     let results = replications(&load("pooler-timeout.yaml"));
     let timeout_ms = 100.0;
     for result in &results {
-        let dropped = result.value("pooler_timeouts");
-        assert!(dropped > 0.0, "at rho 0.9 some queries wait 100 ms");
-        assert_eq!(dropped, result.value("pooler_wait_timeouts"));
+        let tier = &result.tier;
+        let pooler = tier.primary.pooler.expect("a pooler");
+        let dropped = tier.outcomes.count(Outcome::PoolerTimeout);
+        assert!(dropped > 0, "at rho 0.9 some queries wait 100 ms");
+        assert_eq!(dropped, pooler.wait_timeouts);
         assert_eq!(
-            result.value("error_rate"),
-            dropped / result.value("requests")
+            tier.error_rate(),
+            Some(dropped as f64 / tier.requests as f64)
         );
-        let longest = result.value("pooler_max_wait_ms");
+        let longest = pooler.servers.max_wait_ms.expect("served queries");
         assert!(
             longest <= timeout_ms * (1.0 + HISTOGRAM_RELATIVE_ERROR),
             "a served query waited {longest} ms, past the 100 ms timeout"
@@ -242,7 +294,7 @@ fn pooler_drops_queries_that_wait_past_query_wait_timeout() {
 fn caches_match_the_ttl_formulas() {
     let scenario = load("ttl-caches.yaml");
     let results = replications(&scenario);
-    let route = |name: &str, column: &str| {
+    let route = |name: &str, measure: fn(&RouteResults) -> Option<f64>| {
         let index = scenario
             .routes
             .value
@@ -251,41 +303,41 @@ fn caches_match_the_ttl_formulas() {
             .expect("route exists");
         let values: Vec<f64> = results
             .iter()
-            .map(|r| r.routes[index].get(column))
+            .map(|r| measure(&r.routes[index]).unwrap_or(f64::NAN))
             .collect();
         values
     };
-    let ratio = |name: &str, part: &str| {
+    let ratio = |name: &str, part: fn(&RouteResults) -> Option<f64>| {
         let parts = route(name, part);
-        let whole = route(name, "edge_requests");
+        let whole = route(name, |r| count(r.edge_requests));
         let shares: Vec<f64> = parts.iter().zip(&whole).map(|(p, w)| p / w).collect();
         estimate(&shares)
     };
     let (lambda, ttl, stale) = (1.0f64, 2.0f64, 3.0f64);
     assert_agrees(
         "hit ratio, TTL only",
-        estimate(&route("fresh_only", "cdn_hit_ratio")),
+        estimate(&route("fresh_only", |r| r.cdn.hit_ratio())),
         lambda * ttl / (1.0 + lambda * ttl),
         0.01,
         0.0,
     );
     assert_agrees(
         "blocking-miss ratio with a stale window",
-        ratio("stale_window", "cdn_misses"),
+        ratio("stale_window", |r| count(r.cdn.misses)),
         (-lambda * stale).exp() / (1.0 + lambda * ttl),
         0.05,
         0.0,
     );
     assert_agrees(
         "origin calls per request with a stale window",
-        ratio("stale_window", "origin_calls"),
+        ratio("stale_window", |r| count(r.cdn.origin_calls)),
         1.0 / (1.0 + lambda * ttl),
         0.01,
         0.0,
     );
     assert_agrees(
         "app cache hit ratio",
-        estimate(&route("app_cached", "app_cache_hit_ratio")),
+        estimate(&route("app_cached", |r| r.app_cache.hit_ratio())),
         lambda * ttl / (1.0 + lambda * ttl),
         0.01,
         0.0,
@@ -426,8 +478,11 @@ fn a_pooler_cuts_peak_connections_and_refusals() {
     let pooled = replications(&small_database_baseline(
         "  pooler: { enabled: true, mode: transaction, default_pool_size: 3, max_client_conn: 1000 }\n",
     ));
-    let peak = |results: &[Replication]| metric(results, "peak_db_connections").mean;
-    let refused = |results: &[Replication]| metric(results, "db_refused").mean;
+    let peak =
+        |results: &[Replication]| metric(results, |t| count(t.primary.peak_connections)).mean;
+    let refused = |results: &[Replication]| {
+        metric(results, |t| count(t.outcomes.count(Outcome::DbRefused))).mean
+    };
     eprintln!(
         "peak connections: direct {} pooled {}; refused: direct {} pooled {}",
         peak(&direct),
@@ -439,7 +494,10 @@ fn a_pooler_cuts_peak_connections_and_refusals() {
     assert_eq!(peak(&direct), 5.0);
     assert_eq!(refused(&pooled), 0.0);
     assert!(peak(&pooled) <= 3.0);
-    assert_eq!(metric(&pooled, "pooler_refused").mean, 0.0);
+    assert_eq!(
+        metric(&pooled, |t| count(t.outcomes.count(Outcome::PoolerRefused))).mean,
+        0.0
+    );
 }
 
 #[test]
@@ -462,49 +520,43 @@ fn a_rejected_request_is_an_invocation_and_costs_its_commands() {
         rate_limits:\n  once: { algorithm: fixed_window, limit: 1, window: 1m, key: ip }\n";
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("limited.yaml");
     let scenario = scenario::parse(&path, text).expect("valid").scenario;
-    let result = simulate(&scenario, 1, 0);
-    let calls = result.value("abusive_requests");
-    assert!(calls > 80_000.0, "about 86,400 calls in a day");
-    assert_eq!(result.value("requests"), 0.0);
-    assert_eq!(result.value("invocations"), calls);
-    assert_eq!(result.value("abusive_limited"), calls - 1_440.0);
-    assert_eq!(result.value("limited_once_abusive"), calls - 1_440.0);
-    assert_eq!(
-        result.value("redis_commands"),
-        3.0 * 1_440.0 + 2.0 * (calls - 1_440.0)
-    );
-    assert!(
-        result.value("error_rate").is_nan(),
-        "no user requests to judge"
-    );
+    let result = simulate(&scenario, 1, 0).tier;
+    let calls = result.abusive.requests;
+    assert!(calls > 80_000, "about 86,400 calls in a day");
+    assert_eq!(result.requests, 0);
+    assert_eq!(result.invocations, calls);
+    assert_eq!(result.abusive.limited, calls - 1_440);
+    assert_eq!(result.limiters[0].abusive, calls - 1_440);
+    assert_eq!(result.redis_commands, 3 * 1_440 + 2 * (calls - 1_440));
+    assert!(result.error_rate().is_none(), "no user requests to judge");
 }
 
 #[test]
 fn reads_split_over_replicas_make_one_mmc_queue_each() {
     let results = replications(&load("replicas-mmc.yaml"));
     let mean_wait_ms = erlang_c(10, 9.0) / (100.0 - 90.0) * 1_000.0;
-    for replica in ["replica1", "replica2"] {
+    for (index, replica) in ["replica1", "replica2"].into_iter().enumerate() {
         assert_agrees(
             &format!("{replica} CPU mean wait (ms)"),
-            metric(&results, &format!("{replica}_db_cpu_mean_wait_ms")),
+            metric(&results, |t| t.replicas[index].cpus?.line.mean_wait_ms),
             mean_wait_ms,
             0.05,
             0.0,
         );
         assert_agrees(
             &format!("{replica} CPU utilisation"),
-            metric(&results, &format!("{replica}_db_cpu_utilisation")),
+            metric(&results, |t| t.replicas[index].cpus?.utilisation),
             0.9,
             0.01,
             0.0,
         );
     }
     assert_eq!(
-        metric(&results, "db_queries").mean,
+        metric(&results, |t| count(t.primary.queries)).mean,
         0.0,
         "reads never reach the primary"
     );
-    assert_eq!(metric(&results, "error_rate").mean, 0.0);
+    assert_eq!(metric(&results, TierResults::error_rate).mean, 0.0);
 }
 
 #[test]
@@ -553,14 +605,14 @@ fn ai_tokens_follow_volume_times_tokens() {
     // 10,000 users x 30 messages a month / 30 days x 10 days.
     assert_agrees(
         "AI messages",
-        metric(&results, "ai_messages"),
+        metric(&results, |t| count(t.ai.messages)),
         100_000.0,
         0.02,
         0.0,
     );
     let per_message: Vec<f64> = results
         .iter()
-        .map(|r| r.value("ai_input_tokens") / r.value("ai_messages"))
+        .map(|r| r.tier.ai.input_tokens as f64 / r.tier.ai.messages as f64)
         .collect();
     assert_agrees(
         "input tokens per message",
@@ -573,14 +625,14 @@ fn ai_tokens_follow_volume_times_tokens() {
         // Every message is answered with 500 tokens, counted when its answer
         // has streamed back: only calls still streaming at the horizon (6 s
         // each, 7 a minute) are missing.
-        let unanswered =
-            (500.0 * result.value("ai_messages") - result.value("ai_output_tokens")) / 500.0;
+        let ai = &result.tier.ai;
+        let unanswered = (500.0 * ai.messages as f64 - ai.output_tokens as f64) / 500.0;
         assert!(
             (0.0..=10.0).contains(&unanswered),
             "{unanswered} calls unanswered"
         );
         assert_eq!(unanswered.fract(), 0.0);
-        assert_eq!(result.value("ai_errors"), 0.0);
+        assert_eq!(result.tier.outcomes.count(Outcome::AiError), 0);
     }
 }
 
@@ -590,17 +642,18 @@ fn an_outage_fails_every_call_and_opens_the_breaker_at_its_threshold() {
     // Day 1 12:00 to 12:30: minutes 720..750.
     for result in &results {
         for minute in 720..750 {
-            assert_eq!(result.minute(minute, "ai_answered"), 0.0, "minute {minute}");
+            assert_eq!(result.minutes.ai_answered[minute], 0.0, "minute {minute}");
         }
+        let tier = &result.tier;
         assert_eq!(
-            result.value("ai_errors"),
-            3.0,
+            tier.outcomes.count(Outcome::AiError),
+            3,
             "three failures open the breaker"
         );
-        assert_eq!(result.value("ai_breaker_opens"), 1.0);
-        assert!(result.value("ai_fast_failed") > 0.0);
+        assert_eq!(tier.ai.breaker_opens, 1);
+        assert!(tier.outcomes.count(Outcome::AiFastFailed) > 0);
         assert!(
-            (780..800).any(|m| result.minute(m, "ai_answered") > 0.0),
+            (780..800).any(|m| result.minutes.ai_answered[m] > 0.0),
             "the probe closes it"
         );
     }
@@ -612,10 +665,8 @@ fn a_provider_bucket_never_lets_more_than_its_limit_through() {
     // The output-token bucket binds: 4,000 a minute is 8 calls of 500.
     let limit = 8.0;
     for result in &results {
-        assert!(result.value("ai_provider_429s") > 0.0, "the limit bites");
-        let answered: Vec<f64> = (0..result.minute_count())
-            .map(|m| result.minute(m, "ai_answered"))
-            .collect();
+        assert!(result.tier.ai.provider_429s > 0, "the limit bites");
+        let answered = &result.minutes.ai_answered;
         for span in 1..=60 {
             for window in answered.windows(span) {
                 let through: f64 = window.iter().sum();
@@ -642,31 +693,27 @@ fn the_in_flight_cap_holds_and_queues_the_rest() {
             "output_tokens_per_second: 100\n  max_in_flight: 2",
         );
     let scenario = scenario::parse(&path, &text).expect("valid").scenario;
-    let result = simulate(&scenario, 10_000, 0);
-    assert_eq!(result.value("ai_slots_peak_busy"), 2.0);
-    assert!(
-        result.value("ai_slots_peak_waiting") > 0.0,
-        "calls over the cap wait"
-    );
-    assert!(result.value("ai_slots_mean_wait_ms") > 0.0);
-    assert_eq!(result.value("ai_errors"), 0.0);
+    let result = simulate(&scenario, 10_000, 0).tier;
+    let slots = result.ai.slots.expect("a cap on calls in flight");
+    assert_eq!(slots.peak_busy, 2);
+    assert!(slots.peak_waiting > 0, "calls over the cap wait");
+    assert!(slots.mean_wait_ms.expect("calls waited") > 0.0);
+    assert_eq!(result.outcomes.count(Outcome::AiError), 0);
 }
 
 #[test]
 fn a_daily_quota_passes_exactly_its_units_each_day() {
     let scenario = load("quota.yaml");
-    let result = simulate(&scenario, 1, 0);
-    let calls = result.value("abusive_requests");
-    assert!(calls > 250_000.0, "about 86,400 calls a day for 3 days");
+    let result = simulate(&scenario, 1, 0).tier;
+    let calls = result.abusive.requests;
+    assert!(calls > 250_000, "about 86,400 calls a day for 3 days");
     // 1,000 units a day at 10 units a call: 100 calls a day for 3 days.
-    assert_eq!(result.value("external_videos_calls"), 300.0);
-    assert_eq!(result.value("external_videos_units"), 3_000.0);
-    assert_eq!(
-        result.value("external_videos_quota_failures"),
-        calls - 300.0
-    );
+    let videos = result.externals[0];
+    assert_eq!(videos.calls, 300);
+    assert_eq!(videos.units, 3_000);
+    assert_eq!(videos.quota_failures, calls - 300);
     // At 1 call a second the quota runs out about 100 s into each day.
-    let exhausted = result.value("external_videos_quota_exhausted_secs");
+    let exhausted = videos.exhausted_secs;
     assert!(
         (3.0 * 86_000.0..3.0 * 86_400.0).contains(&exhausted),
         "{exhausted}"
@@ -675,12 +722,13 @@ fn a_daily_quota_passes_exactly_its_units_each_day() {
 
 #[test]
 fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
-    let queued = simulate(&load("job-queue.yaml"), 1, 0);
-    assert_eq!(queued.value("job_refresh_runs"), 2.0);
-    assert_eq!(queued.value("job_refresh_tasks"), 2_000.0);
-    assert_eq!(queued.value("job_refresh_peak_in_flight"), 5.0);
-    assert_eq!(queued.value("job_refresh_failed"), 0.0);
-    assert!(queued.value("peak_db_connections") <= 5.0);
+    let queued = simulate(&load("job-queue.yaml"), 1, 0).tier;
+    let refresh = queued.jobs[0];
+    assert_eq!(refresh.runs, 2);
+    assert_eq!(refresh.tasks, 2_000);
+    assert_eq!(refresh.peak_in_flight, 5);
+    assert_eq!(refresh.failed, 0);
+    assert!(queued.primary.peak_connections <= 5);
     // Without the queue the 1,000 tasks start at once and Postgres refuses most.
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/job-queue.yaml");
@@ -691,14 +739,13 @@ fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
         &scenario::parse(&path, &text).expect("valid").scenario,
         1,
         0,
-    );
-    assert_eq!(burst.value("job_refresh_peak_in_flight"), 1_000.0);
-    assert_eq!(burst.value("job_refresh_tasks"), 2_000.0);
-    assert_eq!(burst.value("peak_db_connections"), 20.0);
-    assert!(
-        burst.value("job_refresh_failed") > 1_900.0,
-        "most tasks find no connection"
-    );
+    )
+    .tier;
+    let refresh = burst.jobs[0];
+    assert_eq!(refresh.peak_in_flight, 1_000);
+    assert_eq!(refresh.tasks, 2_000);
+    assert_eq!(burst.primary.peak_connections, 20);
+    assert!(refresh.failed > 1_900, "most tasks find no connection");
 }
 
 /// A breakpoint known in closed form: connections demanded = requests of the
@@ -761,18 +808,24 @@ fn breakpoints_bracket_a_known_connection_exhaustion() {
 /// of a window inside it, and never before.
 #[test]
 fn an_alert_fires_first_in_the_window_where_the_outage_begins() {
-    let results = replications(&load("ai-outage.yaml"));
-    for result in &results {
-        let first = result.value("alert_ai_failures_first_minute");
+    let scenario = load("ai-outage.yaml");
+    let ai_failures = scenario
+        .alert_rules()
+        .iter()
+        .position(|rule| rule.name == "ai_failures")
+        .expect("the default AI-failure alert");
+    for result in &replications(&scenario) {
+        let alert = result.tier.alerts[ai_failures];
+        let first = alert.first_minute.expect("the alert fires");
         assert!(
             (725.0..=750.0).contains(&first) && first % 5.0 == 0.0,
             "first fired at minute {first}"
         );
-        let minutes = result.value("alert_ai_failures_minutes");
-        assert!(minutes >= 5.0 && minutes % 5.0 == 0.0, "{minutes} minutes");
+        let minutes = alert.minutes;
+        assert!(minutes >= 5 && minutes % 5 == 0, "{minutes} minutes");
         // Chat is excluded from the SLO: nothing breaches it.
-        assert!(result.value("slo_first_breach_minute").is_nan());
-        assert!(result.value("alert_ai_failures_before_breach").is_nan());
+        assert!(result.tier.slo_first_breach_minute.is_none());
+        assert!(alert.before_breach.is_none());
     }
 }
 
@@ -792,12 +845,15 @@ alerts:
 ";
     let scenario = scenario::parse(&path, &text).expect("valid").scenario;
     let result = simulate(&scenario, scenario.tiers.value[0].users.value, 0);
+    let [five, ten, high] = result.tier.alerts[..] else {
+        panic!("three alerts");
+    };
     // 10,000 s less 100 s of warm-up: 165 minutes, 33 windows of 5 and
     // 17 of 10 (the last one half).
-    assert_eq!(result.value("alert_five_first_minute"), 6.0);
-    assert_eq!(result.value("alert_ten_first_minute"), 11.0);
-    assert_eq!(result.value("alert_five_minutes"), 33.0 * 5.0);
-    assert_eq!(result.value("alert_ten_minutes"), 17.0 * 10.0);
-    assert_eq!(result.value("alert_high_minutes"), 0.0);
-    assert!(result.value("alert_high_first_minute").is_nan());
+    assert_eq!(five.first_minute, Some(6.0));
+    assert_eq!(ten.first_minute, Some(11.0));
+    assert_eq!(five.minutes, 33 * 5);
+    assert_eq!(ten.minutes, 17 * 10);
+    assert_eq!(high.minutes, 0);
+    assert!(high.first_minute.is_none());
 }

@@ -10,7 +10,7 @@
 mod supabase;
 mod vercel;
 
-use crate::model::{Replication, Values};
+use crate::model::Replication;
 use crate::scenario::{Compute, Costs, Scenario};
 
 pub use supabase::SupabasePrices;
@@ -48,25 +48,19 @@ impl Usage {
     /// The usage `replication` measured on `stack`, scaled to a month.
     pub fn month(stack: &Scenario, replication: &Replication) -> Self {
         let scale = MONTH_DAYS * 86_400.0 / stack.measured_secs();
-        let value = |name: &str| {
-            let value = replication.value(name);
-            if value.is_nan() { 0.0 } else { value * scale }
-        };
+        let tier = &replication.tier;
+        let month = |count: u64| count as f64 * scale;
         Self {
-            invocations: value("invocations"),
-            active_cpu_hours: value("cpu_seconds") / 3_600.0,
-            memory_gb_hours: value("gb_seconds") / 3_600.0,
-            wall_clock_gb_hours: value("invocation_gb_seconds") / 3_600.0,
-            edge_requests: value("edge_requests"),
-            transfer_gb: value("transfer_bytes") / 1e9,
-            redis_commands: value("redis_commands"),
-            input_tokens: value("ai_input_tokens"),
-            output_tokens: value("ai_output_tokens"),
-            external_calls: stack
-                .externals
-                .keys()
-                .map(|name| value(&format!("external_{name}_calls")))
-                .collect(),
+            invocations: month(tier.invocations),
+            active_cpu_hours: tier.cpu_seconds * scale / 3_600.0,
+            memory_gb_hours: tier.gb_seconds * scale / 3_600.0,
+            wall_clock_gb_hours: tier.invocation_gb_seconds * scale / 3_600.0,
+            edge_requests: month(tier.edge_requests),
+            transfer_gb: month(tier.transfer_bytes) / 1e9,
+            redis_commands: month(tier.redis_commands),
+            input_tokens: month(tier.ai.input_tokens),
+            output_tokens: month(tier.ai.output_tokens),
+            external_calls: tier.externals.iter().map(|api| month(api.calls)).collect(),
         }
     }
 }
@@ -153,34 +147,11 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     }
 }
 
-/// One replication's bill and usage as named columns: each provider's
-/// charge, `total`, then the usage behind them.
-pub fn columns(stack: &Scenario, bill: &Bill, usage: &Usage) -> Values {
-    let mut values = Values::default();
-    for charge in &bill.charges {
-        values.push(charge.provider.clone(), charge.usd);
-    }
-    values.push("total", bill.total());
-    values.push("invocations", usage.invocations);
-    values.push("active_cpu_hours", usage.active_cpu_hours);
-    values.push("memory_gb_hours", usage.memory_gb_hours);
-    values.push("wall_clock_gb_hours", usage.wall_clock_gb_hours);
-    values.push("edge_requests", usage.edge_requests);
-    values.push("transfer_gb", usage.transfer_gb);
-    values.push("redis_commands", usage.redis_commands);
-    values.push("ai_input_tokens", usage.input_tokens);
-    values.push("ai_output_tokens", usage.output_tokens);
-    for (name, calls) in stack.externals.keys().zip(&usage.external_calls) {
-        values.push(format!("external_{name}_calls"), *calls);
-    }
-    values
-}
-
 /// A tier's monthly projection: one bill per replication.
 #[derive(Clone, Debug)]
 pub struct TierCosts {
-    /// Per replication, the named columns of [`columns`].
-    pub columns: Vec<Values>,
+    /// Per replication, its bill and the usage it prices.
+    pub bills: Vec<(Bill, Usage)>,
     /// The compute priced.
     pub compute: Compute,
     /// Notes of every replication, each once.
@@ -193,7 +164,7 @@ pub fn tier_costs(stack: &Scenario, replications: &[Replication]) -> Option<Tier
     let costs = &stack.costs.as_ref()?.value;
     let mut notes: Vec<String> = Vec::new();
     let mut compute = Compute::Micro;
-    let columns = replications
+    let bills = replications
         .iter()
         .map(|replication| {
             let usage = Usage::month(stack, replication);
@@ -204,11 +175,11 @@ pub fn tier_costs(stack: &Scenario, replications: &[Replication]) -> Option<Tier
                     notes.push(note.clone());
                 }
             }
-            columns(stack, &bill, &usage)
+            (bill, usage)
         })
         .collect();
     Some(TierCosts {
-        columns,
+        bills,
         compute,
         notes,
     })

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::model::{Replication, Stack};
+use crate::model::{Minutes, Replication, Stack};
 use crate::scenario::{Compute, Loaded, Scenario};
 use crate::sim::Scheduler;
 use crate::stats::{Estimate, estimate};
@@ -27,11 +27,7 @@ pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replicatio
     let mut scheduler = Scheduler::new(scenario.horizon.value.nanos());
     stack.start(&mut scheduler);
     scheduler.run(&mut stack);
-    let mut replication = stack.finish(scenario);
-    replication
-        .values
-        .push("events", scheduler.handled() as f64);
-    replication
+    stack.finish(scenario, scheduler.handled())
 }
 
 /// The replications of one tier.
@@ -48,19 +44,24 @@ pub struct TierRun {
 }
 
 impl TierRun {
-    /// The mean of tier-level value `name` over replications, with its CI.
-    pub fn estimate(&self, name: &str) -> Estimate {
-        let values: Vec<f64> = self.replications.iter().map(|r| r.value(name)).collect();
+    /// The mean over replications of what `measure` reads from each, with
+    /// its CI; a replication where it does not apply counts as NaN.
+    pub fn estimate(&self, measure: impl Fn(&Replication) -> Option<f64>) -> Estimate {
+        let values: Vec<f64> = self
+            .replications
+            .iter()
+            .map(|r| measure(r).unwrap_or(f64::NAN))
+            .collect();
         estimate(&values)
     }
 
-    /// The mean over replications of per-minute `field` (an index from
-    /// [`Replication::minute_field`]) at `minute`.
-    pub fn minute_mean(&self, minute: usize, field: Option<usize>) -> f64 {
+    /// The mean over replications of the per-minute series `series` reads
+    /// (NaN where a replication lacks it) at `minute`.
+    pub fn minute_mean(&self, minute: usize, series: impl Fn(&Minutes) -> Option<&[f64]>) -> f64 {
         let sum: f64 = self
             .replications
             .iter()
-            .map(|r| r.minute_at(minute, field))
+            .map(|r| series(&r.minutes).map_or(f64::NAN, |values| values[minute]))
             .sum();
         sum / self.replications.len() as f64
     }
@@ -385,18 +386,11 @@ fn set_compute(stack: &mut Scenario, compute: Compute) {
 /// attempts included; `None` when `current` covers them or is the largest.
 pub fn next_compute(current: Compute, replications: &[Replication]) -> Option<Compute> {
     let first = replications.first()?;
-    let limit = first.value("db_connection_limit") as u32;
+    let limit = first.tier.primary.connection_limit;
     let platform = current.size().max_connections.saturating_sub(limit);
     let demanded = replications
         .iter()
-        .flat_map(|r| {
-            r.values
-                .names()
-                .iter()
-                .zip(r.values.values())
-                .filter(|(name, _)| name.ends_with("peak_db_demanded"))
-                .map(|(_, value)| *value)
-        })
+        .flat_map(|r| r.tier.nodes().map(|node| node.peak_demanded as f64))
         .fold(0.0, f64::max);
     let covers =
         |c: &Compute| f64::from(c.size().max_connections.saturating_sub(platform)) >= demanded;

@@ -5,16 +5,17 @@
 //! A part is CSV records: a header naming the format, capsim's version, the
 //! shard, the run (plain tiers or a sweep) and each scenario (its path, a
 //! fingerprint of its parsed content, its seed); then per work item its
-//! place, named values, routes and per-minute series. Numbers are written
-//! as the hexadecimal bits of the f64, so they come back exactly.
+//! place and its typed results as one JSON field. Numbers are written in
+//! their shortest exact form and read back to the bit, so merged reports
+//! equal a single run's.
 
 use std::io::{self, Read, Write};
 
 use super::Item;
-use crate::model::{Replication, Values};
+use crate::model::Replication;
 
 /// The part format's version.
-const FORMAT: &str = "1";
+const FORMAT: &str = "2";
 
 /// What a part says about the run it belongs to; merged parts must agree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,10 +68,6 @@ pub enum PartError {
     },
 }
 
-fn bits(value: f64) -> String {
-    format!("{:016x}", value.to_bits())
-}
-
 /// Writes shard `shard` of the run `identity` with its results.
 pub fn write_part(
     out: &mut dyn Write,
@@ -101,33 +98,15 @@ pub fn write_part(
             format!("{:016x}", scenario.fingerprint),
         ])?;
     }
-    let named = |tag: &str, values: &Values| {
-        let mut record = vec![tag.to_string()];
-        for (name, value) in values.names().iter().zip(values.values()) {
-            record.push(name.clone());
-            record.push(bits(*value));
-        }
-        record
-    };
     for ((s, t, r), replication) in results {
+        let json = serde_json::to_string(replication).map_err(io::Error::other)?;
         csv.write_record([
             "item".to_string(),
             s.to_string(),
             t.to_string(),
             r.to_string(),
-            replication.first_minute.to_string(),
-            replication.routes.len().to_string(),
+            json,
         ])?;
-        csv.write_record(named("values", &replication.values))?;
-        for route in &replication.routes {
-            csv.write_record(named("route", route))?;
-        }
-        let mut fields = vec!["fields".to_string()];
-        fields.extend(replication.minute_fields.iter().cloned());
-        csv.write_record(&fields)?;
-        let mut minutes = vec!["minutes".to_string()];
-        minutes.extend(replication.minutes.iter().map(|v| bits(*v)));
-        csv.write_record(&minutes)?;
     }
     csv.write_record(["end"])?;
     csv.flush()
@@ -177,23 +156,6 @@ impl<R: Read> Records<R> {
     fn number<T: std::str::FromStr>(&self, text: &str, what: &str) -> Result<T, PartError> {
         text.parse()
             .map_err(|_| self.malformed(format!("`{text}` is not a valid {what}")))
-    }
-
-    fn float(&self, text: &str) -> Result<f64, PartError> {
-        u64::from_str_radix(text, 16)
-            .map(f64::from_bits)
-            .map_err(|_| self.malformed(format!("`{text}` is not a number's bits")))
-    }
-
-    fn values(&self, fields: &[String]) -> Result<Values, PartError> {
-        if !fields.len().is_multiple_of(2) {
-            return Err(self.malformed("a name without a value"));
-        }
-        let mut values = Values::default();
-        for pair in fields.chunks(2) {
-            values.push(pair[0].clone(), self.float(&pair[1])?);
-        }
-        Ok(values)
     }
 }
 
@@ -249,39 +211,17 @@ pub fn read_part(input: impl Read) -> Result<Part, PartError> {
                 });
             }
             Some("item") => {
-                let [s, t, r, first_minute, routes] = fields.as_slice() else {
-                    return Err(records.malformed("`item` needs five numbers"));
+                let [s, t, r, json] = fields.as_slice() else {
+                    return Err(records.malformed("`item` needs three numbers and its results"));
                 };
                 let item: Item = (
                     records.number(s, "scenario index")?,
                     records.number(t, "tier index")?,
                     records.number(r, "replication")?,
                 );
-                let first_minute = records.number(first_minute, "minute")?;
-                let route_count: usize = records.number(routes, "route count")?;
-                let values_fields = records.next("values")?;
-                let values = records.values(&values_fields)?;
-                let mut routes = Vec::with_capacity(route_count);
-                for _ in 0..route_count {
-                    let route_fields = records.next("route")?;
-                    routes.push(records.values(&route_fields)?);
-                }
-                let minute_fields = records.next("fields")?;
-                let minute_values = records.next("minutes")?;
-                let minutes = minute_values
-                    .iter()
-                    .map(|bits| records.float(bits))
-                    .collect::<Result<Vec<f64>, _>>()?;
-                results.push((
-                    item,
-                    Replication {
-                        values,
-                        routes,
-                        minute_fields,
-                        minutes,
-                        first_minute,
-                    },
-                ));
+                let replication = serde_json::from_str(json)
+                    .map_err(|error| records.malformed(format!("its results: {error}")))?;
+                results.push((item, replication));
             }
             Some("end") => break,
             other => {

@@ -4,7 +4,7 @@
 //! users notice).
 
 use super::metrics::Metrics;
-use super::results::Values;
+use super::results::AlertResults;
 use crate::scenario::{AlertMetric, AlertRule, Scenario};
 use crate::sim::NANOS_PER_SEC;
 use crate::stats::{Gauge, WindowTracker};
@@ -71,19 +71,17 @@ fn tracker_windows(metric: AlertMetric, tracker: &WindowTracker) -> Vec<f64> {
         .collect()
 }
 
-/// Pushes, per alert of `scenario`: `alert_<name>_minutes` fired,
-/// `alert_<name>_first_minute` (window end, minutes since time zero, NaN if
-/// never) and `alert_<name>_before_breach` (1 if it fired by the end of the
-/// first SLO-breaking window, 0 if not, NaN without a breach); then
-/// `slo_first_breach_minute`. `trackers` are the finished trackers of the
-/// request-judged alerts' window lengths other than the SLO's.
-pub fn push_alerts(
-    values: &mut Values,
+/// Per alert of `scenario`, in order: the minutes it fired, when it first
+/// fired (window end, minutes since time zero) and whether it fired by the
+/// end of the first SLO-breaking window (none without a breach); and the end
+/// of that first breaking window. `trackers` are the finished trackers of
+/// the request-judged alerts' window lengths other than the SLO's.
+pub fn alert_results(
     scenario: &Scenario,
     sources: &MinuteSources,
     trackers: &[WindowTracker],
     minutes: std::ops::Range<usize>,
-) {
+) -> (Vec<AlertResults>, Option<f64>) {
     let slo = &scenario.slo;
     let slo_ms = slo.p95_latency.secs() * 1_000.0;
     let slo_minutes = slo.window.nanos() as f64 / (60 * NANOS_PER_SEC) as f64;
@@ -94,36 +92,35 @@ pub fn push_alerts(
         .iter()
         .position(|w| w.p95_ms > slo_ms || w.error_rate > slo.error_rate.0)
         .map(|index| window_end(minutes.start, index, slo_minutes));
-    for rule in scenario.alert_rules() {
-        let AlertRule { name, metric, .. } = &rule;
-        let length_minutes = (rule.window.nanos() / (60 * NANOS_PER_SEC)) as usize;
-        let windows = if metric.per_request() {
-            let length = rule.window.nanos();
-            let tracker = trackers
-                .iter()
-                .chain([&sources.metrics.window])
-                .find(|t| t.length() == length)
-                .expect("a tracker for every request-judged alert's window");
-            tracker_windows(*metric, tracker)
-        } else {
-            series_windows(*metric, sources, minutes.clone(), length_minutes)
-        };
-        let fired: Vec<usize> = (0..windows.len())
-            .filter(|&i| rule.fires(windows[i]))
-            .collect();
-        let first = fired.first().map_or(f64::NAN, |&i| {
-            window_end(minutes.start, i, length_minutes as f64)
-        });
-        let before_breach = match breach {
-            Some(breach) => f64::from(u8::from(first <= breach)),
-            None => f64::NAN,
-        };
-        values.push(
-            format!("alert_{name}_minutes"),
-            (fired.len() * length_minutes) as f64,
-        );
-        values.push(format!("alert_{name}_first_minute"), first);
-        values.push(format!("alert_{name}_before_breach"), before_breach);
-    }
-    values.push("slo_first_breach_minute", breach.unwrap_or(f64::NAN));
+    let alerts = scenario
+        .alert_rules()
+        .iter()
+        .map(|rule| {
+            let AlertRule { metric, .. } = &rule;
+            let length_minutes = (rule.window.nanos() / (60 * NANOS_PER_SEC)) as usize;
+            let windows = if metric.per_request() {
+                let length = rule.window.nanos();
+                let tracker = trackers
+                    .iter()
+                    .chain([&sources.metrics.window])
+                    .find(|t| t.length() == length)
+                    .expect("a tracker for every request-judged alert's window");
+                tracker_windows(*metric, tracker)
+            } else {
+                series_windows(*metric, sources, minutes.clone(), length_minutes)
+            };
+            let fired: Vec<usize> = (0..windows.len())
+                .filter(|&i| rule.fires(windows[i]))
+                .collect();
+            let first_minute = fired
+                .first()
+                .map(|&i| window_end(minutes.start, i, length_minutes as f64));
+            AlertResults {
+                minutes: (fired.len() * length_minutes) as u64,
+                first_minute,
+                before_breach: breach.map(|breach| first_minute.is_some_and(|f| f <= breach)),
+            }
+        })
+        .collect();
+    (alerts, breach)
 }

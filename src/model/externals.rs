@@ -31,7 +31,7 @@ struct Quota {
 }
 
 /// What one API saw, from warm-up.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApiCounts {
     /// Calls sent.
     pub calls: u64,

@@ -34,23 +34,33 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every failure, in report order, with its column name.
-    pub const FAILURES: [(Outcome, &'static str); 10] = [
-        (Outcome::DbRefused, "db_refused"),
-        (Outcome::PoolerRefused, "pooler_refused"),
-        (Outcome::PoolerTimeout, "pooler_timeouts"),
-        (Outcome::DataApiTimeout, "data_api_timeouts"),
-        (Outcome::Throttled, "throttled"),
-        (Outcome::Timeout, "timeouts"),
-        (Outcome::RateLimited, "rate_limited"),
-        (Outcome::AiError, "ai_errors"),
-        (Outcome::AiFastFailed, "ai_fast_failed"),
-        (Outcome::ExternalQuota, "external_quota_failures"),
+    /// Every failure (every outcome but `Ok`), in report order.
+    pub const FAILURES: [Outcome; 10] = [
+        Outcome::DbRefused,
+        Outcome::PoolerRefused,
+        Outcome::PoolerTimeout,
+        Outcome::DataApiTimeout,
+        Outcome::Throttled,
+        Outcome::Timeout,
+        Outcome::RateLimited,
+        Outcome::AiError,
+        Outcome::AiFastFailed,
+        Outcome::ExternalQuota,
     ];
 
-    /// How many outcomes there are.
-    pub const COUNT: usize = 11;
+    /// How many outcomes there are: `Ok` and the failures.
+    pub const COUNT: usize = Self::FAILURES.len() + 1;
 }
+
+// Outcomes index arrays: `Ok` is 0 and the failures follow in their order.
+const _: () = {
+    assert!(Outcome::Ok as usize == 0);
+    let mut index = 0;
+    while index < Outcome::FAILURES.len() {
+        assert!(Outcome::FAILURES[index] as usize == index + 1);
+        index += 1;
+    }
+};
 
 /// Who sent a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

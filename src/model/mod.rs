@@ -41,7 +41,11 @@ pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
 pub use pooler::{Pooler, ServerConnection};
 pub use request::{AiPhase, DbPhase, Line, Request, Stage};
-pub use results::{Replication, Values};
+pub use results::{
+    AbusiveCounts, AiResults, AlertResults, AppCacheCounts, CdnCounts, CpuMinutes, CpuResults,
+    JobResults, LimiterResults, LineResults, Minutes, NodeResults, Outcomes, Percentiles,
+    PoolerMinutes, PoolerResults, Replication, RouteResults, TierResults,
+};
 pub use servers::{Servers, Waiter};
 pub use slab::Slab;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
@@ -517,8 +521,9 @@ impl Stack {
         self.issue(now, message.route, Class::User, message.user, scheduler);
     }
 
-    /// Closes the run at the horizon and returns what it measured.
-    pub fn finish(mut self, scenario: &Scenario) -> Replication {
+    /// Closes the run at the horizon and returns what it measured;
+    /// `events` is how many the kernel handled.
+    pub fn finish(mut self, scenario: &Scenario, events: u64) -> Replication {
         let end = self.end;
         for pool in &self.functions {
             for instance in pool.alive_instances() {
@@ -536,6 +541,7 @@ impl Stack {
             ai_slots,
             &apis,
             &mut self.jobs,
+            events,
         )
     }
 

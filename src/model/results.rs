@@ -1,7 +1,14 @@
-//! The results of one replication: named scalars per tier and route, and
-//! the per-minute series, ready to be averaged over replications.
+//! The results of one replication as typed records: per tier, per route,
+//! per database node, per external API, job, limiter and alert, and the
+//! per-minute series, ready to be averaged over replications.
+//!
+//! What does not apply (no pooler, no read replica, a percentile of no
+//! request) is `None`, never a sentinel number. Column names are not here:
+//! each CSV writer (src/report) lists its own columns, reading these fields.
 
-use super::alerts::{MinuteSources, push_alerts};
+use serde::{Deserialize, Serialize};
+
+use super::alerts::{MinuteSources, alert_results};
 use super::data_path::Node;
 use super::externals::ApiCounts;
 use super::jobs::Job;
@@ -9,85 +16,469 @@ use super::metrics::{Metrics, Outcome};
 use super::servers::Servers;
 use crate::scenario::{RouteSlo, Scenario};
 use crate::sim::{NANOS_PER_SEC, SimTime};
-use crate::stats::Gauge;
-
-/// Named numbers in a fixed order; NaN where a value does not apply.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Values {
-    names: Vec<String>,
-    values: Vec<f64>,
-}
-
-impl Values {
-    /// Appends `name = value`.
-    pub fn push(&mut self, name: impl Into<String>, value: f64) {
-        self.names.push(name.into());
-        self.values.push(value);
-    }
-
-    /// The value of `name`, NaN if absent.
-    pub fn get(&self, name: &str) -> f64 {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map_or(f64::NAN, |i| self.values[i])
-    }
-
-    /// The names, in order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The values, in the order of [`Values::names`].
-    pub fn values(&self) -> &[f64] {
-        &self.values
-    }
-}
+use crate::stats::{Gauge, LatencyHistogram};
 
 /// One replication of one tier.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Replication {
-    /// Tier-level scalars.
-    pub values: Values,
+    /// The tier as a whole.
+    pub tier: TierResults,
     /// Per route, in scenario order.
-    pub routes: Vec<Values>,
-    /// Names of the per-minute fields.
-    pub minute_fields: Vec<String>,
-    /// Per minute from time zero, `minute_fields.len()` values each.
-    pub minutes: Vec<f64>,
+    pub routes: Vec<RouteResults>,
+    /// Per minute from time zero.
+    pub minutes: Minutes,
     /// First minute after warm-up.
     pub first_minute: usize,
 }
 
+/// Users' requests by how they ended ([`Outcome`] as index).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes(pub [u64; Outcome::COUNT]);
+
+impl Outcomes {
+    /// How many ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.0[outcome as usize]
+    }
+
+    /// Failed requests (every outcome but `Ok`) per request.
+    pub fn error_rate(&self, requests: u64) -> Option<f64> {
+        ratio(self.0[1..].iter().sum(), requests)
+    }
+}
+
+/// Answered requests' latency percentiles, ms (none without an answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile.
+    pub p99_ms: Option<f64>,
+}
+
+impl Percentiles {
+    fn of(latency: &LatencyHistogram) -> Self {
+        Self {
+            p50_ms: known(latency.quantile_ms(0.50)),
+            p95_ms: known(latency.quantile_ms(0.95)),
+            p99_ms: known(latency.quantile_ms(0.99)),
+        }
+    }
+}
+
+/// What the CDN did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CdnCounts {
+    /// Fresh hits.
+    pub fresh_hits: u64,
+    /// Stale hits.
+    pub stale_hits: u64,
+    /// Blocking misses.
+    pub misses: u64,
+    /// Calls that reached the function behind the CDN (misses and revalidations).
+    pub origin_calls: u64,
+}
+
+impl CdnCounts {
+    /// Hits (fresh or stale) per lookup.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let hits = self.fresh_hits + self.stale_hits;
+        ratio(hits, hits + self.misses)
+    }
+
+    fn add(&mut self, other: &CdnCounts) {
+        self.fresh_hits += other.fresh_hits;
+        self.stale_hits += other.stale_hits;
+        self.misses += other.misses;
+        self.origin_calls += other.origin_calls;
+    }
+}
+
+/// What the app cache answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppCacheCounts {
+    /// Hits.
+    pub hits: u64,
+    /// Misses.
+    pub misses: u64,
+}
+
+impl AppCacheCounts {
+    /// Hits per lookup.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        ratio(self.hits, self.hits + self.misses)
+    }
+}
+
+/// Abusive clients' requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AbusiveCounts {
+    /// Sent.
+    pub requests: u64,
+    /// Of those, rejected by a rate limiter.
+    pub limited: u64,
+}
+
+/// One route's results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteResults {
+    /// Users' requests.
+    pub requests: u64,
+    /// Requests that reached the CDN (users and abusive clients).
+    pub edge_requests: u64,
+    /// Users' answered requests.
+    pub latency: Percentiles,
+    /// Users' requests by outcome.
+    pub outcomes: Outcomes,
+    /// Requests that waited for a cold start.
+    pub cold_starts: u64,
+    /// The CDN in front of it.
+    pub cdn: CdnCounts,
+    /// Its app cache.
+    pub app_cache: AppCacheCounts,
+    /// Abusive clients' requests.
+    pub abusive: AbusiveCounts,
+    /// The p95 of its worst window, when it has its own SLO and a window counted.
+    pub worst_window_p95_ms: Option<f64>,
+}
+
+/// A line of servers (CPUs, pool connections, AI slots): its peak use and waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LineResults {
+    /// Most servers busy at once.
+    pub peak_busy: u64,
+    /// Mean wait of those served, ms.
+    pub mean_wait_ms: Option<f64>,
+    /// The waits' p95, ms.
+    pub wait_p95_ms: Option<f64>,
+    /// The longest wait, ms.
+    pub max_wait_ms: Option<f64>,
+    /// Most requests waiting at once.
+    pub peak_waiting: u64,
+}
+
+impl LineResults {
+    /// Closes `servers` at `end`; also returns their time-average busy count.
+    fn of(servers: &mut Servers, end: SimTime) -> (Self, f64) {
+        let (peak_busy, mean_busy) = servers.busy.finish(end);
+        let (peak_waiting, _) = servers.waiting.finish(end);
+        let line = Self {
+            peak_busy,
+            mean_wait_ms: known(servers.wait.mean_ms()),
+            wait_p95_ms: known(servers.wait.quantile_ms(0.95)),
+            max_wait_ms: known(servers.wait.quantile_ms(1.0)),
+            peak_waiting,
+        };
+        (line, mean_busy)
+    }
+}
+
+/// A node's pooler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolerResults {
+    /// Most client connections at once.
+    pub peak_clients: u64,
+    /// Its server connections.
+    pub servers: LineResults,
+    /// Clients dropped after `query_wait_timeout`.
+    pub wait_timeouts: u64,
+    /// Clients refused (`max_client_conn`).
+    pub client_refusals: u64,
+}
+
+/// A node's CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuResults {
+    /// How many.
+    pub count: u32,
+    /// Queries on them.
+    pub line: LineResults,
+    /// Mean share busy over the run.
+    pub utilisation: Option<f64>,
+    /// Mean share busy in the busiest minute after warm-up.
+    pub busiest_minute_utilisation: f64,
+}
+
+/// One database node: the primary or a read replica.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeResults {
+    /// Most connections open at once.
+    pub peak_connections: u64,
+    /// Time-average connections open.
+    pub mean_connections: Option<f64>,
+    /// Most connections demanded at once, refused ones included.
+    pub peak_demanded: u64,
+    /// Connections the app may open (the platform's taken off).
+    pub connection_limit: u32,
+    /// Queries run.
+    pub queries: u64,
+    /// Its pooler, when enabled.
+    pub pooler: Option<PoolerResults>,
+    /// Its CPUs, when modelled.
+    pub cpus: Option<CpuResults>,
+    /// PostgREST's pool (the Data API).
+    pub data_api: LineResults,
+    /// Data API requests that found no pool connection in time.
+    pub data_api_wait_timeouts: u64,
+}
+
+impl NodeResults {
+    /// Closes `node` at `end`; the busiest CPU minute is sought among `minutes`.
+    fn of(node: &mut Node, end: SimTime, minutes: std::ops::Range<usize>) -> Self {
+        let database = &mut node.database;
+        let (peak_connections, mean_connections) = database.open.finish(end);
+        let (peak_demanded, _) = database.demanded.finish(end);
+        let pooler = node.pooler.as_mut().map(|pooler| PoolerResults {
+            peak_clients: pooler.clients.finish(end).0,
+            servers: LineResults::of(&mut pooler.servers, end).0,
+            wait_timeouts: pooler.timeouts,
+            client_refusals: pooler.refusals,
+        });
+        let cpus = database.cpus.as_mut().map(|cpus| {
+            let count = cpus.capacity();
+            let (line, mean_busy) = LineResults::of(cpus, end);
+            let busiest = minutes
+                .map(|minute| cpus.busy.minute_mean(minute))
+                .fold(0.0, f64::max);
+            CpuResults {
+                count,
+                line,
+                utilisation: known(mean_busy / f64::from(count)),
+                busiest_minute_utilisation: busiest / f64::from(count),
+            }
+        });
+        Self {
+            peak_connections,
+            mean_connections: known(mean_connections),
+            peak_demanded,
+            connection_limit: database.limit,
+            queries: database.queries,
+            pooler,
+            cpus,
+            data_api: LineResults::of(&mut database.data_api, end).0,
+            data_api_wait_timeouts: database.data_api_timeouts,
+        }
+    }
+}
+
+/// The AI calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AiResults {
+    /// Messages that reached the AI stage.
+    pub messages: u64,
+    /// Input tokens of successful calls.
+    pub input_tokens: u64,
+    /// Output tokens of successful calls.
+    pub output_tokens: u64,
+    /// Attempts answered 429.
+    pub provider_429s: u64,
+    /// Attempts answered 529.
+    pub provider_529s: u64,
+    /// Retries the SDK made.
+    pub retries: u64,
+    /// Times a breaker opened.
+    pub breaker_opens: u64,
+    /// p95 from the start of the AI stage to the answer, ms.
+    pub p95_ms: Option<f64>,
+    /// The app's cap on calls in flight, when it has one.
+    pub slots: Option<LineResults>,
+}
+
+/// One job's runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobResults {
+    /// Runs started.
+    pub runs: u64,
+    /// Tasks finished.
+    pub tasks: u64,
+    /// Of those, failed.
+    pub failed: u64,
+    /// Most tasks in flight at once.
+    pub peak_in_flight: u64,
+    /// Mean duration of a finished run, seconds.
+    pub mean_run_secs: Option<f64>,
+}
+
+/// Requests one limiter rejected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimiterResults {
+    /// Users' requests.
+    pub users: u64,
+    /// Abusive clients' requests.
+    pub abusive: u64,
+}
+
+/// One monitoring alert over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertResults {
+    /// Minutes it fired.
+    pub minutes: u64,
+    /// When it first fired (its window's end, minutes since time zero).
+    pub first_minute: Option<f64>,
+    /// Whether it fired by the end of the first SLO-breaking window (none
+    /// without a breach).
+    pub before_breach: Option<bool>,
+}
+
+/// The tier as a whole.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierResults {
+    /// Users' requests.
+    pub requests: u64,
+    /// The busiest minute's arrivals per second, after warm-up.
+    pub peak_rps: f64,
+    /// Answered requests on routes the scenario SLO judges.
+    pub latency: Percentiles,
+    /// Their mean latency, ms.
+    pub mean_latency_ms: Option<f64>,
+    /// Users' mean wait for a slot and cold start, ms.
+    pub mean_wait_ms: Option<f64>,
+    /// Users' requests by outcome.
+    pub outcomes: Outcomes,
+    /// Requests that waited for a cold start.
+    pub cold_starts: u64,
+    /// Requests that got a slot on an instance.
+    pub invocations: u64,
+    /// Most instances alive at once.
+    pub peak_instances: u64,
+    /// Time-average instances alive.
+    pub mean_instances: Option<f64>,
+    /// Most user sessions open at once.
+    pub peak_sessions: u64,
+    /// The primary database.
+    pub primary: NodeResults,
+    /// Requests that reached the CDN.
+    pub edge_requests: u64,
+    /// The CDN, every route.
+    pub cdn: CdnCounts,
+    /// The app cache, every route.
+    pub app_cache: AppCacheCounts,
+    /// Abusive clients' requests.
+    pub abusive: AbusiveCounts,
+    /// Redis commands sent.
+    pub redis_commands: u64,
+    /// The AI calls.
+    pub ai: AiResults,
+    /// Per external API, in scenario order.
+    pub externals: Vec<ApiCounts>,
+    /// Per job, in scenario order.
+    pub jobs: Vec<JobResults>,
+    /// Per rate limiter, in scenario order.
+    pub limiters: Vec<LimiterResults>,
+    /// Per read replica.
+    pub replicas: Vec<NodeResults>,
+    /// The worst SLO window's p95, ms (none without a window that counted).
+    pub worst_window_p95_ms: Option<f64>,
+    /// The worst SLO window's error rate.
+    pub worst_window_error_rate: Option<f64>,
+    /// Per alert, in the order of the scenario's alert rules.
+    pub alerts: Vec<AlertResults>,
+    /// The end of the first SLO-breaking window, minutes since time zero.
+    pub slo_first_breach_minute: Option<f64>,
+    /// Whether every SLO held in every window.
+    pub slo_met: bool,
+    /// Handler CPU seconds.
+    pub cpu_seconds: f64,
+    /// Instance memory x lifetime, GiB-seconds.
+    pub gb_seconds: f64,
+    /// Memory x wall-clock invocation time, GiB-seconds.
+    pub invocation_gb_seconds: f64,
+    /// Bytes of answered responses.
+    pub transfer_bytes: u64,
+    /// Events the kernel handled.
+    pub events: u64,
+}
+
+impl TierResults {
+    /// Cold starts per invocation.
+    pub fn cold_start_ratio(&self) -> Option<f64> {
+        ratio(self.cold_starts, self.invocations)
+    }
+
+    /// Failed requests per request.
+    pub fn error_rate(&self) -> Option<f64> {
+        self.outcomes.error_rate(self.requests)
+    }
+
+    /// Every database node: the primary, then the replicas.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeResults> {
+        std::iter::once(&self.primary).chain(&self.replicas)
+    }
+}
+
+/// The primary's pooler, per minute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolerMinutes {
+    /// Client connections (minute peak).
+    pub clients: Vec<f64>,
+    /// Server connections in use (minute peak).
+    pub in_use: Vec<f64>,
+    /// Clients waiting (minute peak).
+    pub waiting: Vec<f64>,
+}
+
+/// The primary's CPUs, per minute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuMinutes {
+    /// Mean share busy.
+    pub utilisation: Vec<f64>,
+    /// Queries waiting (minute peak).
+    pub waiting: Vec<f64>,
+}
+
+/// The per-minute series, one value per minute from time zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Minutes {
+    /// Requests arriving per second (users and abusive clients).
+    pub rps: Vec<f64>,
+    /// Instances alive (minute peak).
+    pub instances: Vec<f64>,
+    /// The primary's open connections (minute peak).
+    pub db_connections: Vec<f64>,
+    /// The primary's connections demanded (minute peak).
+    pub db_demanded: Vec<f64>,
+    /// Users' failed requests.
+    pub errors: Vec<f64>,
+    /// Requests answered by the CDN.
+    pub cdn_hits: Vec<f64>,
+    /// Requests rejected by rate limiters.
+    pub rate_limited: Vec<f64>,
+    /// AI attempts answered.
+    pub ai_answered: Vec<f64>,
+    /// AI messages failed.
+    pub ai_failed: Vec<f64>,
+    /// The primary's pooler, when enabled.
+    pub pooler: Option<PoolerMinutes>,
+    /// The primary's CPUs, when modelled.
+    pub db_cpu: Option<CpuMinutes>,
+}
+
+impl Minutes {
+    /// How many minutes the series cover.
+    pub fn count(&self) -> usize {
+        self.rps.len()
+    }
+}
+
+/// Counts per minute divided by `divisor`.
+fn per_minute(counts: &[u64], divisor: f64) -> Vec<f64> {
+    counts.iter().map(|&count| count as f64 / divisor).collect()
+}
+
+/// A gauge's maximum per minute.
+fn minute_peaks(gauge: &Gauge) -> Vec<f64> {
+    gauge
+        .minute_maxima()
+        .iter()
+        .map(|&max| max as f64)
+        .collect()
+}
+
 impl Replication {
-    /// The tier-level scalar `name` (NaN if absent).
-    pub fn value(&self, name: &str) -> f64 {
-        self.values.get(name)
-    }
-
-    /// How many minutes the series covers.
-    pub fn minute_count(&self) -> usize {
-        self.minutes.len() / self.minute_fields.len().max(1)
-    }
-
-    /// Field `name` of `minute`, NaN if absent.
-    pub fn minute(&self, minute: usize, name: &str) -> f64 {
-        self.minute_at(minute, self.minute_field(name))
-    }
-
-    /// The index of per-minute field `name`, if the series has it.
-    pub fn minute_field(&self, name: &str) -> Option<usize> {
-        self.minute_fields.iter().position(|f| f == name)
-    }
-
-    /// Field `field` (an index from [`Replication::minute_field`]) of `minute`, NaN if absent.
-    pub fn minute_at(&self, minute: usize, field: Option<usize>) -> f64 {
-        field.map_or(f64::NAN, |i| {
-            self.minutes[minute * self.minute_fields.len() + i]
-        })
-    }
-
-    /// Gathers the results of a finished run.
+    /// Gathers the results of a finished run; `events` is the kernel's count.
+    #[allow(clippy::too_many_arguments)]
     pub fn collect(
         scenario: &Scenario,
         end: SimTime,
@@ -96,6 +487,7 @@ impl Replication {
         ai_slots: Option<&mut Servers>,
         apis: &[ApiCounts],
         jobs: &mut [Job],
+        events: u64,
     ) -> Self {
         let warmup = scenario.warmup().nanos();
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
@@ -107,353 +499,178 @@ impl Replication {
         let mut routes = Vec::with_capacity(metrics.routes.len());
         let mut requests = 0u64;
         let mut outcomes = [0u64; Outcome::COUNT];
-        let (mut cold, mut edge, mut origin) = (0u64, 0u64, 0u64);
-        let mut cdn = [0u64; 3];
-        let (mut abusive, mut abusive_limited) = (0u64, 0u64);
-        let mut app_cache = [0u64; 2];
+        let (mut cold_starts, mut edge_requests) = (0u64, 0u64);
+        let mut cdn = CdnCounts::default();
+        let mut abusive = AbusiveCounts::default();
+        let mut app_cache = AppCacheCounts::default();
         for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes.value) {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
                 (Some(window), Some(RouteSlo::Own { p95_latency })) => {
                     let (p95, _) = window.finish();
                     slo_met &= within(p95, p95_latency.secs() * 1_000.0);
-                    p95
+                    known(p95)
                 }
-                _ => f64::NAN,
+                _ => None,
+            };
+            let [fresh_hits, stale_hits, misses] = route.cdn;
+            let route_cdn = CdnCounts {
+                fresh_hits,
+                stale_hits,
+                misses,
+                origin_calls: route.origin_calls,
+            };
+            let [hits, misses] = route.app_cache;
+            let route_app_cache = AppCacheCounts { hits, misses };
+            let route_abusive = AbusiveCounts {
+                requests: route.abusive_requests,
+                limited: route.abusive_limited,
             };
             requests += route.requests;
             for (total, count) in outcomes.iter_mut().zip(route.outcomes) {
                 *total += count;
             }
-            for (total, count) in cdn.iter_mut().zip(route.cdn) {
-                *total += count;
-            }
-            cold += route.cold_starts;
-            edge += route.edge_requests;
-            origin += route.origin_calls;
-            abusive += route.abusive_requests;
-            for (total, count) in app_cache.iter_mut().zip(route.app_cache) {
-                *total += count;
-            }
-            abusive_limited += route.abusive_limited;
-            let mut values = Values::default();
-            values.push("requests", route.requests as f64);
-            values.push("edge_requests", route.edge_requests as f64);
-            values.push("p50_ms", route.latency.quantile_ms(0.50));
-            values.push("p95_ms", route.latency.quantile_ms(0.95));
-            values.push("p99_ms", route.latency.quantile_ms(0.99));
-            push_outcomes(&mut values, route.requests, &route.outcomes);
-            values.push("cold_starts", route.cold_starts as f64);
-            push_cdn(&mut values, &route.cdn, route.origin_calls);
-            push_app_cache(&mut values, &route.app_cache);
-            values.push("abusive_requests", route.abusive_requests as f64);
-            values.push("abusive_limited", route.abusive_limited as f64);
-            values.push("worst_window_p95_ms", worst_window_p95_ms);
-            routes.push(values);
+            cdn.add(&route_cdn);
+            cold_starts += route.cold_starts;
+            edge_requests += route.edge_requests;
+            abusive.requests += route_abusive.requests;
+            abusive.limited += route_abusive.limited;
+            app_cache.hits += hits;
+            app_cache.misses += misses;
+            routes.push(RouteResults {
+                requests: route.requests,
+                edge_requests: route.edge_requests,
+                latency: Percentiles::of(&route.latency),
+                outcomes: Outcomes(route.outcomes),
+                cold_starts: route.cold_starts,
+                cdn: route_cdn,
+                app_cache: route_app_cache,
+                abusive: route_abusive,
+                worst_window_p95_ms,
+            });
         }
 
-        let mut values = Values::default();
-        values.push("requests", requests as f64);
-        values.push(
-            "peak_rps",
-            metrics.arrivals.peak_from(first_minute) as f64 / 60.0,
-        );
-        let latency = metrics.latency();
-        values.push("p50_ms", latency.quantile_ms(0.50));
-        values.push("p95_ms", latency.quantile_ms(0.95));
-        values.push("p99_ms", latency.quantile_ms(0.99));
-        values.push("mean_latency_ms", latency.mean_ms());
-        values.push("mean_wait_ms", metrics.mean_wait_ms());
-        push_outcomes(&mut values, requests, &outcomes);
-        values.push("cold_starts", cold as f64);
-        values.push("cold_start_ratio", ratio(cold, metrics.invocations));
-        values.push("invocations", metrics.invocations as f64);
-        values.push("peak_instances", peak_instances as f64);
-        values.push("mean_instances", mean_instances);
-        values.push("peak_sessions", metrics.peak_sessions as f64);
         let minute_count = metrics.arrivals.counts().len();
-        let (primary, replicas) = nodes.split_first_mut().expect("a primary");
-        push_node(&mut values, "", primary, end, first_minute..minute_count);
-        values.push("edge_requests", edge as f64);
-        push_cdn(&mut values, &cdn, origin);
-        push_app_cache(&mut values, &app_cache);
-        values.push("abusive_requests", abusive as f64);
-        values.push("abusive_limited", abusive_limited as f64);
-        values.push("redis_commands", metrics.redis_commands as f64);
+        let measured = first_minute..minute_count;
+        let latency = metrics.latency();
+        let (primary_node, replica_nodes) = nodes.split_first_mut().expect("a primary");
+        let primary = NodeResults::of(primary_node, end, measured.clone());
         let ai = &metrics.ai;
-        values.push("ai_messages", ai.messages as f64);
-        values.push("ai_input_tokens", ai.input_tokens as f64);
-        values.push("ai_output_tokens", ai.output_tokens as f64);
-        values.push("ai_provider_429s", ai.rate_limited as f64);
-        values.push("ai_provider_529s", ai.overloaded as f64);
-        values.push("ai_retries", ai.retries as f64);
-        values.push("ai_breaker_opens", ai.breaker_opens as f64);
-        values.push("ai_p95_ms", ai.latency.quantile_ms(0.95));
-        push_line(&mut values, "ai_slots", ai_slots, end);
-        for (name, counts) in scenario.externals.keys().zip(apis) {
-            values.push(format!("external_{name}_calls"), counts.calls as f64);
-            values.push(
-                format!("external_{name}_cache_hits"),
-                counts.cache_hits as f64,
-            );
-            values.push(
-                format!("external_{name}_quota_failures"),
-                counts.quota_failures as f64,
-            );
-            values.push(format!("external_{name}_units"), counts.units as f64);
-            values.push(
-                format!("external_{name}_quota_exhausted_secs"),
-                counts.exhausted_secs,
-            );
-        }
-        for (config, job) in scenario.jobs.iter().zip(jobs.iter_mut()) {
-            let name = &config.name;
-            let counts = job.counts;
-            values.push(format!("job_{name}_runs"), counts.runs as f64);
-            values.push(format!("job_{name}_tasks"), counts.tasks as f64);
-            values.push(format!("job_{name}_failed"), counts.failed as f64);
-            values.push(
-                format!("job_{name}_peak_in_flight"),
-                job.in_flight.finish(end).0 as f64,
-            );
-            values.push(
-                format!("job_{name}_mean_run_secs"),
-                if counts.finished > 0 {
-                    counts.duration_secs / counts.finished as f64
-                } else {
-                    f64::NAN
-                },
-            );
-        }
-        for (name, (users, abusive)) in scenario.rate_limits.keys().zip(&metrics.limiters) {
-            values.push(format!("limited_{name}_users"), *users as f64);
-            values.push(format!("limited_{name}_abusive"), *abusive as f64);
-        }
-        for (index, replica) in replicas.iter_mut().enumerate() {
-            let prefix = format!("replica{}_", index + 1);
-            push_node(
-                &mut values,
-                &prefix,
-                replica,
-                end,
-                first_minute..minute_count,
-            );
-        }
-        values.push("worst_window_p95_ms", worst_p95);
-        values.push("worst_window_error_rate", worst_errors);
+        let ai = AiResults {
+            messages: ai.messages,
+            input_tokens: ai.input_tokens,
+            output_tokens: ai.output_tokens,
+            provider_429s: ai.rate_limited,
+            provider_529s: ai.overloaded,
+            retries: ai.retries,
+            breaker_opens: ai.breaker_opens,
+            p95_ms: known(ai.latency.quantile_ms(0.95)),
+            slots: ai_slots.map(|slots| LineResults::of(slots, end).0),
+        };
+        let jobs = jobs
+            .iter_mut()
+            .map(|job| {
+                let counts = job.counts;
+                JobResults {
+                    runs: counts.runs,
+                    tasks: counts.tasks,
+                    failed: counts.failed,
+                    peak_in_flight: job.in_flight.finish(end).0,
+                    mean_run_secs: (counts.finished > 0)
+                        .then(|| counts.duration_secs / counts.finished as f64),
+                }
+            })
+            .collect();
+        let limiters = metrics
+            .limiters
+            .iter()
+            .map(|&(users, abusive)| LimiterResults { users, abusive })
+            .collect();
+        let replicas = replica_nodes
+            .iter_mut()
+            .map(|replica| NodeResults::of(replica, end, measured.clone()))
+            .collect();
         for tracker in &mut metrics.alert_windows {
             tracker.finish();
         }
         let sources = MinuteSources {
-            connections: &primary.database.open,
+            connections: &primary_node.database.open,
             metrics: &metrics,
         };
-        push_alerts(
-            &mut values,
-            scenario,
-            &sources,
-            &metrics.alert_windows,
-            first_minute..minute_count,
-        );
-        values.push("slo_met", if slo_met { 1.0 } else { 0.0 });
-        values.push("cpu_seconds", metrics.cpu_seconds());
-        values.push("gb_seconds", metrics.gb_seconds());
-        values.push("invocation_gb_seconds", metrics.invocation_gb_seconds());
-        values.push("transfer_bytes", metrics.transfer_bytes as f64);
+        let (alerts, slo_first_breach_minute) =
+            alert_results(scenario, &sources, &metrics.alert_windows, measured.clone());
+        let tier = TierResults {
+            requests,
+            peak_rps: metrics.arrivals.peak_from(first_minute) as f64 / 60.0,
+            latency: Percentiles::of(&latency),
+            mean_latency_ms: known(latency.mean_ms()),
+            mean_wait_ms: known(metrics.mean_wait_ms()),
+            outcomes: Outcomes(outcomes),
+            cold_starts,
+            invocations: metrics.invocations,
+            peak_instances,
+            mean_instances: known(mean_instances),
+            peak_sessions: metrics.peak_sessions,
+            primary,
+            edge_requests,
+            cdn,
+            app_cache,
+            abusive,
+            redis_commands: metrics.redis_commands,
+            ai,
+            externals: apis.to_vec(),
+            jobs,
+            limiters,
+            replicas,
+            worst_window_p95_ms: known(worst_p95),
+            worst_window_error_rate: known(worst_errors),
+            alerts,
+            slo_first_breach_minute,
+            slo_met,
+            cpu_seconds: metrics.cpu_seconds(),
+            gb_seconds: metrics.gb_seconds(),
+            invocation_gb_seconds: metrics.invocation_gb_seconds(),
+            transfer_bytes: metrics.transfer_bytes,
+            events,
+        };
 
-        let mut series: Vec<(&'static str, Series)> = vec![
-            ("rps", Series::Count(metrics.arrivals.counts(), 60.0)),
-            ("instances", Series::Gauge(&metrics.instances)),
-            ("db_connections", Series::Gauge(&primary.database.open)),
-            ("db_demanded", Series::Gauge(&primary.database.demanded)),
-            ("errors", Series::Count(metrics.errors.counts(), 1.0)),
-            ("cdn_hits", Series::Count(metrics.cdn_hits.counts(), 1.0)),
-            ("rate_limited", Series::Count(metrics.limited.counts(), 1.0)),
-            (
-                "ai_answered",
-                Series::Count(metrics.ai.answered.counts(), 1.0),
-            ),
-            ("ai_failed", Series::Count(metrics.ai.failed.counts(), 1.0)),
-        ];
-        if let Some(pooler) = &primary.pooler {
-            series.push(("pooler_clients", Series::Gauge(&pooler.clients)));
-            series.push(("pooler_in_use", Series::Gauge(&pooler.servers.busy)));
-            series.push(("pooler_waiting", Series::Gauge(&pooler.servers.waiting)));
-        }
-        if let Some(cpus) = &primary.database.cpus {
-            let count = f64::from(cpus.capacity());
-            series.push(("db_cpu_utilisation", Series::Utilisation(&cpus.busy, count)));
-            series.push(("db_cpu_waiting", Series::Gauge(&cpus.waiting)));
-        }
-        let mut minutes = Vec::with_capacity(minute_count * series.len());
-        for minute in 0..minute_count {
-            minutes.extend(series.iter().map(|(_, s)| s.at(minute)));
-        }
+        let database = &primary_node.database;
+        let minutes = Minutes {
+            rps: per_minute(metrics.arrivals.counts(), 60.0),
+            instances: minute_peaks(&metrics.instances),
+            db_connections: minute_peaks(&database.open),
+            db_demanded: minute_peaks(&database.demanded),
+            errors: per_minute(metrics.errors.counts(), 1.0),
+            cdn_hits: per_minute(metrics.cdn_hits.counts(), 1.0),
+            rate_limited: per_minute(metrics.limited.counts(), 1.0),
+            ai_answered: per_minute(metrics.ai.answered.counts(), 1.0),
+            ai_failed: per_minute(metrics.ai.failed.counts(), 1.0),
+            pooler: primary_node.pooler.as_ref().map(|pooler| PoolerMinutes {
+                clients: minute_peaks(&pooler.clients),
+                in_use: minute_peaks(&pooler.servers.busy),
+                waiting: minute_peaks(&pooler.servers.waiting),
+            }),
+            db_cpu: database.cpus.as_ref().map(|cpus| {
+                let count = f64::from(cpus.capacity());
+                CpuMinutes {
+                    utilisation: (0..minute_count)
+                        .map(|minute| cpus.busy.minute_mean(minute) / count)
+                        .collect(),
+                    waiting: minute_peaks(&cpus.waiting),
+                }
+            }),
+        };
         Self {
-            values,
+            tier,
             routes,
-            minute_fields: series.iter().map(|(name, _)| name.to_string()).collect(),
             minutes,
             first_minute,
         }
     }
 }
 
-/// A per-minute source.
-enum Series<'a> {
-    /// Counts per minute, divided by the given factor.
-    Count(&'a [u64], f64),
-    /// A gauge's maximum per minute.
-    Gauge(&'a Gauge),
-    /// A gauge's mean per minute over a capacity.
-    Utilisation(&'a Gauge, f64),
-}
-
-impl Series<'_> {
-    fn at(&self, minute: usize) -> f64 {
-        match self {
-            Series::Count(counts, divisor) => counts[minute] as f64 / divisor,
-            Series::Gauge(gauge) => gauge.minute_maxima()[minute] as f64,
-            Series::Utilisation(gauge, capacity) => gauge.minute_mean(minute) / capacity,
-        }
-    }
-}
-
-fn push_outcomes(values: &mut Values, requests: u64, outcomes: &[u64; Outcome::COUNT]) {
-    let failed: u64 = outcomes[1..].iter().sum();
-    values.push("error_rate", ratio(failed, requests));
-    for (outcome, name) in Outcome::FAILURES {
-        values.push(name, outcomes[outcome as usize] as f64);
-    }
-}
-
-fn push_cdn(values: &mut Values, cdn: &[u64; 3], origin_calls: u64) {
-    let [fresh, stale, misses] = *cdn;
-    values.push(
-        "cdn_hit_ratio",
-        ratio(fresh + stale, fresh + stale + misses),
-    );
-    values.push("cdn_fresh_hits", fresh as f64);
-    values.push("cdn_stale_hits", stale as f64);
-    values.push("cdn_misses", misses as f64);
-    values.push("origin_calls", origin_calls as f64);
-}
-
-fn push_app_cache(values: &mut Values, [hits, misses]: &[u64; 2]) {
-    values.push("app_cache_hit_ratio", ratio(*hits, hits + misses));
-    values.push("app_cache_hits", *hits as f64);
-    values.push("app_cache_misses", *misses as f64);
-}
-
-/// Pushes the columns of one database node, each name after `prefix`:
-/// connections, queries, pooler, CPUs (busiest minute among `minutes`) and
-/// PostgREST's pool.
-fn push_node(
-    values: &mut Values,
-    prefix: &str,
-    node: &mut Node,
-    end: SimTime,
-    minutes: std::ops::Range<usize>,
-) {
-    let push = |values: &mut Values, name: &str, value: f64| {
-        values.push(format!("{prefix}{name}"), value);
-    };
-    let database = &mut node.database;
-    let (peak_open, mean_open) = database.open.finish(end);
-    let (peak_demanded, _) = database.demanded.finish(end);
-    push(values, "peak_db_connections", peak_open as f64);
-    push(values, "mean_db_connections", mean_open);
-    push(values, "peak_db_demanded", peak_demanded as f64);
-    push(values, "db_connection_limit", f64::from(database.limit));
-    push(values, "db_queries", database.queries as f64);
-    let (peak_clients, refusals, timeouts, servers) = match &mut node.pooler {
-        Some(pooler) => (
-            pooler.clients.finish(end).0 as f64,
-            pooler.refusals as f64,
-            pooler.timeouts as f64,
-            Some(&mut pooler.servers),
-        ),
-        None => (f64::NAN, f64::NAN, f64::NAN, None),
-    };
-    push(values, "pooler_peak_clients", peak_clients);
-    push_line(values, &format!("{prefix}pooler"), servers, end);
-    push(values, "pooler_wait_timeouts", timeouts);
-    push(values, "pooler_client_refusals", refusals);
-    let cpu_count = database
-        .cpus
-        .as_ref()
-        .map_or(f64::NAN, |c| f64::from(c.capacity()));
-    let cpu = push_line(
-        values,
-        &format!("{prefix}db_cpu"),
-        database.cpus.as_mut(),
-        end,
-    );
-    push(values, "db_cpus", cpu_count);
-    push(values, "db_cpu_utilisation", cpu.mean_busy / cpu_count);
-    let busiest_minute = database.cpus.as_ref().map_or(f64::NAN, |cpus| {
-        minutes
-            .map(|minute| cpus.busy.minute_mean(minute))
-            .fold(0.0, f64::max)
-    });
-    push(
-        values,
-        "db_cpu_busiest_minute_utilisation",
-        busiest_minute / cpu_count,
-    );
-    push_line(
-        values,
-        &format!("{prefix}data_api"),
-        Some(&mut database.data_api),
-        end,
-    );
-    push(
-        values,
-        "data_api_wait_timeouts",
-        database.data_api_timeouts as f64,
-    );
-}
-
-/// What [`push_line`] measured.
-struct LineSummary {
-    mean_busy: f64,
-}
-
-/// Pushes the peak busy servers, the mean, p95 and longest wait and the
-/// peak line of `servers`, named after `prefix` (NaN when absent).
-fn push_line(
-    values: &mut Values,
-    prefix: &str,
-    servers: Option<&mut Servers>,
-    end: SimTime,
-) -> LineSummary {
-    let [
-        peak_busy,
-        mean_busy,
-        mean_wait,
-        wait_p95,
-        max_wait,
-        peak_waiting,
-    ] = match servers {
-        Some(servers) => {
-            let (peak_busy, mean_busy) = servers.busy.finish(end);
-            let (peak_waiting, _) = servers.waiting.finish(end);
-            [
-                peak_busy as f64,
-                mean_busy,
-                servers.wait.mean_ms(),
-                servers.wait.quantile_ms(0.95),
-                servers.wait.quantile_ms(1.0),
-                peak_waiting as f64,
-            ]
-        }
-        None => [f64::NAN; 6],
-    };
-    values.push(format!("{prefix}_peak_busy"), peak_busy);
-    values.push(format!("{prefix}_mean_wait_ms"), mean_wait);
-    values.push(format!("{prefix}_wait_p95_ms"), wait_p95);
-    values.push(format!("{prefix}_max_wait_ms"), max_wait);
-    values.push(format!("{prefix}_peak_waiting"), peak_waiting);
-    LineSummary { mean_busy }
+/// A statistic that may have no data (NaN) as an option.
+fn known(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
 }
 
 /// Whether a worst-window value meets its limit; no qualifying window (NaN)
@@ -462,10 +679,6 @@ fn within(value: f64, limit: f64) -> bool {
     value.is_nan() || value <= limit
 }
 
-fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        f64::NAN
-    } else {
-        part as f64 / whole as f64
-    }
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
 }

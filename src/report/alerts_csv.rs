@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use super::{Exporter, push_estimate};
 use crate::experiment::{ScenarioRun, TierRun};
+use crate::model::Replication;
 use crate::scenario::{AlertMetric, AlertRule, DayTime, Duration};
 
 /// The simulated monitoring alerts.
@@ -24,30 +25,27 @@ fn condition(rule: &AlertRule) -> String {
     format!("{side} {threshold}")
 }
 
-/// The replications where `name` is finite.
-fn finite(tier: &TierRun, name: &str) -> Vec<f64> {
-    tier.replications
-        .iter()
-        .map(|r| r.value(name))
-        .filter(|v| v.is_finite())
-        .collect()
+/// What `measure` reads from each of `tier`'s replications, where it has a value.
+fn known<T>(tier: &TierRun, measure: impl Fn(&Replication) -> Option<T>) -> Vec<T> {
+    tier.replications.iter().filter_map(measure).collect()
 }
 
-/// How many replications have a finite `name`.
-fn count_finite(tier: &TierRun, name: &str) -> usize {
-    finite(tier, name).len()
-}
-
-/// "k/n": replications where `name` is finite and `test` holds, of those finite.
-fn count(tier: &TierRun, name: &str, test: impl Fn(f64) -> bool) -> String {
-    let values = finite(tier, name);
-    let passed = values.iter().filter(|v| test(**v)).count();
+/// "k/n": of the replications where `measure` has a value, those where `test` holds.
+fn count<T>(
+    tier: &TierRun,
+    measure: impl Fn(&Replication) -> Option<T>,
+    test: impl Fn(&T) -> bool,
+) -> String {
+    let values = known(tier, measure);
+    let passed = values.iter().filter(|v| test(v)).count();
     format!("{passed}/{}", values.len())
 }
 
-/// The earliest of `name` over replications, as "day N HH:MM".
-fn earliest(tier: &TierRun, name: &str) -> String {
-    let first = finite(tier, name).into_iter().fold(f64::INFINITY, f64::min);
+/// The earliest minute `measure` reads over replications, as "day N HH:MM".
+fn earliest(tier: &TierRun, measure: impl Fn(&Replication) -> Option<f64>) -> String {
+    let first = known(tier, measure)
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
     if first.is_finite() {
         DayTime(Duration::from_secs(first as u64 * 60)).to_string()
     } else {
@@ -78,31 +76,32 @@ impl<'a> Exporter<ScenarioRun<'a>> for AlertsCsv {
             "fired_before_breach",
         ])?;
         for (tier, stack) in run.tiers.iter().zip(&run.stacks) {
-            for rule in stack.alert_rules() {
-                let name = |field: &str| format!("alert_{}_{field}", rule.name);
+            for (index, rule) in stack.alert_rules().iter().enumerate() {
+                let alert = |r: &Replication| r.tier.alerts[index];
                 let mut row = vec![
                     tier.name.clone(),
                     tier.users.to_string(),
                     rule.name.clone(),
                     rule.metric.name().to_string(),
-                    condition(&rule),
+                    condition(rule),
                     (rule.window.secs() / 60.0).to_string(),
                 ];
                 let minutes: Vec<f64> = tier
                     .replications
                     .iter()
-                    .map(|r| r.value(&name("minutes")))
+                    .map(|r| alert(r).minutes as f64)
                     .collect();
                 push_estimate(&mut row, &minutes);
-                row.push(count(tier, &name("minutes"), |m| m > 0.0));
-                row.push(earliest(tier, &name("first_minute")));
+                row.push(count(tier, |r| Some(alert(r).minutes), |m| *m > 0));
+                row.push(earliest(tier, |r| alert(r).first_minute));
+                let breach = |r: &Replication| r.tier.slo_first_breach_minute;
                 row.push(format!(
                     "{}/{}",
-                    count_finite(tier, "slo_first_breach_minute"),
+                    known(tier, breach).len(),
                     tier.replications.len()
                 ));
-                row.push(earliest(tier, "slo_first_breach_minute"));
-                row.push(count(tier, &name("before_breach"), |b| b > 0.0));
+                row.push(earliest(tier, breach));
+                row.push(count(tier, |r| alert(r).before_breach, |fired| *fired));
                 csv.write_record(&row)?;
             }
         }

@@ -114,8 +114,8 @@ impl<'a> Exporter<Breakpoints<'a>> for BreakpointsCsv {
             };
             push(below.map(|t| criterion.value(t)));
             push(at.map(|t| criterion.value(t)));
-            push(at.map(|t| t.estimate("peak_rps")));
-            push(at.map(|t| t.estimate("peak_sessions")));
+            push(at.map(|t| t.estimate(|r| Some(r.tier.peak_rps))));
+            push(at.map(|t| t.estimate(|r| Some(r.tier.peak_sessions as f64))));
             csv.write_record(&row)?;
         }
         csv.flush()
@@ -141,8 +141,8 @@ pub fn breakpoints_table(report: &Breakpoints) -> String {
                 text,
                 " ({} of replications; peak {:.1} req/s, {:.0} sessions open)",
                 crossings(criterion, Some(tier)),
-                tier.estimate("peak_rps").mean,
-                tier.estimate("peak_sessions").mean
+                tier.estimate(|r| Some(r.tier.peak_rps)).mean,
+                tier.estimate(|r| Some(r.tier.peak_sessions as f64)).mean
             );
         }
         text.push('\n');

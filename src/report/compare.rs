@@ -10,6 +10,7 @@ use super::charts::{COLOURS, SIZE, UsersChart, draw_users_chart, users_range, wr
 use super::{Exporter, number, push_estimate};
 use crate::costs;
 use crate::experiment::ScenarioRun;
+use crate::model::{Outcome, TierResults};
 use crate::stats::estimate;
 
 /// Several scenarios run on the same tiers; the first is the reference.
@@ -18,45 +19,121 @@ pub struct Comparison<'a> {
     pub runs: Vec<ScenarioRun<'a>>,
 }
 
-/// The compared metrics: summary column (or `monthly_cost`) and label.
-pub const METRICS: [(&str, &str); 13] = [
-    ("worst_window_p95_ms", "worst-window p95 latency, ms"),
-    ("worst_window_error_rate", "worst-window error rate"),
-    ("p95_ms", "p95 latency over the month, ms"),
-    ("error_rate", "error rate over the month"),
-    ("peak_db_demanded", "peak database connections demanded"),
-    ("peak_db_connections", "peak database connections open"),
-    ("db_refused", "requests refused a database connection"),
-    ("peak_instances", "peak function instances"),
-    ("cold_start_ratio", "cold starts per invocation"),
-    ("pooler_wait_p95_ms", "pooler wait p95, ms"),
-    ("ai_provider_429s", "AI provider 429s"),
-    ("ai_errors", "AI messages failed"),
-    ("monthly_cost", "projected monthly cost, USD"),
-];
+/// How a compared metric is read from a tier's replications.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// From each replication's tier results (`None` where it does not apply).
+    Tier(fn(&TierResults) -> Option<f64>),
+    /// From each replication's projected bill.
+    MonthlyCost,
+}
 
-/// The metrics with a chart each: column, label, log scale.
-const CHARTED: [(&str, &str, bool); 4] = [
-    ("worst_window_p95_ms", "worst-window p95 latency, ms", true),
-    ("worst_window_error_rate", "worst-window error rate", false),
-    (
+/// A compared metric: its compare.csv name, its label and how it is read.
+#[derive(Clone, Copy)]
+pub struct Metric {
+    name: &'static str,
+    label: &'static str,
+    measure: Measure,
+}
+
+const fn metric(name: &'static str, label: &'static str, measure: Measure) -> Metric {
+    Metric {
+        name,
+        label,
+        measure,
+    }
+}
+
+/// The compared metrics.
+const METRICS: [Metric; 13] = [
+    metric(
+        "worst_window_p95_ms",
+        "worst-window p95 latency, ms",
+        Measure::Tier(|t| t.worst_window_p95_ms),
+    ),
+    metric(
+        "worst_window_error_rate",
+        "worst-window error rate",
+        Measure::Tier(|t| t.worst_window_error_rate),
+    ),
+    metric(
+        "p95_ms",
+        "p95 latency over the month, ms",
+        Measure::Tier(|t| t.latency.p95_ms),
+    ),
+    metric(
+        "error_rate",
+        "error rate over the month",
+        Measure::Tier(TierResults::error_rate),
+    ),
+    metric(
         "peak_db_demanded",
         "peak database connections demanded",
-        false,
+        Measure::Tier(|t| Some(t.primary.peak_demanded as f64)),
     ),
-    ("monthly_cost", "projected monthly cost, USD", false),
+    metric(
+        "peak_db_connections",
+        "peak database connections open",
+        Measure::Tier(|t| Some(t.primary.peak_connections as f64)),
+    ),
+    metric(
+        "db_refused",
+        "requests refused a database connection",
+        Measure::Tier(|t| Some(t.outcomes.count(Outcome::DbRefused) as f64)),
+    ),
+    metric(
+        "peak_instances",
+        "peak function instances",
+        Measure::Tier(|t| Some(t.peak_instances as f64)),
+    ),
+    metric(
+        "cold_start_ratio",
+        "cold starts per invocation",
+        Measure::Tier(TierResults::cold_start_ratio),
+    ),
+    metric(
+        "pooler_wait_p95_ms",
+        "pooler wait p95, ms",
+        Measure::Tier(|t| t.primary.pooler.and_then(|p| p.servers.wait_p95_ms)),
+    ),
+    metric(
+        "ai_provider_429s",
+        "AI provider 429s",
+        Measure::Tier(|t| Some(t.ai.provider_429s as f64)),
+    ),
+    metric(
+        "ai_errors",
+        "AI messages failed",
+        Measure::Tier(|t| Some(t.outcomes.count(Outcome::AiError) as f64)),
+    ),
+    metric(
+        "monthly_cost",
+        "projected monthly cost, USD",
+        Measure::MonthlyCost,
+    ),
+];
+
+/// The metrics with a chart each, and whether its scale is logarithmic.
+const CHARTED: [(Metric, bool); 4] = [
+    (METRICS[0], true),
+    (METRICS[1], false),
+    (METRICS[4], false),
+    (METRICS[12], false),
 ];
 
 /// Per replication, `metric` of tier `tier` of `run` (NaN where absent).
-fn values(run: &ScenarioRun, tier: usize, metric: &str) -> Vec<f64> {
+fn values(run: &ScenarioRun, tier: usize, metric: &Metric) -> Vec<f64> {
     let replications = &run.tiers[tier].replications;
-    if metric == "monthly_cost" {
-        return match costs::tier_costs(&run.stacks[tier], replications) {
-            Some(costs) => costs.columns.iter().map(|c| c.get("total")).collect(),
+    match metric.measure {
+        Measure::Tier(measure) => replications
+            .iter()
+            .map(|r| measure(&r.tier).unwrap_or(f64::NAN))
+            .collect(),
+        Measure::MonthlyCost => match costs::tier_costs(&run.stacks[tier], replications) {
+            Some(costs) => costs.bills.iter().map(|(bill, _)| bill.total()).collect(),
             None => vec![f64::NAN; replications.len()],
-        };
+        },
     }
-    replications.iter().map(|r| r.value(metric)).collect()
 }
 
 /// The reference's values of `metric` at tier `tier` and the paired
@@ -65,7 +142,7 @@ fn paired(
     reference: &ScenarioRun,
     run: &ScenarioRun,
     tier: usize,
-    metric: &str,
+    metric: &Metric,
 ) -> (Vec<f64>, crate::stats::Estimate) {
     let base = values(reference, tier, metric);
     let differences: Vec<f64> = values(run, tier, metric)
@@ -114,8 +191,12 @@ impl<'a> Exporter<Comparison<'a>> for CompareCsv {
         let mut csv = csv::Writer::from_writer(out);
         csv.write_record(&header)?;
         for (index, tier) in reference.tiers.iter().enumerate() {
-            for (metric, _) in METRICS {
-                let mut row = vec![tier.name.clone(), tier.users.to_string(), metric.into()];
+            for metric in &METRICS {
+                let mut row = vec![
+                    tier.name.clone(),
+                    tier.users.to_string(),
+                    metric.name.into(),
+                ];
                 for run in &comparison.runs {
                     push_estimate(&mut row, &values(run, index, metric));
                 }
@@ -141,8 +222,7 @@ impl<'a> Exporter<Comparison<'a>> for CompareCsv {
 
 /// `compare-<metric>.png`: the metric against users, one line per scenario.
 pub struct CompareChart {
-    metric: &'static str,
-    label: &'static str,
+    metric: Metric,
     log_y: bool,
 }
 
@@ -150,17 +230,13 @@ pub struct CompareChart {
 pub fn compare_charts() -> Vec<CompareChart> {
     CHARTED
         .iter()
-        .map(|&(metric, label, log_y)| CompareChart {
-            metric,
-            label,
-            log_y,
-        })
+        .map(|&(metric, log_y)| CompareChart { metric, log_y })
         .collect()
 }
 
 impl<'a> Exporter<Comparison<'a>> for CompareChart {
     fn file_name(&self) -> String {
-        format!("compare-{}.png", self.metric.replace('_', "-"))
+        format!("compare-{}.png", self.metric.name.replace('_', "-"))
     }
 
     fn write(&self, comparison: &Comparison<'a>, out: &mut dyn Write) -> io::Result<()> {
@@ -171,7 +247,7 @@ impl<'a> Exporter<Comparison<'a>> for CompareChart {
             .map(|(index, run)| {
                 let points = (0..run.tiers.len())
                     .map(|tier| {
-                        let mean = estimate(&values(run, tier, self.metric)).mean;
+                        let mean = estimate(&values(run, tier, &self.metric)).mean;
                         (run.tiers[tier].users as f64, mean)
                     })
                     .filter(|(_, value)| value.is_finite())
@@ -184,8 +260,8 @@ impl<'a> Exporter<Comparison<'a>> for CompareChart {
             })
             .collect();
         let chart = UsersChart {
-            title: format!("{} by scenario", self.label),
-            y_desc: self.label,
+            title: format!("{} by scenario", self.metric.label),
+            y_desc: self.metric.label,
             log_y: self.log_y,
             lines,
             reference: None,
@@ -205,12 +281,13 @@ pub fn comparison_summary(comparison: &Comparison) -> String {
         let _ = writeln!(text, "{} against {base}:", Comparison::name(run));
         for (index, tier) in reference.tiers.iter().enumerate() {
             let mut changes = Vec::new();
-            for (metric, label) in METRICS {
+            for metric in &METRICS {
                 let (base_values, difference) = paired(reference, run, index, metric);
                 if difference.mean.abs() > difference.half_width {
                     let before = estimate(&base_values).mean;
                     changes.push(format!(
-                        "{label} {} -> {} ({:+.4} ± {:.4})",
+                        "{} {} -> {} ({:+.4} ± {:.4})",
+                        metric.label,
                         number(before),
                         number(before + difference.mean),
                         difference.mean,

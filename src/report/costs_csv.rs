@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+use super::columns::{Columns, cost_columns};
 use super::{Exporter, estimate_header, push_estimate, union};
 use crate::costs::{self, MONTH_DAYS};
 use crate::experiment::ScenarioRun;
@@ -25,12 +26,25 @@ impl<'a> Exporter<ScenarioRun<'a>> for CostsCsv {
             .zip(&run.stacks)
             .map(|(tier, stack)| costs::tier_costs(stack, &tier.replications))
             .collect();
+        // Per tier with costs, per replication.
+        let rows: Vec<Option<Vec<Columns>>> = tiers
+            .iter()
+            .zip(&run.stacks)
+            .map(|(costs, stack)| {
+                costs.as_ref().map(|costs| {
+                    costs
+                        .bills
+                        .iter()
+                        .map(|(bill, usage)| cost_columns(stack, bill, usage))
+                        .collect()
+                })
+            })
+            .collect();
         let names = union(
-            tiers
-                .iter()
+            rows.iter()
                 .flatten()
-                .filter_map(|t| t.columns.first())
-                .map(|c| c.names()),
+                .filter_map(|replications| replications.first())
+                .map(Columns::names),
         );
         let mut csv = csv::Writer::from_writer(out);
         let mut header = vec![
@@ -42,8 +56,12 @@ impl<'a> Exporter<ScenarioRun<'a>> for CostsCsv {
         header.extend(estimate_header(names.iter().map(String::as_str)));
         header.extend(["measured_days".into(), "month_days".into(), "notes".into()]);
         csv.write_record(&header)?;
-        for ((tier, stack), costs) in run.tiers.iter().zip(&run.stacks).zip(&tiers) {
-            let Some(costs) = costs else { continue };
+        for (((tier, stack), costs), replications) in
+            run.tiers.iter().zip(&run.stacks).zip(&tiers).zip(&rows)
+        {
+            let (Some(costs), Some(replications)) = (costs, replications) else {
+                continue;
+            };
             let mut compute = costs.compute.name().to_string();
             if tier.auto_compute {
                 compute.push_str(" (auto)");
@@ -55,7 +73,7 @@ impl<'a> Exporter<ScenarioRun<'a>> for CostsCsv {
                 compute,
             ];
             for name in &names {
-                let values: Vec<f64> = costs.columns.iter().map(|c| c.get(name)).collect();
+                let values: Vec<f64> = replications.iter().map(|c| c.get(name)).collect();
                 push_estimate(&mut row, &values);
             }
             row.push(super::number(stack.measured_secs() / 86_400.0));

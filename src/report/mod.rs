@@ -7,6 +7,7 @@ mod alerts_csv;
 mod breakpoints;
 mod charts;
 mod check;
+mod columns;
 mod compare;
 mod costs_csv;
 mod part_file;
@@ -20,7 +21,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::experiment::ScenarioRun;
-use crate::model::Replication;
 
 pub use alerts_csv::AlertsCsv;
 pub use breakpoints::{Breakpoints, BreakpointsCsv, breakpoints_table};
@@ -131,11 +131,6 @@ pub fn write_reports<T: ?Sized>(
         fs::rename(temporary, path).map_err(failed(path))?;
     }
     Ok(staged.into_iter().map(|(_, path)| path).collect())
-}
-
-/// The first replication of each tier: its names are the tier's columns.
-fn first_replications<'a>(run: &'a ScenarioRun) -> impl Iterator<Item = &'a Replication> {
-    run.tiers.iter().flat_map(|tier| tier.replications.first())
 }
 
 /// The names of several lists, each once, in order of first appearance.

@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, estimate_header, first_replications, push_estimate, union};
+use super::columns::{Columns, route_columns};
+use super::{Exporter, estimate_header, push_estimate, union};
 use crate::experiment::ScenarioRun;
 
 /// The per-route table.
@@ -15,7 +16,22 @@ impl<'a> Exporter<ScenarioRun<'a>> for RoutesCsv {
 
     fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        let names = union(first_replications(run).flat_map(|r| r.routes.iter().map(|v| v.names())));
+        // Per tier, per replication, per route.
+        let rows: Vec<Vec<Vec<Columns>>> = run
+            .tiers
+            .iter()
+            .map(|tier| {
+                tier.replications
+                    .iter()
+                    .map(|r| r.routes.iter().map(route_columns).collect())
+                    .collect()
+            })
+            .collect();
+        let names = union(
+            rows.iter()
+                .filter_map(|tier| tier.first())
+                .flat_map(|routes| routes.iter().map(Columns::names)),
+        );
         let mut header = vec![
             "tier".to_string(),
             "users".into(),
@@ -24,7 +40,7 @@ impl<'a> Exporter<ScenarioRun<'a>> for RoutesCsv {
         ];
         header.extend(estimate_header(names.iter().map(String::as_str)));
         csv.write_record(&header)?;
-        for (tier, stack) in run.tiers.iter().zip(&run.stacks) {
+        for ((tier, stack), replications) in run.tiers.iter().zip(&run.stacks).zip(&rows) {
             for (index, route) in stack.routes.value.iter().enumerate() {
                 let mut row = vec![
                     tier.name.clone(),
@@ -33,11 +49,8 @@ impl<'a> Exporter<ScenarioRun<'a>> for RoutesCsv {
                     route.request.clone().unwrap_or_default(),
                 ];
                 for name in &names {
-                    let values: Vec<f64> = tier
-                        .replications
-                        .iter()
-                        .map(|r| r.routes[index].get(name))
-                        .collect();
+                    let values: Vec<f64> =
+                        replications.iter().map(|r| r[index].get(name)).collect();
                     push_estimate(&mut row, &values);
                 }
                 csv.write_record(&row)?;

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::experiment::{ScenarioRun, TierRun};
+use crate::model::{NodeResults, Outcome, TierResults};
 use crate::scenario::{DbAccess, Scenario};
 
 /// One resource's load against its limit.
@@ -14,15 +15,24 @@ struct Pressure {
     detail: String,
 }
 
-/// The mean of `column` over `tier`'s replications.
-fn mean(tier: &TierRun, column: &str) -> f64 {
-    tier.estimate(column).mean
+/// The mean over `tier`'s replications of what `measure` reads from each.
+fn mean(tier: &TierRun, measure: impl Fn(&TierResults) -> Option<f64>) -> f64 {
+    tier.estimate(|r| measure(&r.tier)).mean
 }
 
-/// The largest mean of `replica<i>_<column>` over the replicas.
-fn busiest_replica(tier: &TierRun, replicas: u32, column: &str) -> f64 {
-    (1..=replicas)
-        .map(|i| mean(tier, &format!("replica{i}_{column}")))
+/// A count as a number to average.
+fn count(value: u64) -> Option<f64> {
+    Some(value as f64)
+}
+
+/// The largest mean over the read replicas of what `measure` reads from each.
+fn busiest_replica(tier: &TierRun, measure: impl Fn(&NodeResults) -> Option<f64>) -> f64 {
+    let replicas = tier
+        .replications
+        .first()
+        .map_or(0, |r| r.tier.replicas.len());
+    (0..replicas)
+        .map(|i| mean(tier, |t| measure(&t.replicas[i])))
         .fold(f64::NAN, f64::max)
 }
 
@@ -48,46 +58,52 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
         let database = &scenario.database;
         let pooler = database.pooler.filter(|p| p.enabled);
         let replicas = database.read_replicas.as_ref().map_or(0, |r| r.value);
+        let pooler_line = |t: &TierResults| t.primary.pooler.map(|p| p.servers);
+        let cpus = |t: &TierResults| t.primary.cpus;
+        let failures = |outcome: Outcome| move |t: &TierResults| count(t.outcomes.count(outcome));
         let pressures = [
             Pressure {
                 what: "database connections",
-                used: mean(tier, "peak_db_demanded"),
-                limit: mean(tier, "db_connection_limit"),
+                used: mean(tier, |t| count(t.primary.peak_demanded)),
+                limit: mean(tier, |t| Some(f64::from(t.primary.connection_limit))),
                 detail: format!(
                     "{:.0} demanded at peak, {:.0} refused",
-                    mean(tier, "peak_db_demanded"),
-                    mean(tier, "db_refused")
+                    mean(tier, |t| count(t.primary.peak_demanded)),
+                    mean(tier, failures(Outcome::DbRefused))
                 ),
             },
             Pressure {
                 what: "pooler server connections",
-                used: mean(tier, "pooler_peak_busy"),
+                used: mean(tier, |t| pooler_line(t).map(|l| l.peak_busy as f64)),
                 limit: pooler.map_or(0.0, |p| f64::from(p.default_pool_size)),
                 detail: format!(
                     "in use at peak; wait p95 {:.1} ms, {:.0} queries timed out",
-                    mean(tier, "pooler_wait_p95_ms"),
-                    mean(tier, "pooler_timeouts")
+                    mean(tier, |t| pooler_line(t).and_then(|l| l.wait_p95_ms)),
+                    mean(tier, failures(Outcome::PoolerTimeout))
                 ),
             },
             Pressure {
                 what: "pooler client connections",
-                used: mean(tier, "pooler_peak_clients"),
+                used: mean(tier, |t| t.primary.pooler.map(|p| p.peak_clients as f64)),
                 limit: pooler.map_or(0.0, |_| f64::from(database.max_client_conn())),
-                detail: format!("{:.0} refused", mean(tier, "pooler_refused")),
+                detail: format!(
+                    "{:.0} refused",
+                    mean(tier, failures(Outcome::PoolerRefused))
+                ),
             },
             Pressure {
                 what: "database CPUs",
-                used: mean(tier, "db_cpu_busiest_minute_utilisation"),
+                used: mean(tier, |t| cpus(t).map(|c| c.busiest_minute_utilisation)),
                 limit: 1.0,
                 detail: format!(
                     "utilisation in the busiest minute; query wait p95 {:.1} ms, longest {:.0} ms",
-                    mean(tier, "db_cpu_wait_p95_ms"),
-                    mean(tier, "db_cpu_max_wait_ms")
+                    mean(tier, |t| cpus(t).and_then(|c| c.line.wait_p95_ms)),
+                    mean(tier, |t| cpus(t).and_then(|c| c.line.max_wait_ms))
                 ),
             },
             Pressure {
                 what: "Data API pool",
-                used: mean(tier, "data_api_peak_busy"),
+                used: mean(tier, |t| count(t.primary.data_api.peak_busy)),
                 limit: if uses_data_api(scenario) {
                     f64::from(database.data_api_pool())
                 } else {
@@ -95,21 +111,23 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                 },
                 detail: format!(
                     "busy at peak; wait p95 {:.1} ms, {:.0} timed out",
-                    mean(tier, "data_api_wait_p95_ms"),
-                    mean(tier, "data_api_timeouts")
+                    mean(tier, |t| t.primary.data_api.wait_p95_ms),
+                    mean(tier, failures(Outcome::DataApiTimeout))
                 ),
             },
             Pressure {
                 what: "read replica CPUs",
-                used: busiest_replica(tier, replicas, "db_cpu_busiest_minute_utilisation"),
+                used: busiest_replica(tier, |n| n.cpus.map(|c| c.busiest_minute_utilisation)),
                 limit: if replicas > 0 { 1.0 } else { 0.0 },
                 detail: "the busiest replica's busiest minute".to_string(),
             },
             Pressure {
                 what: "read replica connections",
-                used: busiest_replica(tier, replicas, "peak_db_demanded"),
+                used: busiest_replica(tier, |n| count(n.peak_demanded)),
                 limit: if replicas > 0 {
-                    mean(tier, "replica1_db_connection_limit")
+                    mean(tier, |t| {
+                        t.replicas.first().map(|n| f64::from(n.connection_limit))
+                    })
                 } else {
                     0.0
                 },
@@ -117,19 +135,19 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
             },
             Pressure {
                 what: "function instances",
-                used: mean(tier, "peak_instances"),
+                used: mean(tier, |t| count(t.peak_instances)),
                 limit: max_instances,
-                detail: format!("{:.0} throttled", mean(tier, "throttled")),
+                detail: format!("{:.0} throttled", mean(tier, failures(Outcome::Throttled))),
             },
             Pressure {
                 what: "p95 latency SLO",
-                used: mean(tier, "worst_window_p95_ms"),
+                used: mean(tier, |t| t.worst_window_p95_ms),
                 limit: scenario.slo.p95_latency.secs() * 1_000.0,
                 detail: "worst window, ms".to_string(),
             },
             Pressure {
                 what: "error-rate SLO",
-                used: mean(tier, "worst_window_error_rate"),
+                used: mean(tier, |t| t.worst_window_error_rate),
                 limit: scenario.slo.error_rate.0,
                 detail: "worst window".to_string(),
             },
@@ -143,9 +161,9 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
             "  {} ({} users): p95 {:.0} ms, errors {:.2}%, peak {:.1} req/s",
             tier.name,
             tier.users,
-            mean(tier, "p95_ms"),
-            mean(tier, "error_rate") * 100.0,
-            mean(tier, "peak_rps"),
+            mean(tier, |t| t.latency.p95_ms),
+            mean(tier, TierResults::error_rate) * 100.0,
+            mean(tier, |t| Some(t.peak_rps)),
         );
         if let Some(p) = first {
             let share = p.used / p.limit * 100.0;

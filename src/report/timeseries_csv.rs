@@ -4,7 +4,8 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, first_replications, number, union};
+use super::columns::{MinuteColumns, minute_columns};
+use super::{Exporter, number, union};
 use crate::experiment::ScenarioRun;
 
 /// The per-minute series.
@@ -17,20 +18,43 @@ impl<'a> Exporter<ScenarioRun<'a>> for TimeseriesCsv {
 
     fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        let names = union(first_replications(run).map(|r| r.minute_fields.as_slice()));
+        // Per tier, per replication, its series by name.
+        let series: Vec<Vec<MinuteColumns>> = run
+            .tiers
+            .iter()
+            .map(|tier| {
+                tier.replications
+                    .iter()
+                    .map(|r| minute_columns(&r.minutes))
+                    .collect()
+            })
+            .collect();
+        let first_names: Vec<Vec<&str>> = series
+            .iter()
+            .filter_map(|tier| tier.first())
+            .map(|first| first.iter().map(|(name, _)| *name).collect())
+            .collect();
+        let names = union(first_names.iter().map(Vec::as_slice));
         let mut header = vec!["tier".to_string(), "minute".into()];
         header.extend(names.iter().cloned());
         csv.write_record(&header)?;
-        for tier in &run.tiers {
+        for (tier, replications) in run.tiers.iter().zip(&series) {
             let Some(first) = tier.replications.first() else {
                 continue;
             };
-            // A tier's replications share their fields: look each up once.
-            let fields: Vec<Option<usize>> = names.iter().map(|n| first.minute_field(n)).collect();
-            for minute in first.first_minute..first.minute_count() {
+            // A tier's replications share their series: look each up once.
+            let fields: Vec<Option<usize>> = names
+                .iter()
+                .map(|name| replications[0].iter().position(|(n, _)| n == name))
+                .collect();
+            for minute in first.first_minute..first.minutes.count() {
                 let mut row = vec![tier.name.clone(), minute.to_string()];
                 for &field in &fields {
-                    row.push(number(tier.minute_mean(minute, field)));
+                    let sum: f64 = replications
+                        .iter()
+                        .map(|r| field.map_or(f64::NAN, |i| r[i].1[minute]))
+                        .sum();
+                    row.push(number(sum / replications.len() as f64));
                 }
                 csv.write_record(&row)?;
             }

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Area, COLOURS, DrawResult, SIZE, draw_legend, font, write_png};
-use crate::costs::{self, TierCosts};
+use crate::costs::{self, Bill, TierCosts};
 use crate::experiment::ScenarioRun;
 use crate::report::{Exporter, union};
 use crate::stats::estimate;
@@ -25,11 +25,24 @@ impl<'a> Exporter<ScenarioRun<'a>> for CostsPng {
     }
 }
 
-/// The mean of column `name` over a tier's replications.
-fn mean(costs: &TierCosts, name: &str) -> f64 {
-    let values: Vec<f64> = costs.columns.iter().map(|c| c.get(name)).collect();
+/// The mean over a tier's replications of what `usd` reads from each bill
+/// (NaN where it does not apply), 0 where none has it.
+fn mean(costs: &TierCosts, usd: impl Fn(&Bill) -> Option<f64>) -> f64 {
+    let values: Vec<f64> = costs
+        .bills
+        .iter()
+        .map(|(bill, _)| usd(bill).unwrap_or(f64::NAN))
+        .collect();
     let mean = estimate(&values).mean;
     if mean.is_finite() { mean } else { 0.0 }
+}
+
+/// A provider's charge on `bill`, if it has one.
+fn charge(bill: &Bill, provider: &str) -> Option<f64> {
+    bill.charges
+        .iter()
+        .find(|charge| charge.provider == provider)
+        .map(|charge| charge.usd)
 }
 
 fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
@@ -42,15 +55,16 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
             Some((format!("{} ({} users)", tier.name, tier.users), costs))
         })
         .collect();
-    // The providers: every column before `total`.
-    let providers = union(tiers.iter().filter_map(|(_, costs)| {
-        let names = costs.columns.first()?.names();
-        let total = names.iter().position(|n| n == "total")?;
-        Some(&names[..total])
-    }));
+    // The providers, in the order the tiers' bills first name them.
+    let provider_lists: Vec<Vec<&str>> = tiers
+        .iter()
+        .filter_map(|(_, costs)| costs.bills.first())
+        .map(|(bill, _)| bill.charges.iter().map(|c| c.provider.as_str()).collect())
+        .collect();
+    let providers = union(provider_lists.iter().map(Vec::as_slice));
     let top = tiers
         .iter()
-        .map(|(_, costs)| mean(costs, "total"))
+        .map(|(_, costs)| mean(costs, |bill| Some(bill.total())))
         .fold(1.0, f64::max)
         * 1.2;
     let count = tiers.len() as i32;
@@ -90,7 +104,7 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
             .enumerate()
             .map(|(tier, (_, costs))| {
                 let bottom = bottoms[tier];
-                bottoms[tier] += mean(costs, provider);
+                bottoms[tier] += mean(costs, |bill| charge(bill, provider));
                 let mut bar = Rectangle::new(
                     [
                         (SegmentValue::Exact(tier as i32), bottom),
@@ -108,7 +122,7 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
     }
     chart.draw_series(tiers.iter().enumerate().map(|(tier, (_, costs))| {
-        let total = mean(costs, "total");
+        let total = mean(costs, |bill| Some(bill.total()));
         Text::new(
             format!("${total:.0}"),
             (SegmentValue::CenterOf(tier as i32), total),

@@ -19,6 +19,7 @@ use plotters::coord::combinators::LogCoord;
 use plotters::prelude::*;
 
 use crate::experiment::ScenarioRun;
+use crate::model::TierResults;
 
 pub use costs::CostsPng;
 pub use tier_lines::{LATENCY_PNG, SATURATION_PNG, TierLinesPng};
@@ -126,14 +127,18 @@ fn axis_label(value: f64, top: f64) -> String {
     }
 }
 
-/// The tiers' (users, mean of `name`) points where the mean is finite.
-fn tier_points(run: &ScenarioRun, name: &str) -> Vec<(f64, f64)> {
+/// The tiers' (users, mean of what `measure` reads) points where the mean
+/// is finite.
+fn tier_points(run: &ScenarioRun, measure: Measure) -> Vec<(f64, f64)> {
     run.tiers
         .iter()
-        .map(|tier| (tier.users as f64, tier.estimate(name).mean))
+        .map(|tier| (tier.users as f64, tier.estimate(|r| measure(&r.tier)).mean))
         .filter(|(_, value)| value.is_finite())
         .collect()
 }
+
+/// A value of a tier's results (`None` where it does not apply).
+type Measure = fn(&TierResults) -> Option<f64>;
 
 /// One line of a chart: label, colour and (users, value) points.
 pub(super) type Line = (String, RGBColor, Vec<(f64, f64)>);

@@ -8,7 +8,9 @@ use std::io::{self, Write};
 
 use plotters::style::BLACK;
 
-use super::{COLOURS, SIZE, UsersChart, draw_users_chart, tier_points, users_range, write_png};
+use super::{
+    COLOURS, Measure, SIZE, UsersChart, draw_users_chart, tier_points, users_range, write_png,
+};
 use crate::experiment::ScenarioRun;
 use crate::report::Exporter;
 
@@ -19,10 +21,10 @@ pub struct TierLinesPng {
     title: &'static str,
     y_desc: &'static str,
     log_y: bool,
-    /// (label, summary column) per line; columns no tier has are left out.
-    lines: &'static [(&'static str, &'static str)],
-    /// The column drawn in black, as a limit.
-    limit: Option<&'static str>,
+    /// (label, value) per line; lines no tier has a value for are left out.
+    lines: &'static [(&'static str, Measure)],
+    /// The line drawn in black, as a limit (an index into `lines`).
+    limit: Option<usize>,
     /// Whether to draw the scenario's p95 SLO.
     p95_slo: bool,
 }
@@ -34,15 +36,20 @@ pub const SATURATION_PNG: TierLinesPng = TierLinesPng {
     y_desc: "connections (peak over the month)",
     log_y: false,
     lines: &[
-        (
-            "peak connections demanded (refused included)",
-            "peak_db_demanded",
-        ),
-        ("peak connections open", "peak_db_connections"),
-        ("pooler server connections (peak busy)", "pooler_peak_busy"),
-        ("connection limit for the app", "db_connection_limit"),
+        ("peak connections demanded (refused included)", |t| {
+            Some(t.primary.peak_demanded as f64)
+        }),
+        ("peak connections open", |t| {
+            Some(t.primary.peak_connections as f64)
+        }),
+        ("pooler server connections (peak busy)", |t| {
+            t.primary.pooler.map(|p| p.servers.peak_busy as f64)
+        }),
+        ("connection limit for the app", |t| {
+            Some(f64::from(t.primary.connection_limit))
+        }),
     ],
-    limit: Some("db_connection_limit"),
+    limit: Some(3),
     p95_slo: false,
 };
 
@@ -53,10 +60,10 @@ pub const LATENCY_PNG: TierLinesPng = TierLinesPng {
     y_desc: "latency, ms",
     log_y: true,
     lines: &[
-        ("p50 (month)", "p50_ms"),
-        ("p95 (month)", "p95_ms"),
-        ("p99 (month)", "p99_ms"),
-        ("p95 of the worst window", "worst_window_p95_ms"),
+        ("p50 (month)", |t| t.latency.p50_ms),
+        ("p95 (month)", |t| t.latency.p95_ms),
+        ("p99 (month)", |t| t.latency.p99_ms),
+        ("p95 of the worst window", |t| t.worst_window_p95_ms),
     ],
     limit: None,
     p95_slo: true,
@@ -72,13 +79,13 @@ impl<'a> Exporter<ScenarioRun<'a>> for TierLinesPng {
             .lines
             .iter()
             .enumerate()
-            .map(|(index, (label, column))| {
-                let colour = if self.limit == Some(*column) {
+            .map(|(index, (label, measure))| {
+                let colour = if self.limit == Some(index) {
                     BLACK
                 } else {
                     COLOURS[index]
                 };
-                (label.to_string(), colour, tier_points(run, column))
+                (label.to_string(), colour, tier_points(run, *measure))
             })
             .filter(|(_, _, points)| !points.is_empty())
             .collect();

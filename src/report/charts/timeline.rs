@@ -10,6 +10,7 @@ use plotters::prelude::*;
 
 use super::{Area, COLOURS, DrawResult, axis_label, draw_legend, font, legend_line, write_png};
 use crate::experiment::{ScenarioRun, TierRun};
+use crate::model::Minutes;
 use crate::report::Exporter;
 
 const MINUTES_PER_DAY: usize = 1_440;
@@ -53,12 +54,12 @@ impl<'a> Exporter<ScenarioRun<'a>> for TimelinePng {
     }
 }
 
-/// A per-minute field's means over the minutes of `window`.
-fn series(tier: &TierRun, name: &str, window: &Range<usize>) -> Vec<f64> {
-    let field = tier.replications.first().and_then(|r| r.minute_field(name));
+/// The means over replications of the series `field` reads, over the
+/// minutes of `window`.
+fn series(tier: &TierRun, field: fn(&Minutes) -> &[f64], window: &Range<usize>) -> Vec<f64> {
     window
         .clone()
-        .map(|minute| tier.minute_mean(minute, field))
+        .map(|minute| tier.minute_mean(minute, |m| Some(field(m))))
         .collect()
 }
 
@@ -67,8 +68,8 @@ fn busiest_day(tier: &TierRun) -> Range<usize> {
     let Some(first) = tier.replications.first() else {
         return 0..0;
     };
-    let measured = first.first_minute..first.minute_count();
-    let rps = series(tier, "rps", &measured);
+    let measured = first.first_minute..first.minutes.count();
+    let rps = series(tier, |m| &m.rps, &measured);
     let peak = rps
         .iter()
         .enumerate()
@@ -150,7 +151,9 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
         font(24),
     )?;
     let panels = root.split_evenly((4, 1));
-    let limit = tier.estimate("db_connection_limit").mean;
+    let limit = tier
+        .estimate(|r| Some(f64::from(r.tier.primary.connection_limit)))
+        .mean;
     panel(
         &panels[0],
         "Request rate",
@@ -158,7 +161,7 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
         &hours,
         &[(
             "requests per second",
-            series(tier, "rps", &window),
+            series(tier, |m| &m.rps, &window),
             COLOURS[0],
         )],
     )?;
@@ -169,7 +172,7 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
         &hours,
         &[(
             "instances alive",
-            series(tier, "instances", &window),
+            series(tier, |m| &m.instances, &window),
             COLOURS[1],
         )],
     )?;
@@ -181,10 +184,14 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
         &[
             (
                 "demanded (refused included)",
-                series(tier, "db_demanded", &window),
+                series(tier, |m| &m.db_demanded, &window),
                 COLOURS[4],
             ),
-            ("open", series(tier, "db_connections", &window), COLOURS[2]),
+            (
+                "open",
+                series(tier, |m| &m.db_connections, &window),
+                COLOURS[2],
+            ),
             ("limit for the app", vec![limit; hours.len()], BLACK),
         ],
     )?;
@@ -193,6 +200,6 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
         "Errors",
         "failed requests per minute",
         &hours,
-        &[("errors", series(tier, "errors", &window), COLOURS[1])],
+        &[("errors", series(tier, |m| &m.errors, &window), COLOURS[1])],
     )
 }
