@@ -78,7 +78,7 @@ fn mmc_floor(customers: u64, arrival_rate: f64, service_rate: f64, servers: usiz
 
 fn mmc(c: &mut Criterion) {
     let scenario = load("validation/mmc-rho09.yaml");
-    let users = scenario.tiers.value[0].users.value;
+    let users = scenario.tiers[0].users;
     let customers = simulate(&scenario, users, 0).tier.requests;
     // The floor must be the same queue: Erlang C gives a mean wait of
     // 66.87 ms at rho 0.9; 2.7 million customers land within a few percent.
@@ -99,8 +99,8 @@ fn mmc(c: &mut Criterion) {
 
 fn serverless_reference(c: &mut Criterion) {
     let mut scenario = load("bench/serverless-reference.yaml");
-    scenario.horizon.value = Duration::from_secs(10_000);
-    let users = scenario.tiers.value[0].users.value;
+    scenario.horizon = Duration::from_secs(10_000);
+    let users = scenario.tiers[0].users;
     let requests = simulate(&scenario, users, 0).tier.requests;
     let mut group = c.benchmark_group("engine");
     group.sample_size(10);

@@ -98,6 +98,12 @@ fn user_range(text: &str) -> Result<UserRange, String> {
     if low == 0 || low >= high {
         return Err(format!("`{text}`: {help}"));
     }
+    if high > scenario::MAX_USERS {
+        return Err(format!(
+            "`{text}`: at most {} users (users and abusive clients share 32-bit client ids)",
+            scenario::MAX_USERS
+        ));
+    }
     Ok(UserRange { low, high })
 }
 
@@ -398,7 +404,7 @@ impl Mode {
     fn report(self, runs: &[ScenarioRun], out: &Path) -> anyhow::Result<()> {
         for run in runs {
             print!("{}", report::saturation_summary(run));
-            let dir = out.join(&run.scenario.name.value);
+            let dir = out.join(&run.scenario.name);
             match self {
                 Mode::Tiers => write(run, &dir, &report::exporters(run))?,
                 Mode::Sweep { .. } => {
@@ -425,7 +431,7 @@ fn run_identity(
             .iter()
             .map(|l| ScenarioIdentity {
                 path: l.path.display().to_string(),
-                name: l.scenario.name.value.clone(),
+                name: l.scenario.name.clone(),
                 seed: l.scenario.seed,
                 fingerprint: part::fingerprint(&format!("{:?}{:?}", l.scenario, l.tier_stacks)),
             })
@@ -575,7 +581,7 @@ fn find_breakpoints(
     };
     let scenario = &loaded.scenario;
     let users = users.unwrap_or_else(|| {
-        let tiers = scenario.tiers.value.iter().map(|t| t.users.value);
+        let tiers = scenario.tiers.iter().map(|t| t.users);
         UserRange {
             low: (tiers.clone().min().unwrap_or(10) / 10).max(1),
             high: tiers.max().unwrap_or(100_000).max(2),
@@ -607,14 +613,14 @@ fn find_breakpoints(
     let (found, evaluations) = breakpoints::search(scenario, scenario, &criteria, options)
         .context("cannot start the worker threads")?;
     let report = Breakpoints {
-        scenario: scenario.name.value.clone(),
+        scenario: scenario.name.clone(),
         criteria: &criteria,
         found,
         evaluations,
     };
     print!("{}", report::breakpoints_table(&report));
     let exporters: Vec<Box<dyn Exporter<Breakpoints>>> = vec![Box::new(BreakpointsCsv)];
-    write(&report, &common.out.join(&scenario.name.value), &exporters)?;
+    write(&report, &common.out.join(&scenario.name), &exporters)?;
     Ok(Outcome::Success)
 }
 
@@ -628,14 +634,7 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
     for scenario in &mut loaded {
         scenario.set_seed(seed);
     }
-    let users = |l: &Loaded| -> Vec<u64> {
-        l.scenario
-            .tiers
-            .value
-            .iter()
-            .map(|t| t.users.value)
-            .collect()
-    };
+    let users = |l: &Loaded| -> Vec<u64> { l.scenario.tiers.iter().map(|t| t.users).collect() };
     let reference = &loaded[0];
     for other in &loaded[1..] {
         if users(other) != users(reference) {
@@ -656,10 +655,7 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
     }
     let runs =
         experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
-    let names: Vec<&str> = runs
-        .iter()
-        .map(|r| r.scenario.name.value.as_str())
-        .collect();
+    let names: Vec<&str> = runs.iter().map(|r| r.scenario.name.as_str()).collect();
     let dir = common.out.join(format!("compare-{}", names.join("-vs-")));
     let comparison = Comparison { runs };
     let mut exporters: Vec<Box<dyn Exporter<Comparison>>> = vec![Box::new(CompareCsv)];

@@ -15,8 +15,8 @@
 //! use capsim::{experiment, scenario};
 //!
 //! let loaded = scenario::load("scenarios/autorev-baseline.yaml".as_ref())?;
-//! let tier = &loaded.scenario.tiers.value[0];
-//! let result = experiment::simulate(loaded.stack(0), tier.users.value, 0);
+//! let tier = &loaded.scenario.tiers[0];
+//! let result = experiment::simulate(loaded.stack(0), tier.users, 0);
 //! println!("p95 {:?} ms", result.tier.latency.p95_ms);
 //! # Ok::<(), capsim::scenario::ScenarioError>(())
 //! ```

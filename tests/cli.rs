@@ -581,8 +581,8 @@ fn compare_refuses_scenarios_with_different_tiers() {
 #[test]
 fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    // A trillion users: hundreds of gigabytes of requests in flight.
-    let huge = baseline_text().replacen("users: 100000 }", "users: 1000000000000 }", 1);
+    // A century per replication: hundreds of gigabytes of per-minute series.
+    let huge = baseline_text().replacen("horizon: 30d ", "horizon: 36500d ", 1);
     let path = write(dir.path(), "huge.yaml", &huge);
     capsim()
         .args(["run", "--out"])
@@ -774,4 +774,56 @@ fn every_csv_keeps_its_committed_columns() {
             csv.display()
         );
     }
+}
+
+/// Numbers the model narrows (client ids, node ids, attempt counts) are
+/// bounded where they are written, not truncated in the run.
+#[test]
+fn numbers_the_model_narrows_are_bounded_where_written() {
+    let baseline = baseline_text();
+    let edits = [
+        (
+            "users: 100000 }",
+            "users: 3000000000 }",
+            21,
+            "`tiers[3].users`: must be at most 2000000000 (users and abusive clients share 32-bit client ids)",
+        ),
+        (
+            "abusive_clients: { share: 0.02%,",
+            "abusive_clients: { count: 5000000000,",
+            55,
+            "`traffic.abusive_clients.count`: must be at most 2000000000",
+        ),
+        (
+            "  compute: micro ",
+            "  read_replicas: 255\n  compute: micro ",
+            190,
+            "`database.read_replicas`: must be at most 254 (a database node's id is one byte)",
+        ),
+        (
+            "retries: { max: 2,",
+            "retries: { max: 256,",
+            213,
+            "`ai.retries.max`: must be at most 255 (a request counts its attempts in one byte)",
+        ),
+    ];
+    let path = baseline_path();
+    for (from, to, line, expected) in edits {
+        assert!(baseline.contains(from), "`{from}` is not in the baseline");
+        let error = capsim::scenario::parse(&path, &baseline.replacen(from, to, 1))
+            .expect_err("out of bounds")
+            .to_string();
+        assert!(
+            error.contains(&format!("autorev-baseline.yaml:{line}:")),
+            "{to}: not at line {line}: {error}"
+        );
+        assert!(error.contains(expected), "{to}: {error}");
+    }
+    // A sweep's or a search's user counts are bounded alike.
+    capsim()
+        .args(["sweep", "--users", "10..3000000000"])
+        .arg(baseline_path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at most 2000000000"));
 }

@@ -29,13 +29,13 @@ fn mappings_merge_and_lists_replace() {
     );
     assert_eq!(scenario.traffic.daily_active_share.0, 0.1);
     // Untouched keys of a merged mapping stay the base's.
-    assert_eq!(scenario.traffic.sessions_per_active_user.value, 1.5);
+    assert_eq!(scenario.traffic.sessions_per_active_user, 1.5);
     assert_eq!(scenario.database.max_connections(), Some(90));
     assert_eq!(scenario.database.cpus(), Some(2), "compute: micro stays");
-    assert_eq!(scenario.routes.value.len(), 15);
+    assert_eq!(scenario.routes.len(), 15);
     let base = scenario::load(&baseline_path()).expect("baseline loads");
-    assert_eq!(base.scenario.name.value, "autorev-baseline");
-    assert_eq!(scenario.name.value, "child");
+    assert_eq!(base.scenario.name, "autorev-baseline");
+    assert_eq!(scenario.name, "child");
 }
 
 #[test]

@@ -157,7 +157,7 @@ fn usage_is_scaled_to_a_thirty_day_month_before_free_amounts_are_subtracted() {
     close(month.transfer_gb, scale);
     close(month.redis_commands, 5_000.0 * scale);
     // 1,309,090.9 commands a month: 809,090.9 over the free 500,000.
-    let costs = stack.costs.as_ref().expect("costs").value.clone();
+    let costs = stack.costs.as_ref().expect("costs").clone();
     let bill = costs::bill(&costs, stack, &month);
     let upstash = bill
         .charges
@@ -233,8 +233,8 @@ fn auto_compute_reruns_the_tier_on_the_compute_its_connections_need() {
         experiment::run(&[Plan::tiers(&loaded)], RunOptions::default()).expect("the pool starts");
     let run = &runs[0];
     assert!(run.tiers[0].auto_compute);
-    let compute = run.stacks[0].database.compute.as_ref().expect("a compute");
-    assert_eq!(compute.value, Compute::Medium);
+    let compute = run.stacks[0].database.compute.expect("a compute");
+    assert_eq!(compute, Compute::Medium);
     for replication in &run.tiers[0].replications {
         assert_eq!(replication.tier.primary.peak_demanded, 100);
         assert_eq!(replication.tier.primary.connection_limit, 110);

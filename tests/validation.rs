@@ -32,8 +32,8 @@ fn load(name: &str) -> Scenario {
 
 /// Every replication of the scenario's only tier.
 fn replications(scenario: &Scenario) -> Vec<Replication> {
-    let users = scenario.tiers.value[0].users.value;
-    (0..scenario.replications.value)
+    let users = scenario.tiers[0].users;
+    (0..scenario.replications)
         .map(|r| simulate(scenario, users, r))
         .collect()
 }
@@ -297,9 +297,8 @@ fn caches_match_the_ttl_formulas() {
     let route = |name: &str, measure: fn(&RouteResults) -> Option<f64>| {
         let index = scenario
             .routes
-            .value
             .iter()
-            .position(|r| r.name.value == name)
+            .position(|r| r.name == name)
             .expect("route exists");
         let values: Vec<f64> = results
             .iter()
@@ -844,7 +843,7 @@ alerts:
   - { name: high, metric: error_rate, above: 10%, window: 5m }
 ";
     let scenario = scenario::parse(&path, &text).expect("valid").scenario;
-    let result = simulate(&scenario, scenario.tiers.value[0].users.value, 0);
+    let result = simulate(&scenario, scenario.tiers[0].users, 0);
     let [five, ten, high] = result.tier.alerts[..] else {
         panic!("three alerts");
     };

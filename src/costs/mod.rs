@@ -104,7 +104,7 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     let vercel = VercelPrices::of(&costs.vercel).bill(usage, &mut notes);
     let supabase = SupabasePrices::of(&costs.supabase);
     let compute = supabase.compute(stack, &mut notes);
-    let nodes = 1 + stack.database.read_replicas.as_ref().map_or(0, |r| r.value);
+    let nodes = 1 + stack.database.read_replicas;
     let supabase_usd = supabase.bill(compute, nodes);
     let upstash = &costs.upstash;
     let upstash_usd = beyond(usage.redis_commands, upstash.free_commands.0) / 100_000.0
@@ -123,21 +123,18 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
             usd: upstash_usd,
         },
     ];
-    if let Some(ai) = &stack.ai {
-        let prices = ai
-            .value
-            .price_per_mtok
-            .expect("validated: priced when costs are");
+    // A scenario with costs prices its AI calls (compiling checks it).
+    if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.price_per_mtok) {
         charges.push(Charge {
             provider: "ai".into(),
             usd: usage.input_tokens / 1e6 * prices.input.0
                 + usage.output_tokens / 1e6 * prices.output.0,
         });
     }
-    for ((name, api), calls) in stack.externals.iter().zip(&usage.external_calls) {
+    for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {
         charges.push(Charge {
-            provider: format!("external_{name}"),
-            usd: calls * api.value.price_per_call.0,
+            provider: format!("external_{}", external.name),
+            usd: calls * external.api.price_per_call.0,
         });
     }
     Bill {
@@ -161,7 +158,7 @@ pub struct TierCosts {
 /// The projection of a tier that ran `replications` on `stack`, or `None`
 /// when the stack has no `costs`.
 pub fn tier_costs(stack: &Scenario, replications: &[Replication]) -> Option<TierCosts> {
-    let costs = &stack.costs.as_ref()?.value;
+    let costs = stack.costs.as_ref()?;
     let mut notes: Vec<String> = Vec::new();
     let mut compute = Compute::Micro;
     let bills = replications

@@ -37,8 +37,8 @@ impl SupabasePrices {
     /// The compute `stack` runs on; without `database.compute`, the plan's
     /// default size (noted).
     pub fn compute(&self, stack: &Scenario, notes: &mut Vec<String>) -> Compute {
-        match &stack.database.compute {
-            Some(compute) => compute.value,
+        match stack.database.compute {
+            Some(compute) => compute,
             None => {
                 let default = if self.plan == SupabasePlan::Free {
                     Compute::Nano

@@ -52,7 +52,7 @@ impl VercelPrices {
             |value: Option<crate::scenario::Amount>, default: f64| value.map_or(default, |v| v.0);
         Self {
             plan: config.plan,
-            seats: config.seats.value,
+            seats: config.seats.0,
             billing: config.billing,
             // Pro: $20 per seat with $20 of usage credit (FACTS §4, secondary).
             seat_price: or(config.seat_price, pick(20.0, 0.0)),

@@ -37,19 +37,15 @@ const BYTES_PER_REQUEST_IN_FLIGHT: f64 = 256.0;
 
 /// Expected requests per page request, fan-out included.
 pub fn requests_per_page(scenario: &Scenario) -> f64 {
-    let routes = &scenario.routes.value;
+    let routes = &scenario.routes;
     fn size(routes: &[crate::scenario::Route], index: usize) -> f64 {
         1.0 + routes[index]
             .fan_out
             .iter()
-            .filter_map(|t| routes.iter().position(|r| r.name.value == t.value))
-            .map(|child| size(routes, child))
+            .map(|child| size(routes, child.index()))
             .sum::<f64>()
     }
-    let weights: Vec<f64> = routes
-        .iter()
-        .map(|r| r.weight.as_ref().map_or(0.0, |w| w.value))
-        .collect();
+    let weights: Vec<f64> = routes.iter().map(|r| r.weight).collect();
     let total: f64 = weights.iter().sum();
     (0..routes.len())
         .map(|i| weights[i] / total * size(routes, i))
@@ -76,7 +72,7 @@ impl Footprint {
 
 /// Users' requests (fan-out included) per session of `scenario`.
 fn requests_per_session(scenario: &Scenario) -> f64 {
-    scenario.traffic.requests_per_session.value.mean() * requests_per_page(scenario)
+    scenario.traffic.requests_per_session.mean() * requests_per_page(scenario)
 }
 
 /// Users' requests expected in one replication of `scenario` with `users`
@@ -88,7 +84,7 @@ pub fn expected_requests(scenario: &Scenario, users: u64) -> f64 {
 /// Users' requests expected in one replication of `scenario` with sessions
 /// arriving at `rate`.
 fn requests_at(rate: &ArrivalRate, scenario: &Scenario) -> f64 {
-    let days = scenario.horizon.value.secs() / 86_400.0;
+    let days = scenario.horizon.secs() / 86_400.0;
     rate.mean_sessions_per_day() * requests_per_session(scenario) * days
 }
 
@@ -100,18 +96,16 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
     let mut kept_bytes = 0.0;
     let mut largest_working = 0.0f64;
     for plan in plans {
-        let replications = options
-            .replications
-            .unwrap_or(plan.scenario.replications.value);
+        let replications = options.replications.unwrap_or(plan.scenario.replications);
         for tier in &plan.tiers {
             let stack = tier.stack;
-            let minutes = stack.horizon.value.secs() / 60.0;
+            let minutes = stack.horizon.secs() / 60.0;
             let rate = ArrivalRate::new(stack, tier.users);
             let tier_requests = requests_at(&rate, stack);
             let peak_per_sec = rate.peak_hour_per_sec() * requests_per_session(stack);
             // Requests in flight at the peak, if each took 10 s (Little's law).
             let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;
-            let histograms = (stack.routes.value.len() as f64 + 4.0) * HISTOGRAM_BYTES;
+            let histograms = (stack.routes.len() as f64 + 4.0) * HISTOGRAM_BYTES;
             let windows = minutes * 60.0 / stack.slo.window.secs().max(1.0) * 16.0;
             let working = minutes * WORKING_BYTES_PER_MINUTE + histograms + windows + in_flight;
             largest_working = largest_working.max(working);

@@ -24,7 +24,7 @@ pub use footprint::{
 /// Simulates replication `replication` of `scenario` with `users` users.
 pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replication {
     let mut stack = Stack::new(scenario, users, replication);
-    let mut scheduler = Scheduler::new(scenario.horizon.value.nanos());
+    let mut scheduler = Scheduler::new(scenario.horizon.nanos());
     stack.start(&mut scheduler);
     scheduler.run(&mut stack);
     stack.finish(scenario, scheduler.handled())
@@ -107,12 +107,11 @@ impl<'a> Plan<'a> {
             tiers: loaded
                 .scenario
                 .tiers
-                .value
                 .iter()
                 .enumerate()
                 .map(|(t, tier)| PlannedTier {
                     name: tier.name.clone(),
-                    users: tier.users.value,
+                    users: tier.users,
                     stack: loaded.stack(t),
                 })
                 .collect(),
@@ -178,7 +177,7 @@ fn tier_items(
 ) -> impl Iterator<Item = Item> {
     let replications = options
         .replications
-        .unwrap_or(plans[s].scenario.replications.value);
+        .unwrap_or(plans[s].scenario.replications);
     (0..replications).map(move |r| (s, t, r))
 }
 
@@ -273,11 +272,12 @@ pub fn run<'a>(
             if !run.tiers[t].auto_compute {
                 return false;
             }
-            let current = run.stacks[t].database.compute.as_ref().map(|c| c.value);
-            let current = current.expect("an auto tier has a compute");
+            let Some(current) = run.stacks[t].database.compute else {
+                return false;
+            };
             match next_compute(current, &run.tiers[t].replications) {
                 Some(next) => {
-                    set_compute(run.stacks[t].to_mut(), next);
+                    run.stacks[t].to_mut().set_compute(next);
                     true
                 }
                 None => false,
@@ -356,27 +356,17 @@ pub fn assemble<'a>(
 }
 
 fn is_auto(stack: &Scenario) -> bool {
-    stack
-        .database
-        .compute
-        .as_ref()
-        .is_some_and(|c| c.value == Compute::Auto)
+    stack.database.compute == Some(Compute::Auto)
 }
 
 /// The stack a tier first runs on: `compute: auto` starts on Micro.
 fn first_stack(stack: &Scenario) -> Cow<'_, Scenario> {
     if is_auto(stack) {
         let mut owned = stack.clone();
-        set_compute(&mut owned, Compute::Micro);
+        owned.set_compute(Compute::Micro);
         Cow::Owned(owned)
     } else {
         Cow::Borrowed(stack)
-    }
-}
-
-fn set_compute(stack: &mut Scenario, compute: Compute) {
-    if let Some(setting) = &mut stack.database.compute {
-        setting.value = compute;
     }
 }
 

@@ -146,7 +146,7 @@ impl Provider {
         let limits = &config.limits;
         Self {
             time_to_first_token: config.time_to_first_token.sampler(),
-            output_per_sec: config.output_tokens_per_second.value,
+            output_per_sec: config.output_tokens_per_second,
             error_rate: config.error_rate.0,
             outages: config
                 .outages

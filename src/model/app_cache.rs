@@ -54,10 +54,9 @@ impl AppCache {
         let routes = routes
             .iter()
             .map(|route| {
-                route.app_cache.as_ref().map(|cache| {
-                    let config = cache.value;
-                    TtlCache::new(config.ttl.nanos(), config.keys, config.popularity)
-                })
+                route
+                    .app_cache
+                    .map(|cache| TtlCache::new(cache.ttl.nanos(), cache.keys, cache.popularity))
             })
             .collect();
         Self { routes }

@@ -60,7 +60,7 @@ impl Cdn {
     pub fn new(routes: &[Route]) -> Self {
         let routes = routes
             .iter()
-            .map(|route| match route.cache.as_ref().map(|c| c.value) {
+            .map(|route| match route.cache {
                 Some(Cache::Shared(shared)) => Some(RouteCache {
                     s_maxage: shared.s_maxage.nanos(),
                     stale_while_revalidate: shared.stale_while_revalidate.nanos(),

@@ -61,18 +61,17 @@ impl Conversations {
     pub fn new(scenario: &Scenario, users: u64) -> Self {
         let routes = scenario
             .routes
-            .value
             .iter()
             .enumerate()
             .filter_map(|(index, route)| {
-                let volume = route.per_user_per_month.as_ref()?.value;
+                let volume = route.per_user_per_month?;
                 let messages = route
                     .conversation
                     .map_or(CountDist::Constant(1), |c| c.messages);
                 let per_day = users as f64 * volume / 30.0 / messages.mean();
-                let heavy = route.heavy_users.as_ref().map(|h| {
-                    let heavy = (users as f64 * h.value.share.0).floor().max(1.0) as u32;
-                    (heavy, h.value.volume_share.0)
+                let heavy = route.heavy_users.map(|h| {
+                    let heavy = (users as f64 * h.share.0).floor().max(1.0) as u32;
+                    (heavy, h.volume_share.0)
                 });
                 Some(ConversationRoute {
                     route: index,

@@ -26,7 +26,7 @@ pub struct Node {
 impl Node {
     /// The primary and `read_replicas` replicas of `config`, alike.
     pub fn all(config: &DatabaseConfig, warmup: SimTime, minutes: usize) -> Vec<Node> {
-        let replicas = config.read_replicas.as_ref().map_or(0, |r| r.value);
+        let replicas = config.read_replicas;
         (0..=replicas)
             .map(|_| Node {
                 database: Database::new(config, warmup, minutes),

@@ -53,17 +53,16 @@ impl Database {
     /// The database of `config`, with statistics from `warmup` over `minutes` minutes.
     pub fn new(config: &DatabaseConfig, warmup: SimTime, minutes: usize) -> Self {
         let max = config.max_connections().unwrap_or(0);
-        let platform = config.platform_connections.as_ref().map_or(0, |p| p.value);
         Self {
-            limit: max.saturating_sub(platform),
-            per_instance: config.connections_per_instance.value,
+            limit: max.saturating_sub(config.platform_connections),
+            per_instance: config.connections_per_instance,
             connect_time: config.connect_time.sampler(),
             query_time: config.query_time.sampler(),
             close_delay: config.close_delay.nanos(),
             open: Gauge::new(warmup, minutes),
             demanded: Gauge::new(warmup, minutes),
             cpus: config.cpus().map(|c| Servers::new(c, warmup, minutes)),
-            data_api: Servers::new(config.data_api_pool(), warmup, minutes),
+            data_api: Servers::new(config.data_api_pool, warmup, minutes),
             data_api_timeout: config.data_api_timeout.nanos(),
             data_api_timeouts: 0,
             queries: 0,

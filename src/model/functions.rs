@@ -149,17 +149,14 @@ pub struct FunctionPool {
 impl FunctionPool {
     /// A pool for `config`, with `min_instances` instances warm at time zero.
     pub fn new(config: &Function) -> Self {
-        let scale = config
-            .scale_rate
-            .as_ref()
-            .map(|rate| TokenBucket::new(rate.value));
+        let scale = config.scale_rate.map(TokenBucket::new);
         let mut pool = Self {
-            concurrency: config.concurrency.value,
+            concurrency: config.concurrency,
             cold_start: config.cold_start.sampler(),
             idle_timeout: config.idle_timeout.nanos(),
             reuse: config.reuse,
-            min_instances: config.min_instances.as_ref().map_or(0, |m| m.value),
-            max_instances: config.max_instances.value,
+            min_instances: config.min_instances,
+            max_instances: config.max_instances,
             overflow: config.overflow,
             max_duration: config.max_duration.nanos(),
             memory: config.memory.0,

@@ -48,19 +48,13 @@ impl Job {
             .jobs
             .iter()
             .map(|job| {
-                let tasks = job.tasks.value;
+                let tasks = job.tasks;
                 Job {
-                    route: scenario
-                        .route_index(&job.route.value)
-                        .expect("validated route name"),
+                    route: job.route.index(),
                     first: job.at.0.nanos(),
                     every: job.every.map(|e| e.nanos()),
                     tasks,
-                    concurrency: job
-                        .queue
-                        .as_ref()
-                        .map_or(tasks, |q| q.concurrency.value)
-                        .max(1),
+                    concurrency: job.queue_concurrency.unwrap_or(tasks).max(1),
                     pending: 0,
                     in_flight: Gauge::new(from, minutes),
                     started_at: 0,

@@ -16,11 +16,12 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// `count` keys (validated: 1 or more) under `popularity`.
+    /// `count` keys under `popularity`; a Zipf law only where it is not
+    /// uniform (an exponent above 0 over 2 or more keys).
     pub fn new(count: u32, popularity: Option<Popularity>) -> Self {
-        let zipf = popularity
-            .filter(|p| p.zipf > 0.0 && count > 1)
-            .map(|p| Zipf::new(f64::from(count), p.zipf).expect("validated exponent"));
+        let zipf = popularity.filter(|p| p.zipf > 0.0 && count > 1).map(|p| {
+            Zipf::new(f64::from(count), p.zipf).expect("2 or more keys, an exponent above 0")
+        });
         Self { count, zipf }
     }
 

@@ -52,7 +52,7 @@ pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
 use crate::scenario::{
     Ai as AiConfig, BreakerScope, CircuitBreaker, CountDist, DbAccess, DurationSampler, LimitKey,
-    Scenario,
+    LimiterId, Scenario,
 };
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 
@@ -247,7 +247,7 @@ struct AiService {
 
 impl AiService {
     fn new(config: &AiConfig, warmup: SimTime, minutes: usize) -> Self {
-        let breaker = config.circuit_breaker.as_ref().map(|b| b.value);
+        let breaker = config.circuit_breaker;
         Self {
             provider: Provider::new(config),
             breaker,
@@ -256,8 +256,7 @@ impl AiService {
                 .map(|b| Breaker::new(&b)),
             in_flight: config
                 .max_in_flight
-                .as_ref()
-                .map(|cap| Servers::new(cap.value, warmup, minutes)),
+                .map(|cap| Servers::new(cap, warmup, minutes)),
         }
     }
 }
@@ -290,41 +289,22 @@ pub struct Stack {
 impl Stack {
     /// The stack of `scenario` for `users` users, replication `replication`.
     pub fn new(scenario: &Scenario, users: u64, replication: u32) -> Self {
-        let end = scenario.horizon.value.nanos();
-        let warmup = scenario.warmup().nanos();
+        let end = scenario.horizon.nanos();
+        let warmup = scenario.warmup.nanos();
         let minutes = end.div_ceil(60 * sim::NANOS_PER_SEC) as usize;
         let pooled = scenario.database.pooled();
-        let function_index = |name: &str| {
-            scenario
-                .functions
-                .value
-                .iter()
-                .position(|f| f.name.value == name)
-                .expect("validated function name")
-        };
-        let route_index = |name: &str| scenario.route_index(name).expect("validated route name");
-        let limiter_names: Vec<&String> = scenario.rate_limits.keys().collect();
         let routes = scenario
             .routes
-            .value
             .iter()
             .map(|route| {
-                let access = match route.db_access.as_ref().map_or(DbAccess::Sql, |a| a.value) {
+                let access = match route.db_access {
                     DbAccess::DataApi => Access::DataApi,
                     DbAccess::Sql if pooled => Access::Pooler,
                     DbAccess::Sql => Access::Direct,
                 };
-                let limiter = route.rate_limit.as_ref().map(|name| {
-                    limiter_names
-                        .iter()
-                        .position(|n| **n == name.value)
-                        .expect("validated limiter name")
-                });
+                let limiter = route.rate_limit.map(LimiterId::index);
                 let mut stages = Vec::new();
-                if matches!(
-                    route.cache.as_ref().map(|c| c.value),
-                    Some(crate::scenario::Cache::Shared(_))
-                ) {
+                if matches!(route.cache, Some(crate::scenario::Cache::Shared(_))) {
                     stages.push(Stage::Cdn);
                 }
                 stages.push(Stage::Function);
@@ -349,42 +329,27 @@ impl Stack {
                     stages.push(Stage::Ai);
                 }
                 RouteModel {
-                    function: function_index(&route.function.value),
+                    function: route.function.index(),
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
-                    read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),
+                    read_share: route.read_share,
                     ai: route
                         .ai
                         .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist())),
                     externals: route
                         .externals
                         .iter()
-                        .map(|call| {
-                            let api = scenario
-                                .externals
-                                .keys()
-                                .position(|name| *name == call.value.api)
-                                .expect("validated API name");
-                            (api, call.value.units)
-                        })
+                        .map(|call| (call.api.index(), call.units))
                         .collect(),
                     access,
                     limiter,
                     stages,
-                    fan_out: route
-                        .fan_out
-                        .iter()
-                        .map(|t| route_index(&t.value))
-                        .collect(),
+                    fan_out: route.fan_out.iter().map(|t| t.index()).collect(),
                 }
             })
             .collect();
-        let functions: Vec<FunctionPool> = scenario
-            .functions
-            .value
-            .iter()
-            .map(FunctionPool::new)
-            .collect();
+        let functions: Vec<FunctionPool> =
+            scenario.functions.iter().map(FunctionPool::new).collect();
         // Request-judged alerts on the SLO's window read its tracker; other
         // lengths get one tracker each.
         let slo_window = scenario.slo.window.nanos();
@@ -398,8 +363,8 @@ impl Stack {
         alert_windows.sort_unstable();
         alert_windows.dedup();
         let mut metrics = Metrics::new(
-            &scenario.routes.value,
-            limiter_names.len(),
+            &scenario.routes,
+            scenario.rate_limits.len(),
             warmup,
             minutes,
             slo_window,
@@ -407,11 +372,7 @@ impl Stack {
         );
         let warm: u32 = functions.iter().map(FunctionPool::alive).sum();
         metrics.instances.set(0, u64::from(warm));
-        let users_per_ip = scenario
-            .traffic
-            .users_per_ip
-            .as_ref()
-            .map_or(1.0, |u| u.value);
+        let users_per_ip = scenario.traffic.users_per_ip;
         Self {
             end,
             users: users.min(u64::from(u32::MAX)) as u32,
@@ -419,13 +380,13 @@ impl Stack {
             traffic: Traffic::new(scenario, users),
             conversations: Conversations::new(scenario, users),
             abusive: AbusiveClients::new(scenario, users),
-            cdn: Cdn::new(&scenario.routes.value),
-            app_cache: AppCache::new(&scenario.routes.value),
+            cdn: Cdn::new(&scenario.routes),
+            app_cache: AppCache::new(&scenario.routes),
             functions,
             limiters: scenario
                 .rate_limits
-                .values()
-                .map(|l| Limiter::new(&l.value))
+                .iter()
+                .map(|l| Limiter::new(&l.limit))
                 .collect(),
             users_per_ip,
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
@@ -434,13 +395,13 @@ impl Stack {
             jobs: Job::all(scenario, warmup, minutes),
             apis: scenario
                 .externals
-                .values()
-                .map(|api| Api::new(&api.value, warmup))
+                .iter()
+                .map(|external| Api::new(&external.api, warmup))
                 .collect(),
             ai: scenario
                 .ai
                 .as_ref()
-                .map(|ai| AiService::new(&ai.value, warmup, minutes)),
+                .map(|ai| AiService::new(ai, warmup, minutes)),
             requests: Slab::default(),
             generation: 0,
             metrics,

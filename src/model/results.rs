@@ -489,7 +489,7 @@ impl Replication {
         jobs: &mut [Job],
         events: u64,
     ) -> Self {
-        let warmup = scenario.warmup().nanos();
+        let warmup = scenario.warmup.nanos();
         let first_minute = (warmup / (60 * NANOS_PER_SEC)) as usize;
         let (peak_instances, mean_instances) = metrics.instances.finish(end);
         let (worst_p95, worst_errors) = metrics.window.finish();
@@ -503,7 +503,7 @@ impl Replication {
         let mut cdn = CdnCounts::default();
         let mut abusive = AbusiveCounts::default();
         let mut app_cache = AppCacheCounts::default();
-        for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes.value) {
+        for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes) {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
                 (Some(window), Some(RouteSlo::Own { p95_latency })) => {
                     let (p95, _) = window.finish();

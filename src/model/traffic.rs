@@ -11,7 +11,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use super::Slab;
-use crate::scenario::{CountDist, DurationSampler, Scenario};
+use crate::scenario::{ClientCount, CountDist, DurationSampler, Scenario};
 use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime, duration_from_secs};
 
 const HOUR: SimTime = 3_600 * NANOS_PER_SEC;
@@ -52,7 +52,7 @@ impl ArrivalRate {
     pub fn new(scenario: &Scenario, users: u64) -> Self {
         let traffic = &scenario.traffic;
         let sessions_per_day =
-            users as f64 * traffic.daily_active_share.0 * traffic.sessions_per_active_user.value;
+            users as f64 * traffic.daily_active_share.0 * traffic.sessions_per_active_user;
         Self::per_day(scenario, sessions_per_day)
     }
 
@@ -61,12 +61,12 @@ impl ArrivalRate {
     pub fn per_day(scenario: &Scenario, per_day: f64) -> Self {
         let traffic = &scenario.traffic;
         let weekly = match &traffic.weekly_profile {
-            Some(profile) => normalised(&profile.value),
+            Some(profile) => normalised(profile),
             None => vec![1.0; 7],
         };
         Self {
             base_per_sec: per_day / 86_400.0,
-            daily: normalised(&traffic.daily_profile.value),
+            daily: normalised(&traffic.daily_profile),
             weekly,
             first_weekday: scenario.start.weekday(),
             bursts: traffic
@@ -77,7 +77,7 @@ impl ArrivalRate {
                     (
                         start,
                         start.saturating_add(b.duration.nanos()),
-                        b.multiplier.value,
+                        b.multiplier,
                     )
                 })
                 .collect(),
@@ -209,6 +209,9 @@ pub struct Traffic {
     think_time: DurationSampler,
     /// Cumulative route weights, for routes that sessions call.
     cumulative: Vec<(f64, usize)>,
+    /// The last of those routes, for a draw past the last edge by rounding
+    /// (a compiled scenario has one at least).
+    last_route: usize,
     sessions: Slab<Session>,
     users: u32,
 }
@@ -218,8 +221,8 @@ impl Traffic {
     pub fn new(scenario: &Scenario, users: u64) -> Self {
         let mut total = 0.0;
         let mut cumulative = Vec::new();
-        for (index, route) in scenario.routes.value.iter().enumerate() {
-            let weight = route.weight.as_ref().map_or(0.0, |w| w.value);
+        for (index, route) in scenario.routes.iter().enumerate() {
+            let weight = route.weight;
             if weight > 0.0 {
                 total += weight;
                 cumulative.push((total, index));
@@ -230,8 +233,9 @@ impl Traffic {
         }
         Self {
             rate: ArrivalRate::new(scenario, users),
-            requests_per_session: scenario.traffic.requests_per_session.value,
+            requests_per_session: scenario.traffic.requests_per_session,
             think_time: scenario.traffic.think_time.sampler(),
+            last_route: cumulative.last().map_or(0, |&(_, route)| route),
             cumulative,
             sessions: Slab::default(),
             users: users.min(u64::from(u32::MAX)) as u32,
@@ -270,9 +274,7 @@ impl Traffic {
             .cumulative
             .iter()
             .find(|(edge, _)| draw < *edge)
-            .or(self.cumulative.last())
-            .map(|(_, route)| *route)
-            .expect("validation guarantees a weighted route");
+            .map_or(self.last_route, |(_, route)| *route);
         session.requests_left = session.requests_left.saturating_sub(1);
         let next = if session.requests_left > 0 {
             let think = self.think_time.sample(rng);
@@ -316,25 +318,15 @@ impl AbusiveClients {
     /// The abusive clients of `scenario` for `users` users, if any.
     pub fn new(scenario: &Scenario, users: u64) -> Option<Self> {
         let config = scenario.traffic.abusive_clients.as_ref()?;
-        let count = match (&config.count, &config.share) {
-            (Some(count), _) => count.value,
-            (None, Some(share)) => (users as f64 * share.value.0).floor() as u64,
-            (None, None) => 0,
+        let count = match config.count {
+            ClientCount::Count(count) => count,
+            ClientCount::Share(share) => (users as f64 * share.0).floor() as u64,
         };
         Some(Self {
             first_id: users.min(u64::from(u32::MAX)) as u32,
-            per_sec: config.rate.value.per_sec(),
-            active: config.active_per_day.value.nanos().min(DAY),
-            routes: config
-                .routes
-                .value
-                .iter()
-                .map(|r| {
-                    scenario
-                        .route_index(&r.value)
-                        .expect("validated route name")
-                })
-                .collect(),
+            per_sec: config.rate.per_sec(),
+            active: config.active_per_day.nanos().min(DAY),
+            routes: config.routes.iter().map(|r| r.index()).collect(),
             active_until: vec![0; count as usize],
         })
         .filter(|clients| !clients.active_until.is_empty() && clients.active > 0)

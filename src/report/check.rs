@@ -4,16 +4,13 @@ use std::fmt::Write;
 
 use crate::experiment::{Plan, RunOptions, footprint, requests_per_page};
 use crate::model::ArrivalRate;
-use crate::scenario::{Algorithm, Cache, Loaded, Scenario};
+use crate::scenario::{Algorithm, Cache, ClientCount, Loaded, Scenario};
 
 /// One line on the database: connections, CPUs, pooler.
 fn write_database(text: &mut String, scenario: &Scenario) {
     let database = &scenario.database;
     let max = database.max_connections().unwrap_or(0);
-    let platform = database
-        .platform_connections
-        .as_ref()
-        .map_or(0, |p| p.value);
+    let platform = database.platform_connections;
     let app = max.saturating_sub(platform);
     let _ = write!(
         text,
@@ -32,7 +29,7 @@ fn write_database(text: &mut String, scenario: &Scenario) {
             );
         }
         None => {
-            let per_instance = database.connections_per_instance.value.max(1);
+            let per_instance = database.connections_per_instance.max(1);
             let _ = write!(
                 text,
                 " ({per_instance} per instance: at most {} instances with connections)",
@@ -43,7 +40,7 @@ fn write_database(text: &mut String, scenario: &Scenario) {
     if let Some(cpus) = database.cpus() {
         let _ = write!(text, "; {cpus} CPUs serve queries");
     }
-    match database.read_replicas.as_ref().map_or(0, |r| r.value) {
+    match database.read_replicas {
         0 => text.push('\n'),
         replicas => {
             let _ = writeln!(text, "; {replicas} read replicas alike");
@@ -59,18 +56,19 @@ pub fn check_summary(loaded: &Loaded) -> String {
         text,
         "{}: valid scenario `{}` ({} from {}, warm-up {}, {} replications, seed {})",
         loaded.path.display(),
-        scenario.name.value,
-        scenario.horizon.value,
+        scenario.name,
+        scenario.horizon,
         scenario.start,
-        scenario
-            .warmup
-            .as_ref()
-            .map_or_else(|| "0s".to_string(), |w| w.value.to_string()),
-        scenario.replications.value,
+        // Zero reads better as "0s" than as Duration's "0ms".
+        if scenario.warmup.nanos() == 0 {
+            "0s".to_string()
+        } else {
+            scenario.warmup.to_string()
+        },
+        scenario.replications,
         scenario.seed
     );
-    let per_session =
-        scenario.traffic.requests_per_session.value.mean() * requests_per_page(scenario);
+    let per_session = scenario.traffic.requests_per_session.mean() * requests_per_page(scenario);
     let _ = writeln!(
         text,
         "  tiers ({per_session:.1} requests per session, fan-out included):"
@@ -80,34 +78,30 @@ pub fn check_summary(loaded: &Loaded) -> String {
         "    {:<12} {:>9} {:>14} {:>16} {:>18}",
         "tier", "users", "sessions/day", "requests/day", "peak-hour req/s"
     );
-    for tier in &scenario.tiers.value {
-        let rate = ArrivalRate::new(scenario, tier.users.value);
+    for tier in &scenario.tiers {
+        let rate = ArrivalRate::new(scenario, tier.users);
         let sessions = rate.mean_sessions_per_day();
         let _ = writeln!(
             text,
             "    {:<12} {:>9} {:>14.0} {:>16.0} {:>18.2}",
             tier.name,
-            tier.users.value,
+            tier.users,
             sessions,
             sessions * per_session,
             rate.peak_hour_per_sec() * per_session
         );
     }
     let _ = writeln!(text, "  functions:");
-    for function in &scenario.functions.value {
+    for function in &scenario.functions {
         let _ = writeln!(
             text,
             "    {:<10} concurrency {}, max {} instances{}, idle timeout {}, cold start mean {:.0} ms, {}",
-            function.name.value,
-            function.concurrency.value,
-            function.max_instances.value,
+            function.name,
+            function.concurrency,
+            function.max_instances,
             function
                 .scale_rate
-                .as_ref()
-                .map_or_else(String::new, |r| format!(
-                    " (+{} per {})",
-                    r.value.count, r.value.per
-                )),
+                .map_or_else(String::new, |r| format!(" (+{} per {})", r.count, r.per)),
             function.idle_timeout,
             function.cold_start.mean_secs() * 1_000.0,
             match function.overflow {
@@ -119,16 +113,15 @@ pub fn check_summary(loaded: &Loaded) -> String {
     write_database(&mut text, scenario);
     let cached: Vec<&str> = scenario
         .routes
-        .value
         .iter()
-        .filter(|r| matches!(r.cache.as_ref().map(|c| c.value), Some(Cache::Shared(_))))
-        .map(|r| r.name.value.as_str())
+        .filter(|r| matches!(r.cache, Some(Cache::Shared(_))))
+        .map(|r| r.name.as_str())
         .collect();
     if !cached.is_empty() {
         let _ = writeln!(text, "  CDN caches: {}", cached.join(", "));
     }
-    for (name, limiter) in &scenario.rate_limits {
-        let limit = &limiter.value;
+    for limiter in &scenario.rate_limits {
+        let (name, limit) = (&limiter.name, &limiter.limit);
         let _ = writeln!(
             text,
             "  rate limit `{name}`: {:?} by {:?}, {}",
@@ -150,20 +143,18 @@ pub fn check_summary(loaded: &Loaded) -> String {
         );
     }
     if let Some(clients) = &scenario.traffic.abusive_clients {
-        let count = match (&clients.count, &clients.share) {
-            (Some(count), _) => count.value.to_string(),
-            (None, Some(share)) => format!("{:.4}% of users", share.value.0 * 100.0),
-            (None, None) => "0".to_string(),
+        let count = match clients.count {
+            ClientCount::Count(count) => count.to_string(),
+            ClientCount::Share(share) => format!("{:.4}% of users", share.0 * 100.0),
         };
         let _ = writeln!(
             text,
             "  abusive clients: {count}, {} req/s each for {} a day",
-            clients.rate.value.per_sec(),
-            clients.active_per_day.value
+            clients.rate.per_sec(),
+            clients.active_per_day
         );
     }
     if let Some(ai) = &scenario.ai {
-        let ai = &ai.value;
         let limits = &ai.limits;
         let limit = |rate: Option<crate::scenario::Rate>| {
             rate.map_or_else(
@@ -179,29 +170,30 @@ pub fn check_summary(loaded: &Loaded) -> String {
             limit(limits.input_tokens),
             limit(limits.output_tokens),
             ai.retries.max,
-            ai.circuit_breaker.as_ref().map_or_else(
+            ai.circuit_breaker.map_or_else(
                 || "no circuit breaker".to_string(),
                 |b| format!(
                     "breaker after {} failures for {} ({:?})",
-                    b.value.failure_threshold, b.value.reset_timeout, b.value.scope
+                    b.failure_threshold, b.reset_timeout, b.scope
                 )
             ),
-            ai.max_in_flight.as_ref().map_or_else(
+            ai.max_in_flight.map_or_else(
                 || "no cap in flight".to_string(),
-                |c| format!("at most {} in flight", c.value)
+                |cap| format!("at most {cap} in flight")
             )
         );
     }
-    for (name, api) in &scenario.externals {
+    for external in &scenario.externals {
+        let api = &external.api;
         let _ = writeln!(
             text,
-            "  external `{name}`: {}{}",
-            api.value.quota.map_or_else(
+            "  external `{}`: {}{}",
+            external.name,
+            api.quota.map_or_else(
                 || "no quota".to_string(),
                 |q| format!("quota {}/{}", q.count, q.per)
             ),
-            api.value
-                .cache_ttl
+            api.cache_ttl
                 .map_or_else(String::new, |ttl| format!(", responses cached {ttl}"))
         );
     }
@@ -210,23 +202,23 @@ pub fn check_summary(loaded: &Loaded) -> String {
             text,
             "  job `{}`: {} tasks into {} from {}{}, {}",
             job.name,
-            job.tasks.value,
-            job.route.value,
+            job.tasks,
+            scenario.route(job.route).name,
             job.at,
             job.every
                 .map_or_else(String::new, |e| format!(" every {e}")),
-            job.queue.as_ref().map_or_else(
+            job.queue_concurrency.map_or_else(
                 || "all at once".to_string(),
-                |q| format!("{} at a time", q.concurrency.value)
+                |concurrency| format!("{concurrency} at a time")
             )
         );
     }
-    for route in &scenario.routes.value {
+    for route in &scenario.routes {
         if let Some(volume) = &route.per_user_per_month {
             let _ = writeln!(
                 text,
                 "  {}: {} messages per user per month",
-                route.name.value, volume.value
+                route.name, volume
             );
         }
     }
@@ -235,7 +227,7 @@ pub fn check_summary(loaded: &Loaded) -> String {
             let _ = write!(
                 text,
                 "  {} runs on its own stack:",
-                scenario.tiers.value[index].name
+                scenario.tiers[index].name
             );
             let mut line = String::new();
             write_database(&mut line, stack);

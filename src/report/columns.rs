@@ -181,7 +181,8 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
     columns.count("ai_breaker_opens", ai.breaker_opens);
     columns.maybe("ai_p95_ms", ai.p95_ms);
     push_line(&mut columns, "ai_slots", ai.slots.as_ref());
-    for (name, api) in stack.externals.keys().zip(&tier.externals) {
+    for (external, api) in stack.externals.iter().zip(&tier.externals) {
+        let name = &external.name;
         columns.count(format!("external_{name}_calls"), api.calls);
         columns.count(format!("external_{name}_cache_hits"), api.cache_hits);
         columns.count(
@@ -202,7 +203,8 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
         columns.count(format!("job_{name}_peak_in_flight"), job.peak_in_flight);
         columns.maybe(format!("job_{name}_mean_run_secs"), job.mean_run_secs);
     }
-    for (name, limiter) in stack.rate_limits.keys().zip(&tier.limiters) {
+    for (config, limiter) in stack.rate_limits.iter().zip(&tier.limiters) {
+        let name = &config.name;
         columns.count(format!("limited_{name}_users"), limiter.users);
         columns.count(format!("limited_{name}_abusive"), limiter.abusive);
     }
@@ -291,8 +293,8 @@ pub fn cost_columns(stack: &Scenario, bill: &Bill, usage: &Usage) -> Columns {
     columns.push("redis_commands", usage.redis_commands);
     columns.push("ai_input_tokens", usage.input_tokens);
     columns.push("ai_output_tokens", usage.output_tokens);
-    for (name, calls) in stack.externals.keys().zip(&usage.external_calls) {
-        columns.push(format!("external_{name}_calls"), *calls);
+    for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {
+        columns.push(format!("external_{}_calls", external.name), *calls);
     }
     columns
 }

@@ -159,7 +159,7 @@ impl Comparison<'_> {
     }
 
     fn name<'r>(run: &'r ScenarioRun) -> &'r str {
-        &run.scenario.name.value
+        &run.scenario.name
     }
 }
 

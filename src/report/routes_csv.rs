@@ -41,11 +41,11 @@ impl<'a> Exporter<ScenarioRun<'a>> for RoutesCsv {
         header.extend(estimate_header(names.iter().map(String::as_str)));
         csv.write_record(&header)?;
         for ((tier, stack), replications) in run.tiers.iter().zip(&run.stacks).zip(&rows) {
-            for (index, route) in stack.routes.value.iter().enumerate() {
+            for (index, route) in stack.routes.iter().enumerate() {
                 let mut row = vec![
                     tier.name.clone(),
                     tier.users.to_string(),
-                    route.name.value.clone(),
+                    route.name.clone(),
                     route.request.clone().unwrap_or_default(),
                 ];
                 for name in &names {

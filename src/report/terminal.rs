@@ -39,25 +39,23 @@ fn busiest_replica(tier: &TierRun, measure: impl Fn(&NodeResults) -> Option<f64>
 fn uses_data_api(scenario: &Scenario) -> bool {
     scenario
         .routes
-        .value
         .iter()
-        .any(|r| r.db_access.as_ref().map(|a| a.value) == Some(DbAccess::DataApi))
+        .any(|r| r.db_access == DbAccess::DataApi)
 }
 
 /// A few lines per tier naming what saturates first and how far.
 pub fn saturation_summary(run: &ScenarioRun) -> String {
     let mut text = String::new();
-    let _ = writeln!(text, "{}:", run.scenario.name.value);
+    let _ = writeln!(text, "{}:", run.scenario.name);
     for (tier, scenario) in run.tiers.iter().zip(&run.stacks) {
         let max_instances: f64 = scenario
             .functions
-            .value
             .iter()
-            .map(|f| f64::from(f.max_instances.value))
+            .map(|f| f64::from(f.max_instances))
             .sum();
         let database = &scenario.database;
         let pooler = database.pooler.filter(|p| p.enabled);
-        let replicas = database.read_replicas.as_ref().map_or(0, |r| r.value);
+        let replicas = database.read_replicas;
         let pooler_line = |t: &TierResults| t.primary.pooler.map(|p| p.servers);
         let cpus = |t: &TierResults| t.primary.cpus;
         let failures = |outcome: Outcome| move |t: &TierResults| count(t.outcomes.count(outcome));
@@ -105,7 +103,7 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                 what: "Data API pool",
                 used: mean(tier, |t| count(t.primary.data_api.peak_busy)),
                 limit: if uses_data_api(scenario) {
-                    f64::from(database.data_api_pool())
+                    f64::from(database.data_api_pool)
                 } else {
                     0.0
                 },

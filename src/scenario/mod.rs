@@ -1,11 +1,14 @@
 //! Scenario files: the YAML schema, its value types, loading and validation.
 //!
 //! [`load`] reads a file (merged over the files it `extends`, and with each
-//! tier's `set` applied to that tier's stack) into a [`Loaded`] scenario and
-//! checks it whole; every problem comes back as a [`Diagnostic`] naming the
-//! file, line, column and key.
+//! tier's `set` applied to that tier's stack), checks it whole and compiles
+//! it into a [`Loaded`] [`Scenario`]: names resolved to typed ids, defaults
+//! applied, bounds checked. Every problem comes back as a [`Diagnostic`]
+//! naming the file, line, column and key.
 
 mod calendar;
+mod compile;
+mod compiled;
 mod compose;
 mod compute;
 mod dist;
@@ -18,12 +21,24 @@ mod validate;
 use std::path::Path;
 
 pub use calendar::{Date, DayTime, Timezone};
+pub use compiled::{
+    AbusiveClients, Ai, AlertRule, ApiCall, ApiId, Burst, ClientCount, ConnectionAlert, Database,
+    ExternalApi, Function, FunctionId, Id, Job, LimiterId, MAX_ABUSIVE_CLIENTS, MAX_AI_RETRIES,
+    MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId, Scenario, Tier,
+    Traffic,
+};
 use compose::{ReadError, SourceMap, Tree};
 pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
-pub use schema::*;
-pub use units::{Amount, Duration, Rate, Share, Size, Threshold};
+pub use schema::{
+    AiLimits, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword, CircuitBreaker,
+    Compute, ConnectionThreshold, Conversation, Costs, DbAccess, External, HeavyUsers, LimitKey,
+    Outage, Overflow, PoolMode, Pooler, Popularity, RateLimit, Redis, Retries, Reuse, RouteAi,
+    RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts, SupabasePlan, TokenPrices, Tokens,
+    UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
+};
+pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 
 /// Reads and validates the scenario at `path`, with the files it extends.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
@@ -63,7 +78,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     let mut tier_stacks: Vec<Option<Scenario>> = Vec::new();
     match tree.tier_stacks() {
         Ok(stacks) => {
-            tier_stacks.resize_with(scenario.tiers.value.len(), || None);
+            tier_stacks.resize_with(scenario.tiers.len(), || None);
             for (tier, stack) in stacks {
                 match document(&stack.map, &stack.text) {
                     Ok(stack) => tier_stacks[tier] = Some(stack),
@@ -85,16 +100,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     })
 }
 
-/// Reads one YAML document into a scenario and validates it.
+/// Reads one YAML document, validates it and compiles it.
 fn document(source: &SourceMap, text: &str) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = serde_saphyr::from_str(text)
+    let file: schema::Scenario = serde_saphyr::from_str(text)
         .map_err(|error| ScenarioError::Invalid(vec![from_yaml_error(source, text, &error)]))?;
-    let problems = validate::check(source, &scenario);
-    if problems.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(ScenarioError::Invalid(problems))
-    }
+    compile::compile(source, &file).map_err(ScenarioError::Invalid)
 }
 
 /// A validated scenario and what it said that is not simulated yet.

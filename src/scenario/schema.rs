@@ -1,7 +1,9 @@
-//! The scenario's configuration types: one struct per YAML mapping, with the
-//! YAML's key names. Values check their own form while they are read (see
-//! [`super::units`]); relations between keys are checked in
-//! [`super::validate`].
+//! The scenario file's types: one struct per YAML mapping, with the YAML's
+//! key names, keeping where each value that needs checking was written.
+//! Values check their own form while they are read (see [`super::units`]);
+//! relations between keys are checked in [`super::validate`], and the file
+//! is compiled into [`super::Scenario`] by [`super::compile`]. Types
+//! without positions are shared with the compiled scenario.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
-use super::units::{Amount, Duration, Rate, Share, Size, Threshold};
+use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -81,10 +83,11 @@ pub struct Tier {
     pub name: String,
     /// Registered users.
     pub users: Spanned<u64>,
-    /// Stack changes for this tier, merged over the scenario when it is
-    /// loaded (see [`super::Loaded::stack`]).
-    #[serde(default)]
-    pub set: Option<Spanned<IgnoredAny>>,
+    /// Stack changes for this tier: composition merges them over the
+    /// scenario before the file is read (see [`super::Loaded::stack`]), so
+    /// the value itself is not read here.
+    #[serde(default, rename = "set")]
+    pub _set: Option<Spanned<IgnoredAny>>,
 }
 
 /// Service-level objectives, judged on the worst window after warm-up.
@@ -464,8 +467,8 @@ pub struct Ai {
     #[serde(default)]
     pub outages: Vec<Outage>,
     /// The SDK's retries.
-    #[serde(default)]
-    pub retries: Retries,
+    #[serde(default = "default_retries")]
+    pub retries: Spanned<Retries>,
     /// The app's circuit breaker around the SDK call.
     #[serde(default)]
     pub circuit_breaker: Option<Spanned<CircuitBreaker>>,
@@ -520,6 +523,10 @@ pub struct Retries {
     pub base: Duration,
     /// Largest backoff.
     pub cap: Duration,
+}
+
+fn default_retries() -> Spanned<Retries> {
+    Spanned::new(Retries::default(), Location::UNKNOWN, Location::UNKNOWN)
 }
 
 impl Default for Retries {
@@ -848,99 +855,6 @@ impl Scenario {
             .collect()
     }
 
-    /// The index of route `name`, if there is one.
-    pub fn route_index(&self, name: &str) -> Option<usize> {
-        self.routes.value.iter().position(|r| r.name.value == name)
-    }
-
-    /// The alerts evaluated: the scenario's `alerts`, else the guide's
-    /// checklist from `slo` (connections reaching `db_connection_alert` per
-    /// minute; errors and p95 over the SLO, AI failures and rate-limit
-    /// triggers, per `slo.window`).
-    pub fn alert_rules(&self) -> Vec<AlertRule> {
-        if let Some(alerts) = &self.alerts {
-            return alerts
-                .value
-                .iter()
-                .filter_map(|alert| {
-                    let (above, threshold) = match (&alert.above, &alert.below) {
-                        (Some(above), None) => (true, above.value),
-                        (None, Some(below)) => (false, below.value),
-                        _ => return None,
-                    };
-                    Some(AlertRule {
-                        name: alert.name.clone(),
-                        metric: alert.metric.value,
-                        above,
-                        threshold: alert.metric.value.value_of(threshold)?,
-                        window: alert.window.value,
-                    })
-                })
-                .collect();
-        }
-        let slo = &self.slo;
-        let rule = |name: &str, metric, threshold, window| AlertRule {
-            name: name.into(),
-            metric,
-            above: true,
-            threshold,
-            window,
-        };
-        let mut rules = Vec::new();
-        if let Some(level) = self.db_connection_alert() {
-            rules.push(rule(
-                "db_connections",
-                AlertMetric::DbConnections,
-                level.fires_above,
-                Duration::from_secs(60),
-            ));
-        }
-        rules.push(rule(
-            "error_rate",
-            AlertMetric::ErrorRate,
-            slo.error_rate.0,
-            slo.window,
-        ));
-        rules.push(rule(
-            "p95_latency",
-            AlertMetric::P95Latency,
-            slo.p95_latency.secs() * 1_000.0,
-            slo.window,
-        ));
-        if self.ai.is_some() {
-            rules.push(rule(
-                "ai_failures",
-                AlertMetric::AiFailures,
-                0.0,
-                slo.window,
-            ));
-        }
-        if !self.rate_limits.is_empty() {
-            rules.push(rule(
-                "rate_limited",
-                AlertMetric::RateLimited,
-                0.0,
-                slo.window,
-            ));
-        }
-        rules
-    }
-
-    /// `slo.db_connection_alert` as a count of connections, if set.
-    pub fn db_connection_alert(&self) -> Option<ConnectionAlert> {
-        let threshold = match self.slo.db_connection_alert? {
-            ConnectionThreshold::Count(count) => f64::from(count),
-            ConnectionThreshold::Share(share) => {
-                share.0 * f64::from(self.database.max_connections().unwrap_or(0))
-            }
-        };
-        Some(ConnectionAlert {
-            threshold,
-            // "Alert at 50" fires at 50: connections are whole, so over 49.5.
-            fires_above: threshold - 0.5,
-        })
-    }
-
     /// The warm-up: nothing before it is measured.
     pub fn warmup(&self) -> Duration {
         self.warmup
@@ -964,34 +878,10 @@ impl Database {
         })
     }
 
-    /// CPUs serving queries: the explicit key, else the compute's; `None`
-    /// means queries never wait for a CPU.
-    pub fn cpus(&self) -> Option<u32> {
-        self.cpus
-            .as_ref()
-            .map(|c| c.value)
-            .or_else(|| self.compute.as_ref().map(|c| c.value.size().cpus))
-    }
-
-    /// The pooler's client limit: the explicit key, else the compute's,
-    /// else PgBouncer's default of 100 (FACTS.md §1).
-    pub fn max_client_conn(&self) -> u32 {
-        self.pooler
-            .as_ref()
-            .and_then(|p| p.max_client_conn)
-            .or_else(|| self.compute.as_ref().map(|c| c.value.size().pooler_clients))
-            .unwrap_or(100)
-    }
-
     /// PostgREST's pool size: the explicit key, else 10 (assumption:
     /// PostgREST's own default `db-pool`).
     pub fn data_api_pool(&self) -> u32 {
         self.data_api_pool.as_ref().map_or(10, |p| p.value)
-    }
-
-    /// Whether instances connect through an enabled pooler.
-    pub fn pooled(&self) -> bool {
-        self.pooler.as_ref().is_some_and(|p| p.enabled)
     }
 }
 
@@ -1025,8 +915,8 @@ pub struct VercelCosts {
     #[serde(default)]
     pub plan: VercelPlan,
     /// Paid seats (Pro).
-    #[serde(default = "one")]
-    pub seats: Spanned<u32>,
+    #[serde(default = "one_seat")]
+    pub seats: Count,
     /// Fluid compute (Active CPU and provisioned memory) or the legacy
     /// wall-clock GB-hours.
     #[serde(default)]
@@ -1065,7 +955,7 @@ impl Default for VercelCosts {
     fn default() -> Self {
         Self {
             plan: VercelPlan::default(),
-            seats: one(),
+            seats: one_seat(),
             billing: VercelBilling::default(),
             seat_price: None,
             usage_credit_per_seat: None,
@@ -1083,6 +973,10 @@ impl Default for VercelCosts {
             included_transfer_gb: None,
         }
     }
+}
+
+fn one_seat() -> Count {
+    Count(1)
 }
 
 /// Vercel's plans.
@@ -1254,39 +1148,4 @@ impl AlertMetric {
             _ => None,
         }
     }
-}
-
-/// An alert as evaluated: threshold in the metric's unit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertRule {
-    /// Its name.
-    pub name: String,
-    /// What it watches.
-    pub metric: AlertMetric,
-    /// Fires above the threshold (else below).
-    pub above: bool,
-    /// In the metric's unit: ms for latency, a fraction for shares.
-    pub threshold: f64,
-    /// The window.
-    pub window: Duration,
-}
-
-impl AlertRule {
-    /// Whether a window's `value` fires the alert (never on NaN).
-    pub fn fires(&self, value: f64) -> bool {
-        if self.above {
-            value > self.threshold
-        } else {
-            value < self.threshold
-        }
-    }
-}
-
-/// The connection alert of `slo.db_connection_alert`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConnectionAlert {
-    /// The connections it is set at.
-    pub threshold: f64,
-    /// The level a connection count must exceed to reach the threshold.
-    pub fires_above: f64,
 }

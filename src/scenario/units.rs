@@ -192,6 +192,19 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// A count of 1 or more, such as seats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub u32);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u32::deserialize(deserializer)? {
+            0 => Err(de::Error::custom("must be 1 or more")),
+            count => Ok(Count(count)),
+        }
+    }
+}
+
 /// An alert threshold as written: a plain number, a share ("1%") or a
 /// duration ("3s"); which one an alert needs depends on its metric.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,21 +1,34 @@
-//! Checks between keys that no single value can make alone.
+//! Checks between keys that no single value can make alone. Names that
+//! refer to other items are checked where they are resolved, in
+//! [`super::compile`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
-use super::{Algorithm, Cache, Compute, CountDist, Diagnostic, Popularity, Scenario, SupabasePlan};
+use super::schema::{Algorithm, Cache, Compute, Popularity, Route, Scenario, SupabasePlan};
+use super::{CountDist, Diagnostic};
 use crate::sim::NANOS_PER_SEC;
 
 /// Collects diagnostics with their positions.
-struct Report<'a> {
+pub struct Report<'a> {
     source: &'a SourceMap,
-    found: Vec<Diagnostic>,
+    /// What was found, in order.
+    pub found: Vec<Diagnostic>,
 }
 
-impl Report<'_> {
-    fn add(&mut self, location: &Location, key: impl Into<String>, message: impl Into<String>) {
+impl<'a> Report<'a> {
+    /// An empty report on the files of `source`.
+    pub fn new(source: &'a SourceMap) -> Self {
+        Self {
+            source,
+            found: Vec::new(),
+        }
+    }
+
+    /// Records `message` about `key`, written at `location`.
+    pub fn add(&mut self, location: &Location, key: impl Into<String>, message: impl Into<String>) {
         self.found.push(Diagnostic {
             position: self.source.position(location),
             key: key.into(),
@@ -47,12 +60,8 @@ fn check_profile(report: &mut Report, profile: &Spanned<Vec<f64>>, key: &str, ho
     }
 }
 
-/// Every problem in `scenario` that its values alone could not show.
-pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
-    let mut report = Report {
-        source,
-        found: Vec::new(),
-    };
+/// Records every problem in `scenario` that its values alone could not show.
+pub fn check(report: &mut Report, scenario: &Scenario) {
     let name = &scenario.name;
     if name.value.trim().is_empty()
         || name.value.contains(['/', '\\'])
@@ -92,28 +101,17 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
             ),
         );
     }
-    check_tiers(&mut report, scenario);
+    check_tiers(report, scenario);
     if scenario.slo.window.nanos() == 0 {
         report.add(&Location::UNKNOWN, "slo.window", "must be longer than 0");
     }
-    check_traffic(&mut report, scenario);
-    check_functions(&mut report, scenario);
-    check_routes(&mut report, scenario);
-    check_database(&mut report, scenario);
-    check_rate_limits(&mut report, scenario);
-    check_ai(&mut report, scenario);
+    check_traffic(report, scenario);
+    check_functions(report, scenario);
+    check_routes(report, scenario);
+    check_database(report, scenario);
+    check_rate_limits(report, scenario);
+    check_ai(report, scenario);
     for (index, job) in scenario.jobs.iter().enumerate() {
-        if scenario.route_index(&job.route.value).is_none() {
-            report.add(
-                &job.route.referenced,
-                format!("jobs[{index}].route"),
-                format!(
-                    "`{}` is not a route of this scenario; valid: {}",
-                    job.route.value,
-                    scenario.route_names().join(", ")
-                ),
-            );
-        }
         if job.every.is_some_and(|e| e.nanos() == 0) {
             report.add(
                 &job.tasks.referenced,
@@ -131,11 +129,10 @@ pub fn check(source: &SourceMap, scenario: &Scenario) -> Vec<Diagnostic> {
             );
         }
     }
-    check_externals(&mut report, scenario);
-    check_abusive_clients(&mut report, scenario);
-    check_costs(&mut report, scenario);
-    check_alerts(&mut report, scenario);
-    report.found
+    check_externals(report, scenario);
+    check_abusive_clients(report, scenario);
+    check_costs(report, scenario);
+    check_alerts(report, scenario);
 }
 
 fn check_alerts(report: &mut Report, scenario: &Scenario) {
@@ -220,10 +217,6 @@ fn check_costs(report: &mut Report, scenario: &Scenario) {
                 measured / 86_400.0
             ),
         );
-    }
-    let seats = &costs.value.vercel.seats;
-    if seats.value == 0 {
-        report.add(&seats.referenced, "costs.vercel.seats", "must be 1 or more");
     }
     if costs.value.supabase.plan == SupabasePlan::Free
         && let Some(compute) = compute
@@ -382,15 +375,9 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
     if routes.value.is_empty() {
         report.add(&routes.referenced, "routes", "must list at least one route");
     }
-    let functions: Vec<&str> = scenario
-        .functions
-        .value
-        .iter()
-        .map(|f| f.name.value.as_str())
-        .collect();
-    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut names = HashSet::new();
     for (index, route) in routes.value.iter().enumerate() {
-        if by_name.insert(route.name.value.as_str(), index).is_some() {
+        if !names.insert(route.name.value.as_str()) {
             report.add(
                 &route.name.referenced,
                 format!("routes[{index}].name"),
@@ -404,17 +391,6 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
     let mut weighted = false;
     for (index, route) in routes.value.iter().enumerate() {
         let key = |field: &str| format!("routes[{index}].{field}");
-        if !functions.contains(&route.function.value.as_str()) {
-            report.add(
-                &route.function.referenced,
-                key("function"),
-                format!(
-                    "`{}` is not a function of this scenario; valid: {}",
-                    route.function.value,
-                    functions.join(", ")
-                ),
-            );
-        }
         if let Some(weight) = &route.weight {
             if !weight.value.is_finite() || weight.value < 0.0 {
                 report.add(&weight.referenced, key("weight"), "must be 0 or more");
@@ -422,24 +398,6 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             weighted |= weight.value > 0.0;
         }
         check_route_cache(report, route, index);
-        if let Some(limiter) = &route.rate_limit
-            && !scenario.rate_limits.contains_key(&limiter.value)
-        {
-            let names: Vec<&str> = scenario.rate_limits.keys().map(String::as_str).collect();
-            report.add(
-                &limiter.referenced,
-                key("rate_limit"),
-                format!(
-                    "`{}` is not a limiter of `rate_limits`; valid: {}",
-                    limiter.value,
-                    if names.is_empty() {
-                        "none defined".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            );
-        }
         if let Some(app_cache) = &route.app_cache {
             let config = app_cache.value;
             if route.queries == 0 {
@@ -463,20 +421,6 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
                 key("app_cache"),
             );
         }
-        for (position, target) in route.fan_out.iter().enumerate() {
-            if !by_name.contains_key(target.value.as_str()) {
-                let names = scenario.route_names();
-                report.add(
-                    &target.referenced,
-                    key(&format!("fan_out[{position}]")),
-                    format!(
-                        "`{}` is not a route of this scenario; valid: {}",
-                        target.value,
-                        names.join(", ")
-                    ),
-                );
-            }
-        }
     }
     if !routes.value.is_empty() && !weighted {
         report.add(
@@ -485,46 +429,9 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             "no route has a weight above 0, so sessions would send nothing",
         );
     }
-    if report.found.is_empty() {
-        check_fan_out_cycles(report, scenario, &by_name);
-    }
 }
 
-/// A route that fans out to itself, directly or not, would never finish.
-fn check_fan_out_cycles(report: &mut Report, scenario: &Scenario, by_name: &HashMap<&str, usize>) {
-    let routes = &scenario.routes.value;
-    for (start, route) in routes.iter().enumerate() {
-        let mut stack: Vec<usize> = route
-            .fan_out
-            .iter()
-            .filter_map(|t| by_name.get(t.value.as_str()).copied())
-            .collect();
-        let mut visited = HashSet::new();
-        while let Some(next) = stack.pop() {
-            if next == start {
-                report.add(
-                    &route.name.referenced,
-                    format!("routes[{start}].fan_out"),
-                    format!(
-                        "`{}` fans out to itself (directly or through other routes)",
-                        route.name.value
-                    ),
-                );
-                break;
-            }
-            if visited.insert(next) {
-                stack.extend(
-                    routes[next]
-                        .fan_out
-                        .iter()
-                        .filter_map(|t| by_name.get(t.value.as_str()).copied()),
-                );
-            }
-        }
-    }
-}
-
-fn check_route_cache(report: &mut Report, route: &super::Route, index: usize) {
+fn check_route_cache(report: &mut Report, route: &Route, index: usize) {
     let Some(cache) = &route.cache else {
         return;
     };
@@ -702,26 +609,6 @@ fn check_externals(report: &mut Report, scenario: &Scenario) {
             format!("externals.{name}"),
         );
     }
-    let names: Vec<&str> = scenario.externals.keys().map(String::as_str).collect();
-    for (index, route) in scenario.routes.value.iter().enumerate() {
-        for (position, call) in route.externals.iter().enumerate() {
-            if !scenario.externals.contains_key(&call.value.api) {
-                report.add(
-                    &call.referenced,
-                    format!("routes[{index}].externals[{position}].api"),
-                    format!(
-                        "`{}` is not an API of `externals`; valid: {}",
-                        call.value.api,
-                        if names.is_empty() {
-                            "none defined".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                );
-            }
-        }
-    }
 }
 
 fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
@@ -769,20 +656,6 @@ fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
             key("routes"),
             "must list at least one route",
         );
-    }
-    let names = scenario.route_names();
-    for (index, route) in clients.routes.value.iter().enumerate() {
-        if !names.contains(&route.value.as_str()) {
-            report.add(
-                &route.referenced,
-                key(&format!("routes[{index}]")),
-                format!(
-                    "`{}` is not a route of this scenario; valid: {}",
-                    route.value,
-                    names.join(", ")
-                ),
-            );
-        }
     }
 }
 

@@ -72,7 +72,7 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
         .caption(
             format!(
                 "{}: projected monthly cost (30-day month)",
-                run.scenario.name.value
+                run.scenario.name
             ),
             font(26),
         )
@@ -138,12 +138,7 @@ fn provider_label(run: &ScenarioRun, provider: &str) -> String {
         "vercel" => "Vercel".into(),
         "supabase" => "Supabase".into(),
         "upstash" => "Upstash Redis".into(),
-        "ai" => match run
-            .scenario
-            .ai
-            .as_ref()
-            .and_then(|ai| ai.value.model.as_ref())
-        {
+        "ai" => match run.scenario.ai.as_ref().and_then(|ai| ai.model.as_ref()) {
             Some(model) => format!("AI ({model})"),
             None => "AI provider".into(),
         },

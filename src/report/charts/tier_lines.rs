@@ -91,7 +91,7 @@ impl<'a> Exporter<ScenarioRun<'a>> for TierLinesPng {
             .collect();
         let slo_ms = run.scenario.slo.p95_latency.secs() * 1_000.0;
         let chart = UsersChart {
-            title: format!("{}: {}", run.scenario.name.value, self.title),
+            title: format!("{}: {}", run.scenario.name, self.title),
             y_desc: self.y_desc,
             log_y: self.log_y,
             lines,

@@ -142,7 +142,7 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
     let root = root.titled(
         &format!(
             "{}: {} ({} users), busiest day (day {}), mean of {} replications",
-            run.scenario.name.value,
+            run.scenario.name,
             tier.name,
             tier.users,
             day + 1,
