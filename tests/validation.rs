@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use capsim::experiment::simulate;
 use capsim::model::{
-    Breaker, BreakerState, Limiter, LineResults, Outcome, Permit, Replication, RouteResults,
+    Breaker, BreakerState, Limiter, Outcome, Permit, Replication, ResourceResults, RouteResults,
     TierResults,
 };
 use capsim::scenario::{
@@ -53,7 +53,7 @@ fn count(value: u64) -> Option<f64> {
 }
 
 /// The primary's pooler connections.
-fn pooler_line(tier: &TierResults) -> Option<LineResults> {
+fn pooler_line(tier: &TierResults) -> Option<ResourceResults> {
     tier.primary.pooler.map(|p| p.servers)
 }
 

@@ -15,7 +15,8 @@
 //! `data_api_pool` connections (part of the platform's) serve one query at
 //! a time each; a request waits for one up to `data_api_timeout` (504).
 
-use super::servers::Servers;
+use super::pooler::Pooler;
+use super::resource::Resource;
 use crate::scenario::{Database as DatabaseConfig, DurationSampler};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
@@ -38,9 +39,9 @@ pub struct Database {
     /// Connections demanded over time: open, refused but still wanted, lingering.
     pub demanded: Gauge,
     /// The CPUs, when queries queue for them.
-    pub cpus: Option<Servers>,
+    pub cpus: Option<Resource>,
     /// PostgREST's connections.
-    pub data_api: Servers,
+    pub data_api: Resource,
     /// Longest wait for a Data API connection.
     pub data_api_timeout: SimDuration,
     /// Data API requests that timed out waiting, from warm-up.
@@ -61,8 +62,8 @@ impl Database {
             close_delay: config.close_delay.nanos(),
             open: Gauge::new(warmup, minutes),
             demanded: Gauge::new(warmup, minutes),
-            cpus: config.cpus().map(|c| Servers::new(c, warmup, minutes)),
-            data_api: Servers::new(config.data_api_pool, warmup, minutes),
+            cpus: config.cpus().map(|c| Resource::new(c, warmup, minutes)),
+            data_api: Resource::new(config.data_api_pool, warmup, minutes),
             data_api_timeout: config.data_api_timeout.nanos(),
             data_api_timeouts: 0,
             queries: 0,
@@ -127,5 +128,26 @@ impl Database {
     pub fn close(&mut self, now: SimTime, count: u32) {
         self.open.add(now, -i64::from(count));
         self.demanded.add(now, -i64::from(count));
+    }
+}
+
+/// One database server: the primary or a read replica.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Its connection slots, CPUs and PostgREST pool.
+    pub database: Database,
+    /// Its pooler, if enabled.
+    pub pooler: Option<Pooler>,
+}
+
+impl Node {
+    /// The primary and `read_replicas` replicas of `config`, alike.
+    pub fn all(config: &DatabaseConfig, warmup: SimTime, minutes: usize) -> Vec<Node> {
+        (0..=config.read_replicas)
+            .map(|_| Node {
+                database: Database::new(config, warmup, minutes),
+                pooler: Pooler::new(config, warmup, minutes),
+            })
+            .collect()
     }
 }

@@ -1,18 +1,35 @@
-//! The modelled stack: traffic, the CDN, function instances, rate limiters,
-//! the pooler and the database, wired as a pipeline of stages per route and
-//! driven by the event kernel.
+//! The model of one tier's system (the *stack*): traffic, the CDN,
+//! function instances, rate limiters, the app cache, the pooler and the
+//! database, external APIs and the AI provider, wired as a pipeline of
+//! stages per route and driven by the event kernel ([`crate::sim`]).
 //!
-//! Each component keeps its own state in its own file; [`Stack`] routes
-//! events to them and moves each request from stage to stage.
+//! # Glossary
+//!
+//! capsim's words, and the usual discrete-event terms they stand for:
+//!
+//! | here | usual term | what it is |
+//! |---|---|---|
+//! | stack ([`Stack`]) | the model | every component of one tier's system, for one replication |
+//! | request ([`Request`]) | entity, customer | one HTTP request (or job task, or CDN revalidation) |
+//! | stage ([`Stage`], [`stages`]) | activity, process step | one step of a route's pipeline: CDN, function slot, limiter, handler, app cache, database, externals, AI |
+//! | resource ([`Resource`]) | resource (multi-server) | servers with a FIFO queue: database CPUs, pooler or PostgREST connections, AI slots |
+//! | queue ([`Queue`]) | queue | where a request waits for a resource, outside its function's own queue |
+//! | holdings ([`Holdings`]) | seized resources | what a request holds, given back when it ends |
+//! | slot | server (of an instance) | one of an instance's `concurrency` places for requests |
+//! | node ([`Node`]) | database server | the primary or a read replica, each with its connections, CPUs and pooler |
+//! | link ([`Link`]) | (connection state) | an instance's connections to one node, kept while it lives |
+//! | step ([`stages::Step`]) | event outcome | what a stage asks next: go on, wait, park in a queue, end |
+//!
+//! Each component keeps its own state in its own file; each stage is a
+//! module of [`stages`] that owns its part of a request's life. [`Stack`]
+//! routes events to them and moves each request from stage to stage.
 
 mod ai;
-mod ai_stage;
 mod alerts;
 mod app_cache;
 mod bucket;
 mod cdn;
 mod conversations;
-mod data_path;
 mod database;
 mod externals;
 mod functions;
@@ -22,9 +39,10 @@ mod limiter;
 mod metrics;
 mod pooler;
 mod request;
+mod resource;
 mod results;
-mod servers;
 mod slab;
+pub mod stages;
 mod traffic;
 
 pub use ai::{Answer, Breaker, BreakerState, Permit, Provider};
@@ -32,29 +50,31 @@ pub use app_cache::{AppCache, TtlCache};
 pub use bucket::TokenBucket;
 pub use cdn::{Cdn, Lookup};
 pub use conversations::{ConversationRoute, Conversations, Message};
-pub use data_path::Node;
-pub use database::Database;
+pub use database::{Database, Node};
 pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use jobs::{Job, JobCounts};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome};
 pub use pooler::{Pooler, ServerConnection};
-pub use request::{AiPhase, DbPhase, Line, Request, Stage};
+pub use request::{Holdings, Queue, Request};
+pub use resource::{Resource, Waiter};
 pub use results::{
     AbusiveCounts, AiResults, AlertResults, AppCacheCounts, CdnCounts, CpuMinutes, CpuResults,
-    JobResults, LimiterResults, LineResults, Minutes, NodeResults, Outcomes, Percentiles,
-    PoolerMinutes, PoolerResults, Replication, RouteResults, TierResults,
+    JobResults, LimiterResults, Minutes, NodeResults, Outcomes, Percentiles, PoolerMinutes,
+    PoolerResults, Replication, ResourceResults, RouteResults, TierResults,
 };
-pub use servers::{Servers, Waiter};
 pub use slab::Slab;
+pub use stages::Stage;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
-use crate::scenario::{
-    Ai as AiConfig, BreakerScope, CircuitBreaker, CountDist, DbAccess, DurationSampler, LimitKey,
-    LimiterId, Scenario,
-};
+use crate::scenario::{CountDist, DbAccess, DurationSampler, LimiterId, Scenario};
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
+use stages::Step;
+use stages::ai::{AiCall, AiService};
+use stages::cdn::Cdn as CdnStage;
+use stages::database::Queries;
+use stages::function::FunctionSlot;
 
 /// Purposes of the random streams of one (tier, replication): each draws
 /// from its own stream so that changing one component leaves the others'
@@ -221,44 +241,6 @@ struct RouteModel {
     limiter: Option<usize>,
     stages: Vec<Stage>,
     fan_out: Vec<usize>,
-}
-
-/// What entering or finishing a step asks for.
-enum Step {
-    /// Go on to the next stage now.
-    Next,
-    /// Wait this long, then finish the step.
-    Wait(SimDuration),
-    /// The request waits in a line, which will resume it.
-    Parked,
-    /// The request ends with this outcome.
-    End(Outcome),
-}
-
-/// The AI provider and the app's protections around it.
-struct AiService {
-    provider: Provider,
-    breaker: Option<CircuitBreaker>,
-    /// The breaker when it is shared by every instance.
-    shared_breaker: Option<Breaker>,
-    /// The app's cap on calls in flight.
-    in_flight: Option<Servers>,
-}
-
-impl AiService {
-    fn new(config: &AiConfig, warmup: SimTime, minutes: usize) -> Self {
-        let breaker = config.circuit_breaker;
-        Self {
-            provider: Provider::new(config),
-            breaker,
-            shared_breaker: breaker
-                .filter(|b| b.scope == BreakerScope::Global)
-                .map(|b| Breaker::new(&b)),
-            in_flight: config
-                .max_in_flight
-                .map(|cap| Servers::new(cap, warmup, minutes)),
-        }
-    }
 }
 
 /// One tier's stack for one replication.
@@ -525,25 +507,8 @@ impl Stack {
         }
     }
 
-    /// Starts the CDN's background origin call for `key` of `route`.
-    fn revalidate(
-        &mut self,
-        now: SimTime,
-        route: usize,
-        key: u32,
-        client: u32,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        self.metrics.origin_call(now, route);
-        let mut request = Request::new(route, Class::Revalidation, client, now);
-        request.origin_key = Some(key);
-        request.stage = 1;
-        let id = self.requests.insert(request);
-        self.advance(now, id, scheduler);
-    }
-
     /// Enters stages from the request's current one until one takes time.
-    fn advance(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+    pub(crate) fn advance(&mut self, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
         loop {
             let request = self.requests.get(id);
             let route = &self.routes[request.route as usize];
@@ -560,7 +525,7 @@ impl Stack {
 
     /// Acts on what a stage asked of request `id`; true when it goes on to
     /// its next stage now.
-    fn take_step(
+    pub(crate) fn take_step(
         &mut self,
         now: SimTime,
         id: u32,
@@ -605,17 +570,17 @@ impl Stack {
         );
     }
 
-    /// Request `id` waits in `line` until served, its deadline, or `timeout_at`.
-    fn park(
+    /// Request `id` waits in `queue` until served, its deadline, or `timeout_at`.
+    pub(crate) fn park(
         &mut self,
         id: u32,
-        line: Line,
+        queue: Queue,
         timeout_at: Option<SimTime>,
         scheduler: &mut Scheduler<Event>,
     ) -> Step {
         let generation = self.next_generation();
         let request = self.requests.get_mut(id);
-        request.waiting = Some(line);
+        request.waiting = Some(queue);
         request.generation = generation;
         request.step_done_at = SimTime::MAX;
         let at = request.deadline.min(timeout_at.unwrap_or(SimTime::MAX));
@@ -631,218 +596,18 @@ impl Stack {
         Step::Parked
     }
 
-    /// A request waiting in `line` got what it waited for at `now`; it goes
-    /// on after `delay` (a connect, for a new server connection).
-    fn served(
+    /// A request waiting in a queue got what it waited for at `now` (its
+    /// queue's owner has recorded what it holds); it goes on after `delay`.
+    pub(crate) fn served(
         &mut self,
         now: SimTime,
         id: u32,
-        line: Line,
         delay: SimDuration,
         scheduler: &mut Scheduler<Event>,
     ) {
-        let request = self.requests.get_mut(id);
-        request.waiting = None;
-        match line {
-            Line::Cpu => request.holds_cpu = true,
-            Line::DataApi => request.holds_connection = true,
-            Line::Pooler => {
-                // A session-mode waiter parked in the session phase, which
-                // had moved it on to the connection phase.
-                let in_session = request.phase == DbPhase::Connection;
-                if in_session {
-                    let slot = request
-                        .instance
-                        .expect("a database request holds an instance");
-                    let function = self.routes[request.route as usize].function;
-                    let node = usize::from(request.node);
-                    self.functions[function]
-                        .instance_mut(slot)
-                        .link(node)
-                        .session = SessionServer::Held;
-                } else {
-                    request.holds_connection = true;
-                }
-            }
-            Line::AiSlot => request.holds_ai_slot = true,
-            Line::Cdn => unreachable!("CDN waiters end with their origin call"),
-        }
+        self.requests.get_mut(id).waiting = None;
         self.wait(now, id, delay, scheduler);
     }
-
-    fn enter(
-        &mut self,
-        now: SimTime,
-        id: u32,
-        stage: Stage,
-        scheduler: &mut Scheduler<Event>,
-    ) -> Step {
-        let request = self.requests.get(id);
-        let (route_index, arrival, client, class) = (
-            request.route as usize,
-            request.arrival,
-            request.client,
-            request.class,
-        );
-        let route = &self.routes[route_index];
-        match stage {
-            Stage::Cdn => {
-                let key = self.cdn.key(route_index, &mut self.streams.cache_keys);
-                match self.cdn.lookup(route_index, key, now, id) {
-                    Lookup::Fresh => {
-                        self.metrics
-                            .cdn(now, arrival, route_index, CdnResult::Fresh);
-                        Step::End(Outcome::Ok)
-                    }
-                    Lookup::Stale { revalidate } => {
-                        self.metrics
-                            .cdn(now, arrival, route_index, CdnResult::Stale);
-                        if revalidate {
-                            self.revalidate(now, route_index, key, client, scheduler);
-                        }
-                        Step::End(Outcome::Ok)
-                    }
-                    Lookup::Miss { leader } => {
-                        self.metrics.cdn(now, arrival, route_index, CdnResult::Miss);
-                        if leader {
-                            self.metrics.origin_call(now, route_index);
-                            self.requests.get_mut(id).origin_key = Some(key);
-                            Step::Next
-                        } else {
-                            self.park(id, Line::Cdn, None, scheduler)
-                        }
-                    }
-                }
-            }
-            Stage::Function => {
-                let function = route.function;
-                let pool = &mut self.functions[function];
-                match pool.acquire(now, id, &mut self.streams.cold_starts) {
-                    Acquire::Slot {
-                        instance,
-                        ready_at,
-                        cold,
-                    } => {
-                        if cold {
-                            self.metrics.instances.add(now, 1);
-                            self.metrics.cold_start(arrival, route_index);
-                        }
-                        self.assign(now, id, instance, ready_at);
-                        slot_ready(now, ready_at)
-                    }
-                    Acquire::Queued => {
-                        self.schedule_scale_retry(function, scheduler);
-                        Step::Parked
-                    }
-                    Acquire::Throttled => Step::End(Outcome::Throttled),
-                }
-            }
-            // The CDN's own revalidation carries no client identity to limit.
-            Stage::Limit if class == Class::Revalidation => Step::Next,
-            Stage::Limit => {
-                let limiter = route.limiter.expect("a limited route has a limiter");
-                let identifier = match self.limiters[limiter].key {
-                    LimitKey::User => client,
-                    LimitKey::Ip => self.ip_of(client),
-                };
-                let decision = self.limiters[limiter].check(now, identifier);
-                self.metrics
-                    .limiter(now, limiter, class, decision.allowed, decision.commands);
-                match (decision.allowed, self.redis_round_trip()) {
-                    (true, 0) => Step::Next,
-                    (false, 0) => Step::End(Outcome::RateLimited),
-                    (allowed, delay) => {
-                        if !allowed {
-                            self.requests.get_mut(id).failure = Some(Outcome::RateLimited);
-                        }
-                        Step::Wait(delay)
-                    }
-                }
-            }
-            Stage::Handler => {
-                let cpu = route.handler.sample(&mut self.streams.service);
-                self.metrics.handler(arrival, cpu);
-                Step::Wait(cpu)
-            }
-            Stage::AppCacheGet => {
-                let cache = self.app_cache.route(route_index);
-                let key = cache.key(&mut self.streams.app_cache_keys);
-                let hit = cache.get(key, now);
-                self.metrics.app_cache(arrival, route_index, hit);
-                self.requests.get_mut(id).app_cache = Some((key, hit));
-                self.redis_step()
-            }
-            Stage::Database | Stage::AppCacheSet if self.app_cache_hit(id) => Step::Next,
-            Stage::Database => self.database_step(now, id, scheduler),
-            // Calls answered from the API's cache take no time: the next goes at once.
-            Stage::Externals => loop {
-                let request = self.requests.get_mut(id);
-                let Some(&(api, units)) = route.externals.get(usize::from(request.externals_done))
-                else {
-                    return Step::Next;
-                };
-                request.externals_done += 1;
-                let api = &mut self.apis[api];
-                let (keys, times) = (&mut self.streams.external_keys, &mut self.streams.externals);
-                match api.call(now, units, keys, times) {
-                    CallResult::Cached => {}
-                    CallResult::QuotaExhausted => return Step::End(Outcome::ExternalQuota),
-                    CallResult::Sent(latency) => return Step::Wait(latency),
-                }
-            },
-            Stage::Ai => self.ai_step(now, id, scheduler),
-            Stage::AppCacheSet => {
-                let (key, _) = request.app_cache.expect("the get stage ran");
-                self.app_cache.route(route_index).set(key, now);
-                self.redis_step()
-            }
-        }
-    }
-
-    fn app_cache_hit(&self, id: u32) -> bool {
-        self.requests.get(id).app_cache.is_some_and(|(_, hit)| hit)
-    }
-
-    /// The time of one Redis call.
-    fn redis_round_trip(&mut self) -> SimDuration {
-        self.redis_time
-            .as_ref()
-            .map_or(0, |d| d.sample(&mut self.streams.redis))
-    }
-
-    /// One Redis call, then the next stage.
-    fn redis_step(&mut self) -> Step {
-        match self.redis_round_trip() {
-            0 => Step::Next,
-            delay => Step::Wait(delay),
-        }
-    }
-
-    /// The IP address of `client`: users share addresses `users_per_ip` to
-    /// one; abusive clients have their own.
-    fn ip_of(&self, client: u32) -> u32 {
-        if client < self.users {
-            (f64::from(client) / self.users_per_ip) as u32
-        } else {
-            self.user_ips + (client - self.users)
-        }
-    }
-
-    /// Request `id` got a slot on `instance` at `now`, usable from `ready_at`:
-    /// an invocation, whatever its outcome.
-    #[inline(always)]
-    fn assign(&mut self, now: SimTime, id: u32, instance: u32, ready_at: SimTime) {
-        let request = self.requests.get(id);
-        let max_duration =
-            self.functions[self.routes[request.route as usize].function].max_duration;
-        self.metrics
-            .invoked(request.arrival, ready_at - request.arrival, request.class);
-        let request = self.requests.get_mut(id);
-        request.instance = Some(instance);
-        request.invoked_at = now;
-        request.deadline = now.saturating_add(max_duration);
-    }
-
     /// A timer of request `id` fired.
     fn on_step(
         &mut self,
@@ -855,12 +620,11 @@ impl Stack {
         if request.generation != generation {
             return;
         }
-        if let Some(line) = request.waiting {
-            let outcome = match line {
+        if let Some(queue) = request.waiting {
+            let outcome = match queue {
                 _ if now >= request.deadline => Outcome::Timeout,
-                Line::Pooler => Outcome::PoolerTimeout,
-                Line::DataApi => Outcome::DataApiTimeout,
-                Line::Cpu | Line::Cdn | Line::AiSlot => Outcome::Timeout,
+                Queue::Database(queue) => queue.timeout(),
+                Queue::Cdn | Queue::AiSlot => Outcome::Timeout,
             };
             self.end_request(now, id, outcome, scheduler);
             return;
@@ -873,65 +637,50 @@ impl Stack {
             self.end_request(now, id, outcome, scheduler);
             return;
         }
-        // The database, externals and AI stages have several timed steps; others have one.
         let stage = self.routes[request.route as usize].stages[request.stage as usize];
-        if !matches!(stage, Stage::Database | Stage::Externals | Stage::Ai) {
+        if !stage.multi_step() {
             self.requests.get_mut(id).stage += 1;
         }
         self.advance(now, id, scheduler);
     }
 
-    /// Takes request `id` out of the line it waits in, if any.
-    fn leave_line(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        if let Some(line) = self.requests.get(id).waiting {
-            self.leave_database_line(now, id, line, outcome);
-        }
-    }
-
-    fn end_request(
+    /// Ends request `id` with `outcome`: it leaves the queue it waits in and
+    /// gives back what it holds, each to the stage it came from, in the
+    /// order of [`Holdings`]; it is counted before its origin call and its
+    /// instance slot wake who waits for them.
+    pub(crate) fn end_request(
         &mut self,
         now: SimTime,
         id: u32,
         outcome: Outcome,
         scheduler: &mut Scheduler<Event>,
     ) {
-        self.leave_line(now, id, outcome);
-        self.release_query_resources(now, id, scheduler);
-        let request = self.requests.get(id);
-        if request.ai_permit.is_some() || request.holds_ai_slot {
-            // It ended mid-call (its deadline): a failure for the breaker.
-            self.finish_ai(now, id, false, scheduler);
+        if let Some(queue) = self.requests.get(id).waiting {
+            match queue {
+                // The CDN's waiters leave with the origin call they wait for.
+                Queue::Cdn => {}
+                Queue::Database(queue) => Queries::cancel(self, now, id, queue, outcome),
+                Queue::AiSlot => AiCall::cancel(self, now, id),
+            }
         }
+        Queries::release(self, now, id, scheduler);
+        AiCall::release(self, now, id, scheduler);
         let request = self.requests.get(id);
-        let (route, arrival, instance, class, client, origin_key, invoked_at) = (
+        let (route, arrival, class, client, invoked_at, holdings) = (
             request.route as usize,
             request.arrival,
-            request.instance,
             request.class,
             request.client,
-            request.origin_key,
             request.invoked_at,
+            request.holdings,
         );
         self.metrics.finished(now, arrival, route, class, outcome);
         self.requests.remove(id);
-        if let Some(key) = origin_key {
-            for waiter in self.cdn.complete(route, key, now, outcome == Outcome::Ok) {
-                self.end_request(now, waiter, outcome, scheduler);
-            }
+        if let Some(key) = holdings.origin_key {
+            CdnStage::release(self, now, route, key, outcome, scheduler);
         }
-        if let Some(slot) = instance {
-            let function = self.routes[route].function;
-            let pool = &mut self.functions[function];
-            self.metrics
-                .invocation_ended(arrival, now - invoked_at, pool.memory);
-            let (next, idle_check) = pool.release(now, slot, &mut self.streams.placement);
-            if let Some(at) = idle_check {
-                let serial = pool.serial(slot);
-                schedule_idle_check(scheduler, at, function, slot, serial);
-            }
-            if let Some(next) = next {
-                self.resume(now, next, slot, now, scheduler);
-            }
+        if let Some(slot) = holdings.instance {
+            FunctionSlot::release(self, now, (route, arrival, invoked_at), slot, scheduler);
         }
         // The queue hands out the next task once this one has let go of its instance.
         if class == Class::Job {
@@ -944,94 +693,6 @@ impl Stack {
             }
         }
     }
-
-    /// A queued request got `slot`, usable from `ready_at`.
-    fn resume(
-        &mut self,
-        now: SimTime,
-        id: u32,
-        slot: u32,
-        ready_at: SimTime,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        self.assign(now, id, slot, ready_at);
-        if self.take_step(now, id, slot_ready(now, ready_at), scheduler) {
-            self.advance(now, id, scheduler);
-        }
-    }
-
-    fn schedule_scale_retry(&mut self, function: usize, scheduler: &mut Scheduler<Event>) {
-        if let Some(at) = self.functions[function].scale_retry_at() {
-            scheduler.schedule_at(
-                at,
-                Event::ScaleRetry {
-                    function: function as u16,
-                },
-            );
-        }
-    }
-
-    fn on_idle_check(
-        &mut self,
-        now: SimTime,
-        function: usize,
-        slot: u32,
-        serial: u64,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        let pool = &mut self.functions[function];
-        match pool.idle_check(now, slot, serial) {
-            IdleCheck::Nothing => {}
-            IdleCheck::Recheck(at) => schedule_idle_check(scheduler, at, function, slot, serial),
-            IdleCheck::Reclaimed { links, lifetime } => {
-                let memory = pool.memory;
-                self.metrics.instances.add(now, -1);
-                self.metrics
-                    .instance_lifetime(lifetime.0, lifetime.1, memory);
-                self.release_links(now, links, scheduler);
-            }
-        }
-    }
-
-    fn on_scale_retry(&mut self, now: SimTime, function: usize, scheduler: &mut Scheduler<Event>) {
-        let started = self.functions[function].retry_queued(now, &mut self.streams.cold_starts);
-        for (id, slot, ready_at) in started {
-            self.metrics.instances.add(now, 1);
-            let request = self.requests.get(id);
-            self.metrics
-                .cold_start(request.arrival, request.route as usize);
-            self.resume(now, id, slot, ready_at, scheduler);
-        }
-        self.schedule_scale_retry(function, scheduler);
-    }
-}
-
-/// A function slot taken at `now` and usable from `ready_at`: a warm one at
-/// once, with no timer to wait for; a cold one after its start.
-fn slot_ready(now: SimTime, ready_at: SimTime) -> Step {
-    match ready_at - now {
-        0 => Step::Next,
-        delay => Step::Wait(delay),
-    }
-}
-
-/// Checks at `at` whether instance `slot` (serial `serial`) of `function` has idled out.
-fn schedule_idle_check(
-    scheduler: &mut Scheduler<Event>,
-    at: SimTime,
-    function: usize,
-    slot: u32,
-    serial: u64,
-) {
-    let function = function as u16;
-    scheduler.schedule_at(
-        at,
-        Event::IdleCheck {
-            function,
-            slot,
-            serial,
-        },
-    );
 }
 
 impl sim::Model for Stack {
@@ -1072,7 +733,9 @@ impl sim::Model for Stack {
                 }
             }
             Event::Abusive { client } => {
-                let abusive = self.abusive.as_mut().expect("abusive clients");
+                let Some(abusive) = self.abusive.as_mut() else {
+                    return;
+                };
                 let route = abusive.route(&mut self.streams.abusive);
                 let id = abusive.id(client);
                 if let Some(at) =
@@ -1090,18 +753,24 @@ impl sim::Model for Stack {
                 function,
                 slot,
                 serial,
-            } => {
-                self.on_idle_check(now, usize::from(function), slot, serial, scheduler);
-            }
+            } => FunctionSlot::on_idle_check(
+                self,
+                now,
+                usize::from(function),
+                slot,
+                serial,
+                scheduler,
+            ),
             Event::ScaleRetry { function } => {
-                self.on_scale_retry(now, usize::from(function), scheduler)
+                FunctionSlot::on_scale_retry(self, now, usize::from(function), scheduler)
             }
             Event::ConnectionsClose {
                 node,
                 count,
                 pooled,
                 session_server,
-            } => self.on_connections_close(
+            } => Queries::on_connections_close(
+                self,
                 now,
                 usize::from(node),
                 count,
@@ -1110,10 +779,10 @@ impl sim::Model for Stack {
                 scheduler,
             ),
             Event::PoolerIdleCheck { node } => {
-                self.on_pooler_idle_check(now, usize::from(node), scheduler)
+                Queries::on_pooler_idle_check(self, now, usize::from(node), scheduler)
             }
             Event::PoolerReserve { node } => {
-                self.on_pooler_reserve(now, usize::from(node), scheduler)
+                Queries::on_pooler_reserve(self, now, usize::from(node), scheduler)
             }
         }
     }

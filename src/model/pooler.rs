@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use super::database::Database;
-use super::servers::{Servers, Waiter};
+use super::resource::{Resource, Waiter};
 use crate::scenario::{Database as DatabaseConfig, PoolMode, Pooler as PoolerConfig};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
@@ -49,7 +49,7 @@ pub struct Pooler {
     /// Client connections over time.
     pub clients: Gauge,
     /// Server connections: capacity = open, busy = in use, and the line.
-    pub servers: Servers,
+    pub servers: Resource,
     /// When each idle server connection went idle, oldest first.
     idle_since: VecDeque<SimTime>,
     idle_check_pending: bool,
@@ -72,7 +72,7 @@ impl Pooler {
             query_wait_timeout: config.query_wait_timeout.nanos(),
             server_idle_timeout: config.server_idle_timeout.nanos(),
             clients: Gauge::new(from, minutes),
-            servers: Servers::new(0, from, minutes),
+            servers: Resource::new(0, from, minutes),
             idle_since: VecDeque::new(),
             idle_check_pending: false,
             refusals: 0,
@@ -163,7 +163,7 @@ impl Pooler {
     /// Opens server connections for the line at `now` while the pool (and,
     /// for a head that waited `reserve_pool_timeout`, the reserve) and
     /// Postgres allow. Returns the waiters served; each waits for its connect.
-    pub fn open_for_line(&mut self, now: SimTime, postgres: &mut Database) -> Vec<Waiter> {
+    pub fn open_for_queue(&mut self, now: SimTime, postgres: &mut Database) -> Vec<Waiter> {
         let mut served = Vec::new();
         while let Some(head) = self.servers.head() {
             let reserve_allowed = now.saturating_sub(head.since) >= self.reserve_timeout;

@@ -1,80 +1,41 @@
-//! A request as it moves through its route's pipeline of stages.
+//! A request (the simulation's entity) as it moves through its route's
+//! pipeline of stages: what every stage shares (its place in the pipeline,
+//! its timer, the queue it waits in, its deadline), each stage's own state,
+//! and what it holds until it gives it back.
 
 use crate::sim::SimTime;
 
 use super::metrics::{Class, Outcome};
+use super::stages::{ai, app_cache, database, externals};
 
-/// One stage of a route's pipeline. A component that adds a stage adds a
-/// variant here and its handler in the stack.
+/// A queue a request can wait in, outside its function's own queue; each
+/// belongs to the stage that parks requests in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// The CDN: a hit is answered at the edge, a miss goes on.
+pub enum Queue {
+    /// The CDN stage: the origin call for the request's key.
     Cdn,
-    /// Take a slot on an instance of the route's function (cold start, throttle or queue).
-    Function,
-    /// Ask the route's rate limiter (a Redis round trip); 429 when rejected.
-    Limit,
-    /// Run the handler's CPU time.
-    Handler,
-    /// Ask the app cache (Redis) for the route's key; a hit skips the queries.
-    AppCacheGet,
-    /// Reach Postgres and run the queries one after another.
-    Database,
-    /// After a miss, store the result in the app cache.
-    AppCacheSet,
-    /// Call the route's external APIs, one after another.
-    Externals,
-    /// Call the AI provider (breaker, throttle, SDK retries).
-    Ai,
-}
-
-/// Where a request is inside the AI stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AiPhase {
-    /// Ask the circuit breaker, draw the tokens.
-    Start,
-    /// Take a slot of the app's in-flight cap.
-    Slot,
-    /// Send an attempt to the provider.
-    Call,
-    /// The answer has streamed back.
-    Answered,
-}
-
-/// Where a request is inside the database stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbPhase {
-    /// Entering the stage: count the queries.
-    Start,
-    /// Pick the node of the next query (a replica for a read), or finish.
-    NextQuery,
-    /// Open the instance's connection to the node (direct, or client to the pooler) if it has none.
-    Connect,
-    /// Session mode: get the instance's server connection if it has none.
-    Session,
-    /// Get a connection for the query (pooler transaction or Data API).
-    Connection,
-    /// Get a CPU.
-    Cpu,
-    /// Run the query.
-    Query,
-    /// Give back the CPU and connection; count the query done.
-    Done,
-}
-
-/// A line a request can wait in, outside the function's own queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Line {
-    /// Waiting for the CDN's origin call for its key.
-    Cdn,
-    /// Waiting for a pooler server connection.
-    Pooler,
-    /// Waiting for a PostgREST connection.
-    DataApi,
-    /// Waiting for a database CPU.
-    Cpu,
-    /// Waiting for a slot of the app's cap on AI calls in flight.
+    /// The database stage: a pooler server connection, a PostgREST
+    /// connection or a CPU.
+    Database(database::Queue),
+    /// The AI stage: a slot of the app's cap on calls in flight.
     AiSlot,
+}
+
+/// What a request holds, each part given back by the stage that took it.
+/// When a request ends they are given back in this order (its query's
+/// resources, its AI call's, then, once it is counted, its origin call and
+/// its instance slot), the order the engine has always used, so events at
+/// the same instant keep their order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Holdings {
+    /// A database CPU and a per-query connection.
+    pub query: database::Held,
+    /// The circuit breaker's permit and a slot of the in-flight cap.
+    pub ai: ai::Held,
+    /// The CDN origin call it makes for this cache key.
+    pub origin_key: Option<u32>,
+    /// Its slot on an instance of its function.
+    pub instance: Option<u32>,
 }
 
 /// A request in flight.
@@ -88,50 +49,30 @@ pub struct Request {
     pub client: u32,
     /// When it arrived.
     pub arrival: SimTime,
-    /// Index of its current stage.
+    /// Index of its current stage in its route's pipeline.
     pub stage: u8,
-    /// Where it is in the database stage.
-    pub phase: DbPhase,
-    /// The database node of its current query (0: the primary).
-    pub node: u8,
-    /// The cache key it is the origin call for, if any.
-    pub origin_key: Option<u32>,
-    /// Its app cache key, and whether it was a hit.
-    pub app_cache: Option<(u32, bool)>,
-    /// The instance slot it holds, if any.
-    pub instance: Option<u32>,
-    /// When it took its instance slot (the invocation began).
-    pub invoked_at: SimTime,
     /// When it must end (504), once on an instance.
     pub deadline: SimTime,
     /// When its current timed step ends.
     pub step_done_at: SimTime,
     /// Tells its current timer from stale ones.
     pub generation: u32,
-    /// Queries left in the database stage.
-    pub queries_left: u32,
-    /// The line it waits in, if any.
-    pub waiting: Option<Line>,
-    /// Whether it holds a database CPU.
-    pub holds_cpu: bool,
-    /// Whether it holds a pooler server or PostgREST connection for its query.
-    pub holds_connection: bool,
+    /// The queue it waits in, if any.
+    pub waiting: Option<Queue>,
     /// The outcome decided at the start of the current step, if it fails.
     pub failure: Option<Outcome>,
-    /// Where it is in the AI stage.
-    pub ai_phase: AiPhase,
-    /// AI attempts made.
-    pub ai_attempts: u8,
-    /// The breaker's permit it holds (`Some(true)` for the half-open probe).
-    pub ai_permit: Option<bool>,
-    /// Whether it holds a slot of the in-flight cap.
-    pub holds_ai_slot: bool,
-    /// Input and output tokens of its AI call.
-    pub ai_tokens: (u32, u32),
-    /// When its AI stage started.
-    pub ai_started: SimTime,
+    /// What it holds.
+    pub holdings: Holdings,
+    /// When it took its instance slot (the invocation began).
+    pub invoked_at: SimTime,
+    /// The app cache stages' key and whether it was a hit.
+    pub app_cache: Option<app_cache::Lookup>,
+    /// Where it is in the database stage.
+    pub query: database::Progress,
     /// External calls of its route made so far.
-    pub externals_done: u8,
+    pub externals: externals::Progress,
+    /// Where it is in the AI stage.
+    pub ai: ai::Progress,
 }
 
 impl Request {
@@ -143,27 +84,17 @@ impl Request {
             client,
             arrival,
             stage: 0,
-            phase: DbPhase::Start,
-            node: 0,
-            origin_key: None,
-            app_cache: None,
-            instance: None,
-            invoked_at: arrival,
             deadline: SimTime::MAX,
             step_done_at: arrival,
             generation: 0,
-            queries_left: 0,
             waiting: None,
-            holds_cpu: false,
-            holds_connection: false,
             failure: None,
-            ai_phase: AiPhase::Start,
-            ai_attempts: 0,
-            ai_permit: None,
-            holds_ai_slot: false,
-            ai_tokens: (0, 0),
-            ai_started: arrival,
-            externals_done: 0,
+            holdings: Holdings::default(),
+            invoked_at: arrival,
+            app_cache: None,
+            query: database::Progress::default(),
+            externals: externals::Progress::default(),
+            ai: ai::Progress::new(arrival),
         }
     }
 }

@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{MinuteSources, alert_results};
-use super::data_path::Node;
+use super::database::Node;
 use super::externals::ApiCounts;
 use super::jobs::Job;
 use super::metrics::{Metrics, Outcome};
-use super::servers::Servers;
+use super::resource::Resource;
 use crate::scenario::{RouteSlo, Scenario};
 use crate::sim::{NANOS_PER_SEC, SimTime};
 use crate::stats::{Gauge, LatencyHistogram};
@@ -146,7 +146,7 @@ pub struct RouteResults {
 
 /// A line of servers (CPUs, pool connections, AI slots): its peak use and waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LineResults {
+pub struct ResourceResults {
     /// Most servers busy at once.
     pub peak_busy: u64,
     /// Mean wait of those served, ms.
@@ -159,9 +159,9 @@ pub struct LineResults {
     pub peak_waiting: u64,
 }
 
-impl LineResults {
+impl ResourceResults {
     /// Closes `servers` at `end`; also returns their time-average busy count.
-    fn of(servers: &mut Servers, end: SimTime) -> (Self, f64) {
+    fn of(servers: &mut Resource, end: SimTime) -> (Self, f64) {
         let (peak_busy, mean_busy) = servers.busy.finish(end);
         let (peak_waiting, _) = servers.waiting.finish(end);
         let line = Self {
@@ -181,7 +181,7 @@ pub struct PoolerResults {
     /// Most client connections at once.
     pub peak_clients: u64,
     /// Its server connections.
-    pub servers: LineResults,
+    pub servers: ResourceResults,
     /// Clients dropped after `query_wait_timeout`.
     pub wait_timeouts: u64,
     /// Clients refused (`max_client_conn`).
@@ -194,7 +194,7 @@ pub struct CpuResults {
     /// How many.
     pub count: u32,
     /// Queries on them.
-    pub line: LineResults,
+    pub line: ResourceResults,
     /// Mean share busy over the run.
     pub utilisation: Option<f64>,
     /// Mean share busy in the busiest minute after warm-up.
@@ -219,7 +219,7 @@ pub struct NodeResults {
     /// Its CPUs, when modelled.
     pub cpus: Option<CpuResults>,
     /// PostgREST's pool (the Data API).
-    pub data_api: LineResults,
+    pub data_api: ResourceResults,
     /// Data API requests that found no pool connection in time.
     pub data_api_wait_timeouts: u64,
 }
@@ -232,13 +232,13 @@ impl NodeResults {
         let (peak_demanded, _) = database.demanded.finish(end);
         let pooler = node.pooler.as_mut().map(|pooler| PoolerResults {
             peak_clients: pooler.clients.finish(end).0,
-            servers: LineResults::of(&mut pooler.servers, end).0,
+            servers: ResourceResults::of(&mut pooler.servers, end).0,
             wait_timeouts: pooler.timeouts,
             client_refusals: pooler.refusals,
         });
         let cpus = database.cpus.as_mut().map(|cpus| {
             let count = cpus.capacity();
-            let (line, mean_busy) = LineResults::of(cpus, end);
+            let (line, mean_busy) = ResourceResults::of(cpus, end);
             let busiest = minutes
                 .map(|minute| cpus.busy.minute_mean(minute))
                 .fold(0.0, f64::max);
@@ -257,7 +257,7 @@ impl NodeResults {
             queries: database.queries,
             pooler,
             cpus,
-            data_api: LineResults::of(&mut database.data_api, end).0,
+            data_api: ResourceResults::of(&mut database.data_api, end).0,
             data_api_wait_timeouts: database.data_api_timeouts,
         }
     }
@@ -283,7 +283,7 @@ pub struct AiResults {
     /// p95 from the start of the AI stage to the answer, ms.
     pub p95_ms: Option<f64>,
     /// The app's cap on calls in flight, when it has one.
-    pub slots: Option<LineResults>,
+    pub slots: Option<ResourceResults>,
 }
 
 /// One job's runs.
@@ -484,7 +484,7 @@ impl Replication {
         end: SimTime,
         mut metrics: Metrics,
         nodes: &mut [Node],
-        ai_slots: Option<&mut Servers>,
+        ai_slots: Option<&mut Resource>,
         apis: &[ApiCounts],
         jobs: &mut [Job],
         events: u64,
@@ -564,7 +564,7 @@ impl Replication {
             retries: ai.retries,
             breaker_opens: ai.breaker_opens,
             p95_ms: known(ai.latency.quantile_ms(0.95)),
-            slots: ai_slots.map(|slots| LineResults::of(slots, end).0),
+            slots: ai_slots.map(|slots| ResourceResults::of(slots, end).0),
         };
         let jobs = jobs
             .iter_mut()

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 
 use crate::costs::{Bill, Usage};
 use crate::model::{
-    AppCacheCounts, CdnCounts, LineResults, Minutes, NodeResults, Outcome, Outcomes, Percentiles,
-    Replication, RouteResults,
+    AppCacheCounts, CdnCounts, Minutes, NodeResults, Outcome, Outcomes, Percentiles, Replication,
+    ResourceResults, RouteResults,
 };
 use crate::scenario::Scenario;
 
@@ -94,9 +94,9 @@ fn push_app_cache(columns: &mut Columns, app_cache: &AppCacheCounts) {
 }
 
 /// The columns of a line of servers, each name after `prefix`.
-fn push_line(columns: &mut Columns, prefix: &str, line: Option<&LineResults>) {
-    let count = |value: fn(&LineResults) -> u64| line.map_or(f64::NAN, |l| value(l) as f64);
-    let wait = |value: fn(&LineResults) -> Option<f64>| line.and_then(value);
+fn push_line(columns: &mut Columns, prefix: &str, line: Option<&ResourceResults>) {
+    let count = |value: fn(&ResourceResults) -> u64| line.map_or(f64::NAN, |l| value(l) as f64);
+    let wait = |value: fn(&ResourceResults) -> Option<f64>| line.and_then(value);
     columns.push(format!("{prefix}_peak_busy"), count(|l| l.peak_busy));
     columns.maybe(format!("{prefix}_mean_wait_ms"), wait(|l| l.mean_wait_ms));
     columns.maybe(format!("{prefix}_wait_p95_ms"), wait(|l| l.wait_p95_ms));

@@ -1,28 +1,29 @@
-//! Interchangeable servers taken first come, first served: database CPUs,
-//! PostgREST's connections and a pooler's server connections. A request that
-//! finds them all busy waits in line; a release hands the server straight to
-//! the head of the line, so no server idles while someone waits.
+//! A resource: interchangeable servers taken first come, first served
+//! (database CPUs, PostgREST's connections, a pooler's server connections,
+//! the app's AI slots). A request that finds them all busy waits in the
+//! resource's queue; a release hands the server straight to the head of the
+//! queue, so no server idles while someone waits.
 
 use std::collections::VecDeque;
 
 use crate::sim::SimTime;
 use crate::stats::{Gauge, LatencyHistogram};
 
-/// A request waiting in line, and since when.
+/// A request waiting in the queue, and since when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Waiter {
     /// The request.
     pub request: u32,
-    /// When it joined the line.
+    /// When it joined the queue.
     pub since: SimTime,
 }
 
-/// `capacity` servers and their line.
+/// `capacity` servers and their queue.
 #[derive(Clone, Debug)]
-pub struct Servers {
+pub struct Resource {
     from: SimTime,
     capacity: u32,
-    line: VecDeque<Waiter>,
+    queue: VecDeque<Waiter>,
     /// Servers busy over time.
     pub busy: Gauge,
     /// Requests waiting over time.
@@ -31,13 +32,13 @@ pub struct Servers {
     pub wait: LatencyHistogram,
 }
 
-impl Servers {
+impl Resource {
     /// `capacity` servers, with statistics from `from` over `minutes` minutes.
     pub fn new(capacity: u32, from: SimTime, minutes: usize) -> Self {
         Self {
             from,
             capacity,
-            line: VecDeque::new(),
+            queue: VecDeque::new(),
             busy: Gauge::new(from, minutes),
             waiting: Gauge::new(from, minutes),
             wait: LatencyHistogram::new(3),
@@ -49,14 +50,14 @@ impl Servers {
         self.capacity
     }
 
-    /// Servers not busy.
+    /// Resource not busy.
     pub fn idle(&self) -> u32 {
         self.capacity - self.busy.value() as u32
     }
 
     /// Takes a server at `now` if one is idle and nobody waits for it.
     pub fn try_take(&mut self, now: SimTime) -> bool {
-        if self.idle() == 0 || !self.line.is_empty() {
+        if self.idle() == 0 || !self.queue.is_empty() {
             return false;
         }
         self.busy.add(now, 1);
@@ -64,7 +65,7 @@ impl Servers {
         true
     }
 
-    /// Takes a server for `request` at `now`, or puts it in the line;
+    /// Takes a server for `request` at `now`, or puts it in the queue;
     /// whether it got one.
     pub fn take_or_wait(&mut self, now: SimTime, request: u32) -> bool {
         let taken = self.try_take(now);
@@ -74,21 +75,21 @@ impl Servers {
         taken
     }
 
-    /// `request` joins the line at `now`.
+    /// `request` joins the queue at `now`.
     pub fn enqueue(&mut self, now: SimTime, request: u32) {
-        self.line.push_back(Waiter {
+        self.queue.push_back(Waiter {
             request,
             since: now,
         });
         self.waiting.add(now, 1);
     }
 
-    /// The head of the line, if any.
+    /// The head of the queue, if any.
     pub fn head(&self) -> Option<Waiter> {
-        self.line.front().copied()
+        self.queue.front().copied()
     }
 
-    /// A server is released at `now`: the head of the line takes it, or it
+    /// A server is released at `now`: the head of the queue takes it, or it
     /// goes idle. Returns the waiter served.
     pub fn release(&mut self, now: SimTime) -> Option<Waiter> {
         match self.serve_head(now) {
@@ -100,7 +101,7 @@ impl Servers {
         }
     }
 
-    /// One more server from `now`; the head of the line takes it if any.
+    /// One more server from `now`; the head of the queue takes it if any.
     pub fn grow(&mut self, now: SimTime) -> Option<Waiter> {
         self.capacity += 1;
         let waiter = self.serve_head(now)?;
@@ -114,18 +115,18 @@ impl Servers {
         self.capacity -= 1;
     }
 
-    /// Takes `request` out of the line at `now`; whether it was there.
+    /// Takes `request` out of the queue at `now`; whether it was there.
     pub fn cancel(&mut self, now: SimTime, request: u32) -> bool {
-        let Some(position) = self.line.iter().position(|w| w.request == request) else {
+        let Some(position) = self.queue.iter().position(|w| w.request == request) else {
             return false;
         };
-        self.line.remove(position);
+        self.queue.remove(position);
         self.waiting.add(now, -1);
         true
     }
 
     fn serve_head(&mut self, now: SimTime) -> Option<Waiter> {
-        let waiter = self.line.pop_front()?;
+        let waiter = self.queue.pop_front()?;
         self.waiting.add(now, -1);
         self.record_wait(waiter.since, now);
         Some(waiter)
@@ -143,8 +144,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_release_serves_the_line_in_order() {
-        let mut servers = Servers::new(1, 0, 1);
+    fn a_release_serves_the_queue_in_order() {
+        let mut servers = Resource::new(1, 0, 1);
         assert!(servers.try_take(0));
         servers.enqueue(1, 7);
         servers.enqueue(2, 8);
@@ -158,7 +159,7 @@ mod tests {
 
     #[test]
     fn growing_serves_the_head() {
-        let mut servers = Servers::new(0, 0, 1);
+        let mut servers = Resource::new(0, 0, 1);
         servers.enqueue(0, 3);
         assert_eq!(servers.grow(10).map(|w| w.request), Some(3));
         assert_eq!(servers.idle(), 0);

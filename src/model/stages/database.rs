@@ -1,0 +1,530 @@
+//! The database stage: how a request's queries reach Postgres (direct
+//! connections, the pooler or the Data API), on the primary or a read
+//! replica, and queue for its CPUs, one query after another. Each node (the
+//! primary, then the replicas) has its own connection slots, CPUs,
+//! PostgREST pool and pooler; an instance opens its connections to a node
+//! when it first sends it a query and keeps them (its link to the node)
+//! until it is reclaimed.
+//!
+//! A request holds a CPU and, through the pooler or the Data API, a
+//! connection for the length of one query; it waits for either in the
+//! node's queues, from which it is served or cancelled here.
+
+use super::{StageModel, Step, app_cache};
+use crate::model::metrics::Outcome;
+use crate::model::{Access, Event, Link, Node, Pooler, ServerConnection, SessionServer, Stack};
+use crate::scenario::PoolMode;
+use crate::sim::{Scheduler, SimDuration, SimTime};
+
+/// Where a request is in the database stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Entering the stage: count the queries.
+    #[default]
+    Start,
+    /// Pick the node of the next query (a replica for a read), or finish.
+    NextQuery,
+    /// Open the instance's connection to the node (direct, or client to the pooler) if it has none.
+    Connect,
+    /// Session mode: get the instance's server connection if it has none.
+    Session,
+    /// Get a connection for the query (pooler transaction or Data API).
+    Connection,
+    /// Get a CPU.
+    Cpu,
+    /// Run the query.
+    Query,
+    /// Give back the CPU and connection; count the query done.
+    Done,
+}
+
+/// A request's place in the database stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Where it is.
+    pub phase: Phase,
+    /// The node of its current query (0: the primary).
+    pub node: u8,
+    /// Queries left.
+    pub queries_left: u32,
+}
+
+/// What a request holds for its current query, on its query's node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// A CPU.
+    pub cpu: bool,
+    /// A pooler server connection or a PostgREST connection.
+    pub connection: bool,
+}
+
+/// The queues of a node a request can wait in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queue {
+    /// For a pooler server connection.
+    Pooler,
+    /// For a PostgREST connection.
+    DataApi,
+    /// For a CPU.
+    Cpu,
+}
+
+impl Queue {
+    /// How a request ends whose wait in this queue runs out before its deadline.
+    pub fn timeout(self) -> Outcome {
+        match self {
+            Queue::Pooler => Outcome::PoolerTimeout,
+            Queue::DataApi => Outcome::DataApiTimeout,
+            Queue::Cpu => Outcome::Timeout,
+        }
+    }
+}
+
+/// The database stage.
+pub struct Queries;
+
+impl StageModel for Queries {
+    const MULTI_STEP: bool = true;
+
+    fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
+        if app_cache::hit(stack, id) {
+            return Step::Next;
+        }
+        loop {
+            let request = stack.requests.get(id);
+            let route = &stack.routes[request.route as usize];
+            let (access, function, queries, read_share) = (
+                route.access,
+                route.function,
+                route.queries,
+                route.read_share,
+            );
+            let counted = stack.metrics.counts(request.arrival);
+            let (slot, node) = (request.holdings.instance, usize::from(request.query.node));
+            match request.query.phase {
+                Phase::Start => {
+                    let query = &mut stack.requests.get_mut(id).query;
+                    query.queries_left = queries;
+                    query.phase = Phase::NextQuery;
+                }
+                Phase::NextQuery => {
+                    if request.query.queries_left == 0 {
+                        return Step::Next;
+                    }
+                    let replicas = stack.nodes.len() - 1;
+                    let node = if replicas > 0
+                        && read_share > 0.0
+                        && rand::RngExt::random::<f64>(&mut stack.streams.replicas) < read_share
+                    {
+                        1 + rand::RngExt::random_range(&mut stack.streams.replicas, 0..replicas)
+                    } else {
+                        0
+                    };
+                    let query = &mut stack.requests.get_mut(id).query;
+                    // Nodes are at most 255 (the compiled scenario's bound on replicas).
+                    query.node = node as u8;
+                    query.phase = Phase::Connect;
+                }
+                Phase::Connect => {
+                    stack.requests.get_mut(id).query.phase = Phase::Session;
+                    if access == Access::DataApi {
+                        continue;
+                    }
+                    let slot = slot.expect("the function stage comes before the database stage");
+                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    if link.connections > 0 {
+                        continue;
+                    }
+                    let Node { database, pooler } = &mut stack.nodes[node];
+                    let per_instance = database.per_instance;
+                    let connected = match pooler {
+                        Some(pooler) => pooler.connect_client(now, per_instance, counted),
+                        None => {
+                            let first_time = !link.wanted;
+                            link.wanted = true;
+                            database.connect(now, first_time)
+                        }
+                    };
+                    if connected {
+                        link.connections = per_instance;
+                    } else {
+                        stack.requests.get_mut(id).failure = Some(if pooler.is_some() {
+                            Outcome::PoolerRefused
+                        } else {
+                            Outcome::DbRefused
+                        });
+                    }
+                    return Step::Wait(database.connect_time.sample(&mut stack.streams.database));
+                }
+                Phase::Session => {
+                    stack.requests.get_mut(id).query.phase = Phase::Connection;
+                    let Node { database, pooler } = &mut stack.nodes[node];
+                    let Some(pooler) = pooler else {
+                        continue;
+                    };
+                    if access != Access::Pooler || pooler.mode != PoolMode::Session {
+                        continue;
+                    }
+                    let slot = slot.expect("the function stage comes before the database stage");
+                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    // A second request of a busy instance shares what the first gets.
+                    if link.session != SessionServer::None {
+                        continue;
+                    }
+                    match pooler.acquire(now, id, database) {
+                        ServerConnection::Reused => link.session = SessionServer::Held,
+                        ServerConnection::Opened => {
+                            link.session = SessionServer::Held;
+                            return Step::Wait(
+                                database.connect_time.sample(&mut stack.streams.database),
+                            );
+                        }
+                        ServerConnection::Queued => {
+                            link.session = SessionServer::Waiting;
+                            let wait = PoolerWait::of(pooler, now);
+                            return Queries::park_in_pooler(stack, id, node, wait, scheduler);
+                        }
+                    }
+                }
+                Phase::Connection => {
+                    stack.requests.get_mut(id).query.phase = Phase::Cpu;
+                    let Node { database, pooler } = &mut stack.nodes[node];
+                    match (access, pooler) {
+                        (Access::Pooler, Some(pooler)) => {
+                            if pooler.mode == PoolMode::Session {
+                                continue;
+                            }
+                            match pooler.acquire(now, id, database) {
+                                ServerConnection::Reused => {
+                                    stack.requests.get_mut(id).holdings.query.connection = true;
+                                }
+                                ServerConnection::Opened => {
+                                    stack.requests.get_mut(id).holdings.query.connection = true;
+                                    return Step::Wait(
+                                        database.connect_time.sample(&mut stack.streams.database),
+                                    );
+                                }
+                                ServerConnection::Queued => {
+                                    let wait = PoolerWait::of(pooler, now);
+                                    return Queries::park_in_pooler(
+                                        stack, id, node, wait, scheduler,
+                                    );
+                                }
+                            }
+                        }
+                        (Access::DataApi, _) => {
+                            if !database.data_api.take_or_wait(now, id) {
+                                let timeout_at = now.saturating_add(database.data_api_timeout);
+                                let queue = crate::model::Queue::Database(Queue::DataApi);
+                                return stack.park(id, queue, Some(timeout_at), scheduler);
+                            }
+                            stack.requests.get_mut(id).holdings.query.connection = true;
+                        }
+                        // Direct connections are the instance's, held with its link.
+                        _ => {}
+                    }
+                }
+                Phase::Cpu => {
+                    stack.requests.get_mut(id).query.phase = Phase::Query;
+                    if let Some(cpus) = &mut stack.nodes[node].database.cpus {
+                        if !cpus.take_or_wait(now, id) {
+                            let queue = crate::model::Queue::Database(Queue::Cpu);
+                            return stack.park(id, queue, None, scheduler);
+                        }
+                        stack.requests.get_mut(id).holdings.query.cpu = true;
+                    }
+                }
+                Phase::Query => {
+                    stack.requests.get_mut(id).query.phase = Phase::Done;
+                    let database = &mut stack.nodes[node].database;
+                    if counted {
+                        database.queries += 1;
+                    }
+                    return Step::Wait(database.query_time.sample(&mut stack.streams.service));
+                }
+                Phase::Done => {
+                    Queries::release(stack, now, id, scheduler);
+                    let query = &mut stack.requests.get_mut(id).query;
+                    query.queries_left -= 1;
+                    query.phase = Phase::NextQuery;
+                }
+            }
+        }
+    }
+}
+
+/// What a request queued at a pooler waits under.
+struct PoolerWait {
+    /// When it gives up (`query_wait_timeout`).
+    timeout_at: SimTime,
+    /// When the reserve may open for it, if the pooler has one.
+    reserve_at: Option<SimTime>,
+}
+
+impl PoolerWait {
+    fn of(pooler: &Pooler, now: SimTime) -> Self {
+        Self {
+            timeout_at: now.saturating_add(pooler.query_wait_timeout),
+            reserve_at: pooler
+                .has_reserve()
+                .then(|| now.saturating_add(pooler.reserve_timeout)),
+        }
+    }
+}
+
+impl Queries {
+    fn park_in_pooler(
+        stack: &mut Stack,
+        id: u32,
+        node: usize,
+        wait: PoolerWait,
+        scheduler: &mut Scheduler<Event>,
+    ) -> Step {
+        if let Some(at) = wait.reserve_at {
+            scheduler.schedule_at(at, Event::PoolerReserve { node: node as u8 });
+        }
+        let queue = crate::model::Queue::Database(Queue::Pooler);
+        stack.park(id, queue, Some(wait.timeout_at), scheduler)
+    }
+
+    /// Request `id` got what it waited for in `queue` at `now`; it goes on
+    /// after `delay` (a connect, for a new server connection).
+    fn served(
+        stack: &mut Stack,
+        now: SimTime,
+        id: u32,
+        queue: Queue,
+        delay: SimDuration,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let request = stack.requests.get_mut(id);
+        match queue {
+            Queue::Cpu => request.holdings.query.cpu = true,
+            Queue::DataApi => request.holdings.query.connection = true,
+            Queue::Pooler => {
+                // A session-mode waiter parked in the session phase, which
+                // had moved it on to the connection phase.
+                if request.query.phase == Phase::Connection {
+                    let slot = request
+                        .holdings
+                        .instance
+                        .expect("the function stage comes before the database stage");
+                    let function = stack.routes[request.route as usize].function;
+                    let node = usize::from(request.query.node);
+                    stack.functions[function]
+                        .instance_mut(slot)
+                        .link(node)
+                        .session = SessionServer::Held;
+                } else {
+                    request.holdings.query.connection = true;
+                }
+            }
+        }
+        stack.served(now, id, delay, scheduler);
+    }
+
+    /// Gives back the CPU and the per-query connection request `id` holds,
+    /// handing each to the head of its queue.
+    #[inline(always)]
+    pub fn release(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+        let held = stack.requests.get(id).holdings.query;
+        if held.cpu || held.connection {
+            Queries::release_held(stack, now, id, scheduler);
+        }
+    }
+
+    /// [`Queries::release`] of a request that holds one or both.
+    fn release_held(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+        let request = stack.requests.get_mut(id);
+        let held = std::mem::take(&mut request.holdings.query);
+        let node = usize::from(request.query.node);
+        let access = stack.routes[request.route as usize].access;
+        let database = &mut stack.nodes[node].database;
+        if held.cpu
+            && let Some(next) = database.cpus.as_mut().and_then(|c| c.release(now))
+        {
+            let queue = Queue::Cpu;
+            Queries::served(stack, now, next.request, queue, 0, scheduler);
+        }
+        if held.connection {
+            match access {
+                Access::Pooler => Queries::release_server(stack, now, node, scheduler),
+                Access::DataApi => {
+                    if let Some(next) = stack.nodes[node].database.data_api.release(now) {
+                        let queue = Queue::DataApi;
+                        Queries::served(stack, now, next.request, queue, 0, scheduler);
+                    }
+                }
+                Access::Direct => {}
+            }
+        }
+    }
+
+    /// A pooler server connection of `node` is given back at `now`.
+    fn release_server(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let Some(pooler) = stack.nodes[node].pooler.as_mut() else {
+            return;
+        };
+        let (next, idle_check) = pooler.release(now);
+        if let Some(at) = idle_check {
+            scheduler.schedule_at(at, Event::PoolerIdleCheck { node: node as u8 });
+        }
+        if let Some(next) = next {
+            let queue = Queue::Pooler;
+            Queries::served(stack, now, next.request, queue, 0, scheduler);
+        }
+    }
+
+    /// Takes request `id` out of `queue`, where it waited, ending with `outcome`.
+    pub fn cancel(stack: &mut Stack, now: SimTime, id: u32, queue: Queue, outcome: Outcome) {
+        let request = stack.requests.get(id);
+        let counted = stack.metrics.counts(request.arrival);
+        let node = usize::from(request.query.node);
+        let Node { database, pooler } = &mut stack.nodes[node];
+        match queue {
+            Queue::Cpu => {
+                if let Some(cpus) = &mut database.cpus {
+                    cpus.cancel(now, id);
+                }
+            }
+            Queue::DataApi => {
+                database.data_api.cancel(now, id);
+                if outcome == Outcome::DataApiTimeout && counted {
+                    database.data_api_timeouts += 1;
+                }
+            }
+            Queue::Pooler => {
+                let Some(pooler) = pooler else {
+                    return;
+                };
+                let timed_out = outcome == Outcome::PoolerTimeout;
+                pooler.cancel(now, id, timed_out, counted);
+                let slot = request
+                    .holdings
+                    .instance
+                    .expect("the function stage comes before the database stage");
+                let function = stack.routes[request.route as usize].function;
+                let link = stack.functions[function].instance_mut(slot).link(node);
+                if link.session == SessionServer::Waiting {
+                    link.session = SessionServer::None;
+                }
+                // PgBouncer disconnects a client whose query waited too long.
+                if timed_out && link.connections > 0 {
+                    pooler.disconnect_client(now, link.connections);
+                    link.connections = 0;
+                }
+            }
+        }
+    }
+
+    /// A reclaimed instance gives up its `links` at `now`.
+    pub fn release_links(
+        stack: &mut Stack,
+        now: SimTime,
+        links: Vec<Link>,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        for (node, link) in links.into_iter().enumerate() {
+            let Node { database, pooler } = &mut stack.nodes[node];
+            let (count, session_server) = (link.connections, link.session == SessionServer::Held);
+            let pooled = pooler.is_some();
+            let lingering = if pooled {
+                (count > 0 && database.close_delay > 0).then_some(database.close_delay)
+            } else {
+                database.release(now, count, link.wanted)
+            };
+            match lingering {
+                Some(delay) => scheduler.schedule_in(
+                    delay,
+                    Event::ConnectionsClose {
+                        node: node as u8,
+                        count,
+                        pooled,
+                        session_server,
+                    },
+                ),
+                None if pooled => {
+                    Queries::close_clients(stack, now, node, count, session_server, scheduler)
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Lingering connections of a reclaimed instance close at `now`.
+    pub fn on_connections_close(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        count: u32,
+        pooled: bool,
+        session_server: bool,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        if pooled {
+            Queries::close_clients(stack, now, node, count, session_server, scheduler);
+        } else {
+            stack.nodes[node].database.close(now, count);
+        }
+    }
+
+    /// An instance's client connections to `node`'s pooler close at `now`,
+    /// with its session-mode server connection if it held one.
+    fn close_clients(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        count: u32,
+        session_server: bool,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let Some(pooler) = stack.nodes[node].pooler.as_mut() else {
+            return;
+        };
+        pooler.disconnect_client(now, count);
+        if session_server {
+            Queries::release_server(stack, now, node, scheduler);
+        }
+    }
+
+    /// `node`'s pooler may open its reserve for the head of its queue.
+    pub fn on_pooler_reserve(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let Node { database, pooler } = &mut stack.nodes[node];
+        let Some(pooler) = pooler else {
+            return;
+        };
+        for waiter in pooler.open_for_queue(now, database) {
+            let connect = stack.nodes[node]
+                .database
+                .connect_time
+                .sample(&mut stack.streams.database);
+            let queue = Queue::Pooler;
+            Queries::served(stack, now, waiter.request, queue, connect, scheduler);
+        }
+    }
+
+    /// `node`'s pooler closes server connections idle too long.
+    pub fn on_pooler_idle_check(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let Node { database, pooler } = &mut stack.nodes[node];
+        if let Some(pooler) = pooler
+            && let Some(at) = pooler.idle_check(now, database)
+        {
+            scheduler.schedule_at(at, Event::PoolerIdleCheck { node: node as u8 });
+        }
+    }
+}
