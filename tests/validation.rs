@@ -253,10 +253,12 @@ fn database_cpus_are_an_mmc_queue() {
         "db-cpu-mmc.yaml",
         90.0,
         0.05,
-        ("db_cpu_mean_wait_ms", |t| t.primary.cpus?.line.mean_wait_ms),
+        ("db_cpu_mean_wait_ms", |t| {
+            t.primary.cpus?.queries.mean_wait_ms
+        }),
     );
     assert_eq!(
-        metric(&results, |t| count(t.primary.cpus?.line.peak_busy)).mean,
+        metric(&results, |t| count(t.primary.cpus?.queries.peak_busy)).mean,
         10.0
     );
     assert_agrees(
@@ -537,7 +539,7 @@ fn reads_split_over_replicas_make_one_mmc_queue_each() {
     for (index, replica) in ["replica1", "replica2"].into_iter().enumerate() {
         assert_agrees(
             &format!("{replica} CPU mean wait (ms)"),
-            metric(&results, |t| t.replicas[index].cpus?.line.mean_wait_ms),
+            metric(&results, |t| t.replicas[index].cpus?.queries.mean_wait_ms),
             mean_wait_ms,
             0.05,
             0.0,

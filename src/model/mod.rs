@@ -172,7 +172,7 @@ pub enum Event {
         client: u32,
     },
     /// The current timed step of a request ends, its deadline passes, or
-    /// its wait in a line runs out.
+    /// its wait in a queue runs out.
     Step {
         /// The request.
         request: u32,
@@ -209,7 +209,7 @@ pub enum Event {
         /// The database node.
         node: u8,
     },
-    /// A node's pooler reserve may open for the head of its line.
+    /// A node's pooler reserve may open for the head of its queue.
     PoolerReserve {
         /// The database node.
         node: u8,

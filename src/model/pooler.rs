@@ -5,11 +5,11 @@
 //! in all; over it a connect fails ("no more connections allowed"). The
 //! pooler opens server connections to Postgres on demand, up to
 //! `default_pool_size`, plus `reserve_pool_size` more once the head of the
-//! line has waited `reserve_pool_timeout`; each counts against Postgres'
+//! queue has waited `reserve_pool_timeout`; each counts against Postgres'
 //! `max_connections` with any direct connection. In transaction mode a
 //! client holds a server connection for one transaction (one query here),
 //! in session mode for its whole life. A query that finds no free server
-//! connection waits in line, and its client is dropped after
+//! connection waits in the queue, and its client is dropped after
 //! `query_wait_timeout`. Idle server connections close after
 //! `server_idle_timeout`, the longest idle first; reuse is last in, first
 //! out, as PgBouncer's default.
@@ -29,7 +29,7 @@ pub enum ServerConnection {
     Reused,
     /// A new one: the request waits while it connects.
     Opened,
-    /// None free: the request waits in line.
+    /// None free: the request waits in the queue.
     Queued,
 }
 
@@ -48,7 +48,7 @@ pub struct Pooler {
     server_idle_timeout: SimDuration,
     /// Client connections over time.
     pub clients: Gauge,
-    /// Server connections: capacity = open, busy = in use, and the line.
+    /// Server connections: capacity = open, busy = in use, and the queue.
     pub servers: Resource,
     /// When each idle server connection went idle, oldest first.
     idle_since: VecDeque<SimTime>,
@@ -160,7 +160,7 @@ impl Pooler {
         self.schedule_idle_check()
     }
 
-    /// Opens server connections for the line at `now` while the pool (and,
+    /// Opens server connections for the queue at `now` while the pool (and,
     /// for a head that waited `reserve_pool_timeout`, the reserve) and
     /// Postgres allow. Returns the waiters served; each waits for its connect.
     pub fn open_for_queue(&mut self, now: SimTime, postgres: &mut Database) -> Vec<Waiter> {
@@ -181,7 +181,7 @@ impl Pooler {
         served
     }
 
-    /// Takes `request` out of the line at `now`; counts a timeout when the
+    /// Takes `request` out of the queue at `now`; counts a timeout when the
     /// wait ran out rather than the function's deadline.
     pub fn cancel(&mut self, now: SimTime, request: u32, timed_out: bool, counted: bool) {
         if self.servers.cancel(now, request) && timed_out && counted {

@@ -144,7 +144,7 @@ pub struct RouteResults {
     pub worst_window_p95_ms: Option<f64>,
 }
 
-/// A line of servers (CPUs, pool connections, AI slots): its peak use and waits.
+/// A resource (CPUs, pool connections, AI slots): its peak use and waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResourceResults {
     /// Most servers busy at once.
@@ -194,7 +194,7 @@ pub struct CpuResults {
     /// How many.
     pub count: u32,
     /// Queries on them.
-    pub line: ResourceResults,
+    pub queries: ResourceResults,
     /// Mean share busy over the run.
     pub utilisation: Option<f64>,
     /// Mean share busy in the busiest minute after warm-up.
@@ -238,13 +238,13 @@ impl NodeResults {
         });
         let cpus = database.cpus.as_mut().map(|cpus| {
             let count = cpus.capacity();
-            let (line, mean_busy) = ResourceResults::of(cpus, end);
+            let (queries, mean_busy) = ResourceResults::of(cpus, end);
             let busiest = minutes
                 .map(|minute| cpus.busy.minute_mean(minute))
                 .fold(0.0, f64::max);
             CpuResults {
                 count,
-                line,
+                queries,
                 utilisation: known(mean_busy / f64::from(count)),
                 busiest_minute_utilisation: busiest / f64::from(count),
             }

@@ -93,10 +93,10 @@ fn push_app_cache(columns: &mut Columns, app_cache: &AppCacheCounts) {
     columns.count("app_cache_misses", app_cache.misses);
 }
 
-/// The columns of a line of servers, each name after `prefix`.
-fn push_line(columns: &mut Columns, prefix: &str, line: Option<&ResourceResults>) {
-    let count = |value: fn(&ResourceResults) -> u64| line.map_or(f64::NAN, |l| value(l) as f64);
-    let wait = |value: fn(&ResourceResults) -> Option<f64>| line.and_then(value);
+/// The columns of a resource, each name after `prefix`.
+fn push_resource(columns: &mut Columns, prefix: &str, resource: Option<&ResourceResults>) {
+    let count = |value: fn(&ResourceResults) -> u64| resource.map_or(f64::NAN, |l| value(l) as f64);
+    let wait = |value: fn(&ResourceResults) -> Option<f64>| resource.and_then(value);
     columns.push(format!("{prefix}_peak_busy"), count(|l| l.peak_busy));
     columns.maybe(format!("{prefix}_mean_wait_ms"), wait(|l| l.mean_wait_ms));
     columns.maybe(format!("{prefix}_wait_p95_ms"), wait(|l| l.wait_p95_ms));
@@ -124,7 +124,7 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         name("pooler_peak_clients"),
         pooler_count(|p| p.peak_clients),
     );
-    push_line(columns, &name("pooler"), pooler.map(|p| &p.servers));
+    push_resource(columns, &name("pooler"), pooler.map(|p| &p.servers));
     columns.push(
         name("pooler_wait_timeouts"),
         pooler_count(|p| p.wait_timeouts),
@@ -134,7 +134,7 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         pooler_count(|p| p.client_refusals),
     );
     let cpus = node.cpus.as_ref();
-    push_line(columns, &name("db_cpu"), cpus.map(|c| &c.line));
+    push_resource(columns, &name("db_cpu"), cpus.map(|c| &c.queries));
     columns.push(
         name("db_cpus"),
         cpus.map_or(f64::NAN, |c| f64::from(c.count)),
@@ -144,7 +144,7 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         name("db_cpu_busiest_minute_utilisation"),
         cpus.map(|c| c.busiest_minute_utilisation),
     );
-    push_line(columns, &name("data_api"), Some(&node.data_api));
+    push_resource(columns, &name("data_api"), Some(&node.data_api));
     columns.count(name("data_api_wait_timeouts"), node.data_api_wait_timeouts);
 }
 
@@ -180,7 +180,7 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
     columns.count("ai_retries", ai.retries);
     columns.count("ai_breaker_opens", ai.breaker_opens);
     columns.maybe("ai_p95_ms", ai.p95_ms);
-    push_line(&mut columns, "ai_slots", ai.slots.as_ref());
+    push_resource(&mut columns, "ai_slots", ai.slots.as_ref());
     for (external, api) in stack.externals.iter().zip(&tier.externals) {
         let name = &external.name;
         columns.count(format!("external_{name}_calls"), api.calls);

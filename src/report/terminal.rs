@@ -95,8 +95,8 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                 limit: 1.0,
                 detail: format!(
                     "utilisation in the busiest minute; query wait p95 {:.1} ms, longest {:.0} ms",
-                    mean(tier, |t| cpus(t).and_then(|c| c.line.wait_p95_ms)),
-                    mean(tier, |t| cpus(t).and_then(|c| c.line.max_wait_ms))
+                    mean(tier, |t| cpus(t).and_then(|c| c.queries.wait_p95_ms)),
+                    mean(tier, |t| cpus(t).and_then(|c| c.queries.max_wait_ms))
                 ),
             },
             Pressure {
