@@ -67,6 +67,23 @@ impl Common {
         Some(Outcome::InvalidInput)
     }
 
+    /// Refuses (`Some(InvalidInput)`) a user count of `plans` whose users
+    /// and abusive clients would not fit the 32-bit client ids.
+    fn refuse_too_many_users(plans: &[Plan]) -> Option<Outcome> {
+        let (plan, tier) = plans.iter().find_map(|plan| {
+            let tier = plan.tiers.iter().find(|t| t.users > t.stack.max_users())?;
+            Some((plan, tier))
+        })?;
+        eprintln!(
+            "error: {} users: `{}` allows at most {} (users and its abusive clients share \
+             32-bit client ids)",
+            tier.users,
+            plan.scenario.name,
+            tier.stack.max_users()
+        );
+        Some(Outcome::InvalidInput)
+    }
+
     fn run_options(&self) -> RunOptions {
         RunOptions {
             replications: self.replications,
@@ -100,7 +117,7 @@ fn user_range(text: &str) -> Result<UserRange, String> {
     }
     if high > scenario::MAX_USERS {
         return Err(format!(
-            "`{text}`: at most {} users (users and abusive clients share 32-bit client ids)",
+            "`{text}`: at most {} users (users have 32-bit client ids)",
             scenario::MAX_USERS
         ));
     }
@@ -452,7 +469,9 @@ fn simulate(
         Err(outcome) => return Ok(outcome),
     };
     let plans = mode.plans(&loaded);
-    if let Some(outcome) = common.refuse_too_large(&plans) {
+    if let Some(outcome) =
+        Common::refuse_too_many_users(&plans).or_else(|| common.refuse_too_large(&plans))
+    {
         return Ok(outcome);
     }
     let Some(shard) = shard else {
@@ -599,7 +618,9 @@ fn find_breakpoints(
             })
             .collect(),
     };
-    if let Some(outcome) = common.refuse_too_large(&[grid]) {
+    if let Some(outcome) = Common::refuse_too_many_users(std::slice::from_ref(&grid))
+        .or_else(|| common.refuse_too_large(std::slice::from_ref(&grid)))
+    {
         return Ok(outcome);
     }
     let criteria = breakpoints::criteria(scenario);
@@ -650,7 +671,9 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
         }
     }
     let plans: Vec<Plan> = loaded.iter().map(Plan::tiers).collect();
-    if let Some(outcome) = common.refuse_too_large(&plans) {
+    if let Some(outcome) =
+        Common::refuse_too_many_users(&plans).or_else(|| common.refuse_too_large(&plans))
+    {
         return Ok(outcome);
     }
     let runs =

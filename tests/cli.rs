@@ -782,23 +782,24 @@ fn every_csv_keeps_its_committed_columns() {
 fn numbers_the_model_narrows_are_bounded_where_written() {
     let baseline = baseline_text();
     let edits = [
+        // 2^32 client ids, 0.02% of the users more as abusive clients.
         (
             "users: 100000 }",
-            "users: 3000000000 }",
+            "users: 5000000000 }",
             21,
-            "`tiers[3].users`: must be at most 2000000000 (users and abusive clients share 32-bit client ids)",
+            "`tiers[3].users`: must be at most 4294108474 (users and abusive clients share 32-bit client ids)",
         ),
         (
             "abusive_clients: { share: 0.02%,",
             "abusive_clients: { count: 5000000000,",
             55,
-            "`traffic.abusive_clients.count`: must be at most 2000000000",
+            "`traffic.abusive_clients.count`: must be at most 4294967295",
         ),
         (
             "  compute: micro ",
-            "  read_replicas: 255\n  compute: micro ",
+            "  read_replicas: 256\n  compute: micro ",
             190,
-            "`database.read_replicas`: must be at most 254 (a database node's id is one byte)",
+            "`database.read_replicas`: must be at most 255 (a database node's id is one byte)",
         ),
         (
             "retries: { max: 2,",
@@ -819,11 +820,18 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
         );
         assert!(error.contains(expected), "{to}: {error}");
     }
-    // A sweep's or a search's user counts are bounded alike.
+    // A sweep's or a search's user counts are bounded alike: by the ids
+    // alone, then by the scenario's abusive clients.
     capsim()
-        .args(["sweep", "--users", "10..3000000000"])
+        .args(["sweep", "--users", "10..5000000000"])
         .arg(baseline_path())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("at most 2000000000"));
+        .stderr(predicate::str::contains("at most 4294967295"));
+    capsim()
+        .args(["breakpoints", "--users", "10..4294967295"])
+        .arg(baseline_path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("allows at most 4294108474"));
 }

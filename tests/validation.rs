@@ -53,7 +53,7 @@ fn count(value: u64) -> Option<f64> {
 }
 
 /// The primary's pooler connections.
-fn pooler_line(tier: &TierResults) -> Option<ResourceResults> {
+fn pooler_servers(tier: &TierResults) -> Option<ResourceResults> {
     tier.primary.pooler.map(|p| p.servers)
 }
 
@@ -221,20 +221,20 @@ fn pooler_in_transaction_mode_is_an_mmc_queue() {
         "pooler-mmc.yaml",
         90.0,
         0.05,
-        ("pooler_mean_wait_ms", |t| pooler_line(t)?.mean_wait_ms),
+        ("pooler_mean_wait_ms", |t| pooler_servers(t)?.mean_wait_ms),
     );
     // P(W > t) = C e^(-theta t): the wait's p95 solves C e^(-theta t) = 0.05.
     let (c, theta) = (erlang_c(10, 9.0), 100.0 - 90.0);
     let wait_p95_ms = (c / 0.05).ln() / theta * 1_000.0;
     assert_agrees(
         "pooler wait p95 (ms)",
-        metric(&results, |t| pooler_line(t)?.wait_p95_ms),
+        metric(&results, |t| pooler_servers(t)?.wait_p95_ms),
         wait_p95_ms,
         0.05,
         HISTOGRAM_RELATIVE_ERROR * wait_p95_ms,
     );
     assert_eq!(
-        metric(&results, |t| count(pooler_line(t)?.peak_busy)).mean,
+        metric(&results, |t| count(pooler_servers(t)?.peak_busy)).mean,
         10.0
     );
     assert_eq!(
@@ -254,11 +254,11 @@ fn database_cpus_are_an_mmc_queue() {
         90.0,
         0.05,
         ("db_cpu_mean_wait_ms", |t| {
-            t.primary.cpus?.queries.mean_wait_ms
+            t.primary.cpus?.servers.mean_wait_ms
         }),
     );
     assert_eq!(
-        metric(&results, |t| count(t.primary.cpus?.queries.peak_busy)).mean,
+        metric(&results, |t| count(t.primary.cpus?.servers.peak_busy)).mean,
         10.0
     );
     assert_agrees(
@@ -539,7 +539,7 @@ fn reads_split_over_replicas_make_one_mmc_queue_each() {
     for (index, replica) in ["replica1", "replica2"].into_iter().enumerate() {
         assert_agrees(
             &format!("{replica} CPU mean wait (ms)"),
-            metric(&results, |t| t.replicas[index].cpus?.queries.mean_wait_ms),
+            metric(&results, |t| t.replicas[index].cpus?.servers.mean_wait_ms),
             mean_wait_ms,
             0.05,
             0.0,

@@ -123,7 +123,8 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
             usd: upstash_usd,
         },
     ];
-    // A scenario with costs prices its AI calls (compiling checks it).
+    // A scenario with costs and an AI provider prices its tokens (validation
+    // requires `price_per_mtok`).
     if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.price_per_mtok) {
         charges.push(Charge {
             provider: "ai".into(),

@@ -11,17 +11,18 @@
 //! |---|---|---|
 //! | stack ([`Stack`]) | the model | every component of one tier's system, for one replication |
 //! | request ([`Request`]) | entity, customer | one HTTP request (or job task, or CDN revalidation) |
-//! | stage ([`Stage`], [`stages`]) | activity, process step | one step of a route's pipeline: CDN, function slot, limiter, handler, app cache, database, externals, AI |
+//! | stage ([`Stage`]) | activity, process step | one step of a route's pipeline: CDN, function slot, limiter, handler, app cache, database, externals, AI (one module each, in `stages/`) |
 //! | resource ([`Resource`]) | resource (multi-server) | servers with a FIFO queue: database CPUs, pooler or PostgREST connections, AI slots |
 //! | queue ([`Queue`]) | queue | where a request waits for a resource, outside its function's own queue |
 //! | holdings ([`Holdings`]) | seized resources | what a request holds, given back when it ends |
 //! | slot | server (of an instance) | one of an instance's `concurrency` places for requests |
 //! | node ([`Node`]) | database server | the primary or a read replica, each with its connections, CPUs and pooler |
 //! | link ([`Link`]) | (connection state) | an instance's connections to one node, kept while it lives |
-//! | step ([`stages::Step`]) | event outcome | what a stage asks next: go on, wait, park in a queue, end |
+//! | step | event outcome | what a stage asks next: go on, wait, park in a queue, end |
 //!
 //! Each component keeps its own state in its own file; each stage is a
-//! module of [`stages`] that owns its part of a request's life. [`Stack`]
+//! module of `stages/` that owns its part of a request's life (its docs say
+//! how to add one). [`Stack`]
 //! routes events to them and moves each request from stage to stage.
 
 mod ai;
@@ -42,7 +43,7 @@ mod request;
 mod resource;
 mod results;
 mod slab;
-pub mod stages;
+mod stages;
 mod traffic;
 
 pub use ai::{Answer, Breaker, BreakerState, Permit, Provider};
@@ -71,10 +72,10 @@ pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 use crate::scenario::{CountDist, DbAccess, DurationSampler, LimiterId, Scenario};
 use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
 use stages::Step;
-use stages::ai::{AiCall, AiService};
-use stages::cdn::Cdn as CdnStage;
-use stages::database::Queries;
-use stages::function::FunctionSlot;
+use stages::ai::{AiService, AiStage};
+use stages::cdn::CdnStage;
+use stages::database::DatabaseStage;
+use stages::function::FunctionStage;
 
 /// Purposes of the random streams of one (tier, replication): each draws
 /// from its own stream so that changing one component leaves the others'
@@ -274,7 +275,9 @@ impl Stack {
         let end = scenario.horizon.nanos();
         let warmup = scenario.warmup.nanos();
         let minutes = end.div_ceil(60 * sim::NANOS_PER_SEC) as usize;
-        let pooled = scenario.database.pooled();
+        let nodes = Node::all(&scenario.database, warmup, minutes);
+        // Routes reach a pooler only where the nodes have one.
+        let pooled = nodes[0].pooler.is_some();
         let routes = scenario
             .routes
             .iter()
@@ -307,7 +310,12 @@ impl Stack {
                 if !route.externals.is_empty() {
                     stages.push(Stage::Externals);
                 }
-                if route.ai.is_some() {
+                // An AI call needs the scenario's provider (compiling checks it).
+                let ai = route
+                    .ai
+                    .filter(|_| scenario.ai.is_some())
+                    .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist()));
+                if ai.is_some() {
                     stages.push(Stage::Ai);
                 }
                 RouteModel {
@@ -315,9 +323,7 @@ impl Stack {
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
                     read_share: route.read_share,
-                    ai: route
-                        .ai
-                        .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist())),
+                    ai,
                     externals: route
                         .externals
                         .iter()
@@ -373,7 +379,7 @@ impl Stack {
             users_per_ip,
             user_ips: (users as f64 / users_per_ip).ceil() as u32,
             redis_time: scenario.redis.as_ref().map(|r| r.round_trip.sampler()),
-            nodes: Node::all(&scenario.database, warmup, minutes),
+            nodes,
             jobs: Job::all(scenario, warmup, minutes),
             apis: scenario
                 .externals
@@ -659,12 +665,12 @@ impl Stack {
             match queue {
                 // The CDN's waiters leave with the origin call they wait for.
                 Queue::Cdn => {}
-                Queue::Database(queue) => Queries::cancel(self, now, id, queue, outcome),
-                Queue::AiSlot => AiCall::cancel(self, now, id),
+                Queue::Database(queue) => DatabaseStage::cancel(self, now, id, queue, outcome),
+                Queue::AiSlot => AiStage::cancel(self, now, id),
             }
         }
-        Queries::release(self, now, id, scheduler);
-        AiCall::release(self, now, id, scheduler);
+        DatabaseStage::release(self, now, id, scheduler);
+        AiStage::release(self, now, id, scheduler);
         let request = self.requests.get(id);
         let (route, arrival, class, client, invoked_at, holdings) = (
             request.route as usize,
@@ -680,7 +686,7 @@ impl Stack {
             CdnStage::release(self, now, route, key, outcome, scheduler);
         }
         if let Some(slot) = holdings.instance {
-            FunctionSlot::release(self, now, (route, arrival, invoked_at), slot, scheduler);
+            FunctionStage::release(self, now, (route, arrival, invoked_at), slot, scheduler);
         }
         // The queue hands out the next task once this one has let go of its instance.
         if class == Class::Job {
@@ -753,7 +759,7 @@ impl sim::Model for Stack {
                 function,
                 slot,
                 serial,
-            } => FunctionSlot::on_idle_check(
+            } => FunctionStage::on_idle_check(
                 self,
                 now,
                 usize::from(function),
@@ -762,14 +768,14 @@ impl sim::Model for Stack {
                 scheduler,
             ),
             Event::ScaleRetry { function } => {
-                FunctionSlot::on_scale_retry(self, now, usize::from(function), scheduler)
+                FunctionStage::on_scale_retry(self, now, usize::from(function), scheduler)
             }
             Event::ConnectionsClose {
                 node,
                 count,
                 pooled,
                 session_server,
-            } => Queries::on_connections_close(
+            } => DatabaseStage::on_connections_close(
                 self,
                 now,
                 usize::from(node),
@@ -779,10 +785,10 @@ impl sim::Model for Stack {
                 scheduler,
             ),
             Event::PoolerIdleCheck { node } => {
-                Queries::on_pooler_idle_check(self, now, usize::from(node), scheduler)
+                DatabaseStage::on_pooler_idle_check(self, now, usize::from(node), scheduler)
             }
             Event::PoolerReserve { node } => {
-                Queries::on_pooler_reserve(self, now, usize::from(node), scheduler)
+                DatabaseStage::on_pooler_reserve(self, now, usize::from(node), scheduler)
             }
         }
     }

@@ -16,7 +16,7 @@ pub enum Queue {
     Cdn,
     /// The database stage: a pooler server connection, a PostgREST
     /// connection or a CPU.
-    Database(database::Queue),
+    Database(database::NodeQueue),
     /// The AI stage: a slot of the app's cap on calls in flight.
     AiSlot,
 }
@@ -66,7 +66,7 @@ pub struct Request {
     /// When it took its instance slot (the invocation began).
     pub invoked_at: SimTime,
     /// The app cache stages' key and whether it was a hit.
-    pub app_cache: Option<app_cache::Lookup>,
+    pub app_cache: Option<app_cache::AppCacheLookup>,
     /// Where it is in the database stage.
     pub query: database::Progress,
     /// External calls of its route made so far.

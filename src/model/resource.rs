@@ -50,7 +50,7 @@ impl Resource {
         self.capacity
     }
 
-    /// Resource not busy.
+    /// Servers not busy.
     pub fn idle(&self) -> u32 {
         self.capacity - self.busy.value() as u32
     }

@@ -4,7 +4,7 @@
 //!
 //! What does not apply (no pooler, no read replica, a percentile of no
 //! request) is `None`, never a sentinel number. Column names are not here:
-//! each CSV writer (src/report) lists its own columns, reading these fields.
+//! src/report/columns.rs lists each CSV's columns, reading these fields.
 
 use serde::{Deserialize, Serialize};
 
@@ -164,14 +164,14 @@ impl ResourceResults {
     fn of(servers: &mut Resource, end: SimTime) -> (Self, f64) {
         let (peak_busy, mean_busy) = servers.busy.finish(end);
         let (peak_waiting, _) = servers.waiting.finish(end);
-        let line = Self {
+        let resource = Self {
             peak_busy,
             mean_wait_ms: known(servers.wait.mean_ms()),
             wait_p95_ms: known(servers.wait.quantile_ms(0.95)),
             max_wait_ms: known(servers.wait.quantile_ms(1.0)),
             peak_waiting,
         };
-        (line, mean_busy)
+        (resource, mean_busy)
     }
 }
 
@@ -193,8 +193,8 @@ pub struct PoolerResults {
 pub struct CpuResults {
     /// How many.
     pub count: u32,
-    /// Queries on them.
-    pub queries: ResourceResults,
+    /// The CPUs as a resource: their use and the queries' waits.
+    pub servers: ResourceResults,
     /// Mean share busy over the run.
     pub utilisation: Option<f64>,
     /// Mean share busy in the busiest minute after warm-up.
@@ -238,13 +238,13 @@ impl NodeResults {
         });
         let cpus = database.cpus.as_mut().map(|cpus| {
             let count = cpus.capacity();
-            let (queries, mean_busy) = ResourceResults::of(cpus, end);
+            let (servers, mean_busy) = ResourceResults::of(cpus, end);
             let busiest = minutes
                 .map(|minute| cpus.busy.minute_mean(minute))
                 .fold(0.0, f64::max);
             CpuResults {
                 count,
-                queries,
+                servers,
                 utilisation: known(mean_busy / f64::from(count)),
                 busiest_minute_utilisation: busiest / f64::from(count),
             }

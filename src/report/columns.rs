@@ -134,7 +134,7 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         pooler_count(|p| p.client_refusals),
     );
     let cpus = node.cpus.as_ref();
-    push_resource(columns, &name("db_cpu"), cpus.map(|c| &c.queries));
+    push_resource(columns, &name("db_cpu"), cpus.map(|c| &c.servers));
     columns.push(
         name("db_cpus"),
         cpus.map_or(f64::NAN, |c| f64::from(c.count)),

@@ -44,18 +44,35 @@ const fn metric(name: &'static str, label: &'static str, measure: Measure) -> Me
     }
 }
 
-/// The compared metrics.
+/// The charted metrics, by name.
+const WORST_WINDOW_P95: Metric = metric(
+    "worst_window_p95_ms",
+    "worst-window p95 latency, ms",
+    Measure::Tier(|t| t.worst_window_p95_ms),
+);
+
+const WORST_WINDOW_ERRORS: Metric = metric(
+    "worst_window_error_rate",
+    "worst-window error rate",
+    Measure::Tier(|t| t.worst_window_error_rate),
+);
+
+const PEAK_DB_DEMANDED: Metric = metric(
+    "peak_db_demanded",
+    "peak database connections demanded",
+    Measure::Tier(|t| Some(t.primary.peak_demanded as f64)),
+);
+
+const MONTHLY_COST: Metric = metric(
+    "monthly_cost",
+    "projected monthly cost, USD",
+    Measure::MonthlyCost,
+);
+
+/// Every compared metric.
 const METRICS: [Metric; 13] = [
-    metric(
-        "worst_window_p95_ms",
-        "worst-window p95 latency, ms",
-        Measure::Tier(|t| t.worst_window_p95_ms),
-    ),
-    metric(
-        "worst_window_error_rate",
-        "worst-window error rate",
-        Measure::Tier(|t| t.worst_window_error_rate),
-    ),
+    WORST_WINDOW_P95,
+    WORST_WINDOW_ERRORS,
     metric(
         "p95_ms",
         "p95 latency over the month, ms",
@@ -66,11 +83,7 @@ const METRICS: [Metric; 13] = [
         "error rate over the month",
         Measure::Tier(TierResults::error_rate),
     ),
-    metric(
-        "peak_db_demanded",
-        "peak database connections demanded",
-        Measure::Tier(|t| Some(t.primary.peak_demanded as f64)),
-    ),
+    PEAK_DB_DEMANDED,
     metric(
         "peak_db_connections",
         "peak database connections open",
@@ -106,19 +119,15 @@ const METRICS: [Metric; 13] = [
         "AI messages failed",
         Measure::Tier(|t| Some(t.outcomes.count(Outcome::AiError) as f64)),
     ),
-    metric(
-        "monthly_cost",
-        "projected monthly cost, USD",
-        Measure::MonthlyCost,
-    ),
+    MONTHLY_COST,
 ];
 
 /// The metrics with a chart each, and whether its scale is logarithmic.
 const CHARTED: [(Metric, bool); 4] = [
-    (METRICS[0], true),
-    (METRICS[1], false),
-    (METRICS[4], false),
-    (METRICS[12], false),
+    (WORST_WINDOW_P95, true),
+    (WORST_WINDOW_ERRORS, false),
+    (PEAK_DB_DEMANDED, false),
+    (MONTHLY_COST, false),
 ];
 
 /// Per replication, `metric` of tier `tier` of `run` (NaN where absent).

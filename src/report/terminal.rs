@@ -56,7 +56,7 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
         let database = &scenario.database;
         let pooler = database.pooler.filter(|p| p.enabled);
         let replicas = database.read_replicas;
-        let pooler_line = |t: &TierResults| t.primary.pooler.map(|p| p.servers);
+        let pooler_servers = |t: &TierResults| t.primary.pooler.map(|p| p.servers);
         let cpus = |t: &TierResults| t.primary.cpus;
         let failures = |outcome: Outcome| move |t: &TierResults| count(t.outcomes.count(outcome));
         let pressures = [
@@ -72,11 +72,11 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
             },
             Pressure {
                 what: "pooler server connections",
-                used: mean(tier, |t| pooler_line(t).map(|l| l.peak_busy as f64)),
+                used: mean(tier, |t| pooler_servers(t).map(|l| l.peak_busy as f64)),
                 limit: pooler.map_or(0.0, |p| f64::from(p.default_pool_size)),
                 detail: format!(
                     "in use at peak; wait p95 {:.1} ms, {:.0} queries timed out",
-                    mean(tier, |t| pooler_line(t).and_then(|l| l.wait_p95_ms)),
+                    mean(tier, |t| pooler_servers(t).and_then(|l| l.wait_p95_ms)),
                     mean(tier, failures(Outcome::PoolerTimeout))
                 ),
             },
@@ -95,8 +95,8 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                 limit: 1.0,
                 detail: format!(
                     "utilisation in the busiest minute; query wait p95 {:.1} ms, longest {:.0} ms",
-                    mean(tier, |t| cpus(t).and_then(|c| c.queries.wait_p95_ms)),
-                    mean(tier, |t| cpus(t).and_then(|c| c.queries.max_wait_ms))
+                    mean(tier, |t| cpus(t).and_then(|c| c.servers.wait_p95_ms)),
+                    mean(tier, |t| cpus(t).and_then(|c| c.servers.max_wait_ms))
                 ),
             },
             Pressure {

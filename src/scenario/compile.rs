@@ -10,8 +10,8 @@ use serde_saphyr::{Location, Spanned};
 use super::Diagnostic;
 use super::compiled::{
     AbusiveClients, Ai, AlertRule, ApiCall, Burst, ClientCount, Database, ExternalApi, Function,
-    Id, Job, MAX_ABUSIVE_CLIENTS, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS,
-    RateLimiter, Route, RouteId, Scenario, Tier, Traffic,
+    Id, Job, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route,
+    RouteId, Scenario, Tier, Traffic,
 };
 use super::compose::SourceMap;
 use super::schema as file;
@@ -129,29 +129,19 @@ impl Compiler<'_, '_> {
             .tiers
             .value
             .iter()
-            .enumerate()
-            .map(|(index, tier)| {
-                self.at_most(
-                    tier.users.value,
-                    MAX_USERS,
-                    &tier.users.referenced,
-                    format!("tiers[{index}].users"),
-                    "users and abusive clients share 32-bit client ids",
-                );
-                Tier {
-                    name: tier.name.clone(),
-                    users: tier.users.value,
-                }
+            .map(|tier| Tier {
+                name: tier.name.clone(),
+                users: tier.users.value,
             })
             .collect();
-        let routes = file
+        let routes: Vec<Route> = file
             .routes
             .value
             .iter()
             .enumerate()
             .map(|(index, route)| self.route(index, route))
             .collect();
-        self.check_fan_out_cycles();
+        self.check_fan_out_cycles(&routes);
         let jobs = file
             .jobs
             .iter()
@@ -165,7 +155,7 @@ impl Compiler<'_, '_> {
                 queue_concurrency: job.queue.as_ref().map(|q| q.concurrency.value),
             })
             .collect();
-        Scenario {
+        let scenario = Scenario {
             name: file.name.value.clone(),
             description: file.description.clone(),
             seed: file.seed,
@@ -207,7 +197,18 @@ impl Compiler<'_, '_> {
                     .filter_map(alert_rule)
                     .collect::<Vec<AlertRule>>()
             }),
+        };
+        let max_users = scenario.max_users();
+        for (index, tier) in file.tiers.value.iter().enumerate() {
+            self.at_most(
+                tier.users.value,
+                max_users,
+                &tier.users.referenced,
+                format!("tiers[{index}].users"),
+                "users and abusive clients share 32-bit client ids",
+            );
         }
+        scenario
     }
 
     fn traffic(&mut self) -> Traffic {
@@ -218,7 +219,7 @@ impl Compiler<'_, '_> {
                 (Some(count), _) => {
                     self.at_most(
                         count.value,
-                        MAX_ABUSIVE_CLIENTS,
+                        MAX_USERS,
                         &count.referenced,
                         key("count"),
                         "users and abusive clients share 32-bit client ids",
@@ -333,35 +334,28 @@ impl Compiler<'_, '_> {
 
     /// A route that fans out to itself, directly or not, would never
     /// finish; checked once every name resolved.
-    fn check_fan_out_cycles(&mut self) {
+    fn check_fan_out_cycles(&mut self, routes: &[Route]) {
         if !self.report.found.is_empty() {
             return;
         }
-        let routes = &self.file.routes.value;
-        let targets = |route: &file::Route| -> Vec<usize> {
-            route
-                .fan_out
-                .iter()
-                .filter_map(|t| routes.iter().position(|r| r.name.value == t.value))
-                .collect()
-        };
         for (start, route) in routes.iter().enumerate() {
-            let mut stack = targets(route);
+            let mut stack: Vec<usize> = route.fan_out.iter().map(|t| t.index()).collect();
             let mut visited = HashSet::new();
             while let Some(next) = stack.pop() {
                 if next == start {
+                    let name = &self.file.routes.value[start].name;
                     self.report.add(
-                        &route.name.referenced,
+                        &name.referenced,
                         format!("routes[{start}].fan_out"),
                         format!(
                             "`{}` fans out to itself (directly or through other routes)",
-                            route.name.value
+                            name.value
                         ),
                     );
                     break;
                 }
                 if visited.insert(next) {
-                    stack.extend(targets(&routes[next]));
+                    stack.extend(routes[next].fan_out.iter().map(|t| t.index()));
                 }
             }
         }

@@ -87,15 +87,12 @@ pub type LimiterId = Id<RateLimiter>;
 /// An external API of the scenario.
 pub type ApiId = Id<ExternalApi>;
 
-/// The most users a tier (or a sweep's user count) may have: users and
-/// abusive clients share one 32-bit space of client ids.
-pub const MAX_USERS: u64 = 2_000_000_000;
+/// The most users (or abusive clients) a tier may have: users, then
+/// abusive clients, are numbered by one 32-bit client id.
+pub const MAX_USERS: u64 = u32::MAX as u64;
 
-/// The most abusive clients a tier may have, for the same reason.
-pub const MAX_ABUSIVE_CLIENTS: u64 = 2_000_000_000;
-
-/// The most read replicas: a database node's id is one byte.
-pub const MAX_READ_REPLICAS: u32 = 254;
+/// The most read replicas: a database node's id (0 for the primary) is one byte.
+pub const MAX_READ_REPLICAS: u32 = 255;
 
 /// The most retries the SDK may make: a request counts its attempts in one byte.
 pub const MAX_AI_RETRIES: u32 = 255;
@@ -497,6 +494,19 @@ impl Scenario {
             // "Alert at 50" fires at 50: connections are whole, so over 49.5.
             fires_above: threshold - 0.5,
         })
+    }
+
+    /// The most users a tier of this stack may have: its users and its
+    /// abusive clients share the 2^32 client ids.
+    pub fn max_users(&self) -> u64 {
+        let ids = MAX_USERS + 1;
+        let most = match self.traffic.abusive_clients.as_ref().map(|c| c.count) {
+            None => ids,
+            Some(ClientCount::Count(count)) => ids.saturating_sub(count),
+            // users + floor(users x share) clients.
+            Some(ClientCount::Share(share)) => (ids as f64 / (1.0 + share.0)).floor() as u64,
+        };
+        most.min(MAX_USERS)
     }
 
     /// The measured span, [warm-up, horizon), in seconds.

@@ -23,9 +23,8 @@ use std::path::Path;
 pub use calendar::{Date, DayTime, Timezone};
 pub use compiled::{
     AbusiveClients, Ai, AlertRule, ApiCall, ApiId, Burst, ClientCount, ConnectionAlert, Database,
-    ExternalApi, Function, FunctionId, Id, Job, LimiterId, MAX_ABUSIVE_CLIENTS, MAX_AI_RETRIES,
-    MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId, Scenario, Tier,
-    Traffic,
+    ExternalApi, Function, FunctionId, Id, Job, LimiterId, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS,
+    MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId, Scenario, Tier, Traffic,
 };
 use compose::{ReadError, SourceMap, Tree};
 pub use compute::ComputeSize;

@@ -54,7 +54,7 @@ pub enum Phase {
 pub struct Progress {
     /// Where it is.
     pub phase: Phase,
-    /// Attempts made (at most 256: the compiled scenario bounds retries).
+    /// Retries made (at most 255: the compiled scenario bounds `retries.max`).
     pub attempts: u8,
     /// Input and output tokens.
     pub tokens: (u32, u32),
@@ -84,13 +84,12 @@ pub struct Held {
 }
 
 /// The AI stage.
-pub struct AiCall;
+pub struct AiStage;
 
-impl StageModel for AiCall {
+impl StageModel for AiStage {
     const MULTI_STEP: bool = true;
 
     fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
-        const PROVIDER: &str = "a compiled scenario with AI routes has an AI provider";
         loop {
             let request = stack.requests.get(id);
             let (arrival, route) = (request.arrival, request.route as usize);
@@ -100,7 +99,7 @@ impl StageModel for AiCall {
                     if counted {
                         stack.metrics.ai.messages += 1;
                     }
-                    let permit = AiCall::breaker(stack, id)
+                    let permit = AiStage::breaker(stack, id)
                         .map_or(Permit::Call { probe: false }, |b| b.permit(now));
                     let Permit::Call { probe } = permit else {
                         stack.metrics.ai.failed.bump(now);
@@ -121,8 +120,7 @@ impl StageModel for AiCall {
                 }
                 Phase::Slot => {
                     stack.requests.get_mut(id).ai.phase = Phase::Call;
-                    let ai = stack.ai.as_mut().expect(PROVIDER);
-                    if let Some(slots) = &mut ai.in_flight {
+                    if let Some(slots) = stack.ai.as_mut().and_then(|ai| ai.in_flight.as_mut()) {
                         if !slots.take_or_wait(now, id) {
                             return stack.park(id, Queue::AiSlot, None, scheduler);
                         }
@@ -132,7 +130,10 @@ impl StageModel for AiCall {
                 Phase::Call => {
                     let (input, output) = request.ai.tokens;
                     let attempt = u32::from(request.ai.attempts) + 1;
-                    let ai = stack.ai.as_mut().expect(PROVIDER);
+                    // The route builder gives this stage only with a provider.
+                    let Some(ai) = stack.ai.as_mut() else {
+                        return Step::Next;
+                    };
                     let answer = ai.provider.call(now, input, output, &mut stack.streams.ai);
                     let metrics = &mut stack.metrics.ai;
                     match answer {
@@ -154,7 +155,7 @@ impl StageModel for AiCall {
                             return Step::Wait(wait);
                         }
                         None => {
-                            AiCall::finish(stack, now, id, false, scheduler);
+                            AiStage::finish(stack, now, id, false, scheduler);
                             stack.metrics.ai.failed.bump(now);
                             return Step::End(Outcome::AiError);
                         }
@@ -168,7 +169,7 @@ impl StageModel for AiCall {
                         metrics.output_tokens += u64::from(output);
                         metrics.latency.record(now - request.ai.started);
                     }
-                    AiCall::finish(stack, now, id, true, scheduler);
+                    AiStage::finish(stack, now, id, true, scheduler);
                     return Step::Next;
                 }
             }
@@ -176,7 +177,7 @@ impl StageModel for AiCall {
     }
 }
 
-impl AiCall {
+impl AiStage {
     /// The breaker that guards request `id`'s AI call, if there is one: its
     /// instance's, or the shared one.
     fn breaker(stack: &mut Stack, id: u32) -> Option<&mut Breaker> {
@@ -210,7 +211,7 @@ impl AiCall {
         let held = std::mem::take(&mut request.holdings.ai);
         let counted = stack.metrics.counts(request.arrival);
         if let Some(probe) = held.permit
-            && let Some(breaker) = AiCall::breaker(stack, id)
+            && let Some(breaker) = AiStage::breaker(stack, id)
         {
             if success {
                 breaker.success(probe);
@@ -235,7 +236,7 @@ impl AiCall {
     pub fn release(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
         let held = stack.requests.get(id).holdings.ai;
         if held.permit.is_some() || held.slot {
-            AiCall::finish(stack, now, id, false, scheduler);
+            AiStage::finish(stack, now, id, false, scheduler);
         }
     }
 

@@ -7,7 +7,7 @@ use crate::sim::{Scheduler, SimTime};
 
 /// What the get found, which the database and set stages read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lookup {
+pub struct AppCacheLookup {
     /// The key asked for.
     pub key: u32,
     /// Whether it was fresh in the cache.
@@ -15,9 +15,9 @@ pub struct Lookup {
 }
 
 /// The get stage.
-pub struct Get;
+pub struct AppCacheGetStage;
 
-impl StageModel for Get {
+impl StageModel for AppCacheGetStage {
     fn enter(stack: &mut Stack, now: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         let (route, arrival) = (request.route as usize, request.arrival);
@@ -25,19 +25,19 @@ impl StageModel for Get {
         let key = cache.key(&mut stack.streams.app_cache_keys);
         let hit = cache.get(key, now);
         stack.metrics.app_cache(arrival, route, hit);
-        stack.requests.get_mut(id).app_cache = Some(Lookup { key, hit });
+        stack.requests.get_mut(id).app_cache = Some(AppCacheLookup { key, hit });
         stack.redis_step()
     }
 }
 
 /// The set stage.
-pub struct Set;
+pub struct AppCacheSetStage;
 
-impl StageModel for Set {
+impl StageModel for AppCacheSetStage {
     fn enter(stack: &mut Stack, now: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         match request.app_cache {
-            Some(Lookup { key, hit: false }) => {
+            Some(AppCacheLookup { key, hit: false }) => {
                 let route = request.route as usize;
                 stack.app_cache.route(route).set(key, now);
                 stack.redis_step()

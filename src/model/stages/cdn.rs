@@ -9,9 +9,9 @@ use crate::model::{Event, Lookup, Queue, Request, Stack};
 use crate::sim::{Scheduler, SimTime};
 
 /// The CDN stage.
-pub struct Cdn;
+pub struct CdnStage;
 
-impl StageModel for Cdn {
+impl StageModel for CdnStage {
     fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         let (route, arrival, client) = (request.route as usize, request.arrival, request.client);
@@ -24,7 +24,7 @@ impl StageModel for Cdn {
             Lookup::Stale { revalidate } => {
                 stack.metrics.cdn(now, arrival, route, CdnResult::Stale);
                 if revalidate {
-                    Cdn::revalidate(stack, now, route, key, client, scheduler);
+                    CdnStage::revalidate(stack, now, route, key, client, scheduler);
                 }
                 Step::End(Outcome::Ok)
             }
@@ -42,7 +42,7 @@ impl StageModel for Cdn {
     }
 }
 
-impl Cdn {
+impl CdnStage {
     /// Starts the background origin call for `key` of `route`: a request of
     /// its own, past the CDN stage.
     fn revalidate(

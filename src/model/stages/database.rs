@@ -45,7 +45,7 @@ pub struct Progress {
     pub phase: Phase,
     /// The node of its current query (0: the primary).
     pub node: u8,
-    /// Queries left.
+    /// DatabaseStage left.
     pub queries_left: u32,
 }
 
@@ -60,7 +60,7 @@ pub struct Held {
 
 /// The queues of a node a request can wait in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Queue {
+pub enum NodeQueue {
     /// For a pooler server connection.
     Pooler,
     /// For a PostgREST connection.
@@ -69,21 +69,21 @@ pub enum Queue {
     Cpu,
 }
 
-impl Queue {
+impl NodeQueue {
     /// How a request ends whose wait in this queue runs out before its deadline.
     pub fn timeout(self) -> Outcome {
         match self {
-            Queue::Pooler => Outcome::PoolerTimeout,
-            Queue::DataApi => Outcome::DataApiTimeout,
-            Queue::Cpu => Outcome::Timeout,
+            NodeQueue::Pooler => Outcome::PoolerTimeout,
+            NodeQueue::DataApi => Outcome::DataApiTimeout,
+            NodeQueue::Cpu => Outcome::Timeout,
         }
     }
 }
 
 /// The database stage.
-pub struct Queries;
+pub struct DatabaseStage;
 
-impl StageModel for Queries {
+impl StageModel for DatabaseStage {
     const MULTI_STEP: bool = true;
 
     fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
@@ -121,7 +121,7 @@ impl StageModel for Queries {
                         0
                     };
                     let query = &mut stack.requests.get_mut(id).query;
-                    // Nodes are at most 255 (the compiled scenario's bound on replicas).
+                    // Node ids fit a byte (the compiled scenario bounds the replicas).
                     query.node = node as u8;
                     query.phase = Phase::Connect;
                 }
@@ -182,7 +182,7 @@ impl StageModel for Queries {
                         ServerConnection::Queued => {
                             link.session = SessionServer::Waiting;
                             let wait = PoolerWait::of(pooler, now);
-                            return Queries::park_in_pooler(stack, id, node, wait, scheduler);
+                            return DatabaseStage::park_in_pooler(stack, id, node, wait, scheduler);
                         }
                     }
                 }
@@ -206,7 +206,7 @@ impl StageModel for Queries {
                                 }
                                 ServerConnection::Queued => {
                                     let wait = PoolerWait::of(pooler, now);
-                                    return Queries::park_in_pooler(
+                                    return DatabaseStage::park_in_pooler(
                                         stack, id, node, wait, scheduler,
                                     );
                                 }
@@ -215,7 +215,7 @@ impl StageModel for Queries {
                         (Access::DataApi, _) => {
                             if !database.data_api.take_or_wait(now, id) {
                                 let timeout_at = now.saturating_add(database.data_api_timeout);
-                                let queue = crate::model::Queue::Database(Queue::DataApi);
+                                let queue = crate::model::Queue::Database(NodeQueue::DataApi);
                                 return stack.park(id, queue, Some(timeout_at), scheduler);
                             }
                             stack.requests.get_mut(id).holdings.query.connection = true;
@@ -228,7 +228,7 @@ impl StageModel for Queries {
                     stack.requests.get_mut(id).query.phase = Phase::Query;
                     if let Some(cpus) = &mut stack.nodes[node].database.cpus {
                         if !cpus.take_or_wait(now, id) {
-                            let queue = crate::model::Queue::Database(Queue::Cpu);
+                            let queue = crate::model::Queue::Database(NodeQueue::Cpu);
                             return stack.park(id, queue, None, scheduler);
                         }
                         stack.requests.get_mut(id).holdings.query.cpu = true;
@@ -243,7 +243,7 @@ impl StageModel for Queries {
                     return Step::Wait(database.query_time.sample(&mut stack.streams.service));
                 }
                 Phase::Done => {
-                    Queries::release(stack, now, id, scheduler);
+                    DatabaseStage::release(stack, now, id, scheduler);
                     let query = &mut stack.requests.get_mut(id).query;
                     query.queries_left -= 1;
                     query.phase = Phase::NextQuery;
@@ -272,7 +272,7 @@ impl PoolerWait {
     }
 }
 
-impl Queries {
+impl DatabaseStage {
     fn park_in_pooler(
         stack: &mut Stack,
         id: u32,
@@ -283,7 +283,7 @@ impl Queries {
         if let Some(at) = wait.reserve_at {
             scheduler.schedule_at(at, Event::PoolerReserve { node: node as u8 });
         }
-        let queue = crate::model::Queue::Database(Queue::Pooler);
+        let queue = crate::model::Queue::Database(NodeQueue::Pooler);
         stack.park(id, queue, Some(wait.timeout_at), scheduler)
     }
 
@@ -293,15 +293,15 @@ impl Queries {
         stack: &mut Stack,
         now: SimTime,
         id: u32,
-        queue: Queue,
+        queue: NodeQueue,
         delay: SimDuration,
         scheduler: &mut Scheduler<Event>,
     ) {
         let request = stack.requests.get_mut(id);
         match queue {
-            Queue::Cpu => request.holdings.query.cpu = true,
-            Queue::DataApi => request.holdings.query.connection = true,
-            Queue::Pooler => {
+            NodeQueue::Cpu => request.holdings.query.cpu = true,
+            NodeQueue::DataApi => request.holdings.query.connection = true,
+            NodeQueue::Pooler => {
                 // A session-mode waiter parked in the session phase, which
                 // had moved it on to the connection phase.
                 if request.query.phase == Phase::Connection {
@@ -329,11 +329,11 @@ impl Queries {
     pub fn release(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
         let held = stack.requests.get(id).holdings.query;
         if held.cpu || held.connection {
-            Queries::release_held(stack, now, id, scheduler);
+            DatabaseStage::release_held(stack, now, id, scheduler);
         }
     }
 
-    /// [`Queries::release`] of a request that holds one or both.
+    /// [`DatabaseStage::release`] of a request that holds one or both.
     fn release_held(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
         let request = stack.requests.get_mut(id);
         let held = std::mem::take(&mut request.holdings.query);
@@ -343,16 +343,16 @@ impl Queries {
         if held.cpu
             && let Some(next) = database.cpus.as_mut().and_then(|c| c.release(now))
         {
-            let queue = Queue::Cpu;
-            Queries::served(stack, now, next.request, queue, 0, scheduler);
+            let queue = NodeQueue::Cpu;
+            DatabaseStage::served(stack, now, next.request, queue, 0, scheduler);
         }
         if held.connection {
             match access {
-                Access::Pooler => Queries::release_server(stack, now, node, scheduler),
+                Access::Pooler => DatabaseStage::release_server(stack, now, node, scheduler),
                 Access::DataApi => {
                     if let Some(next) = stack.nodes[node].database.data_api.release(now) {
-                        let queue = Queue::DataApi;
-                        Queries::served(stack, now, next.request, queue, 0, scheduler);
+                        let queue = NodeQueue::DataApi;
+                        DatabaseStage::served(stack, now, next.request, queue, 0, scheduler);
                     }
                 }
                 Access::Direct => {}
@@ -375,30 +375,30 @@ impl Queries {
             scheduler.schedule_at(at, Event::PoolerIdleCheck { node: node as u8 });
         }
         if let Some(next) = next {
-            let queue = Queue::Pooler;
-            Queries::served(stack, now, next.request, queue, 0, scheduler);
+            let queue = NodeQueue::Pooler;
+            DatabaseStage::served(stack, now, next.request, queue, 0, scheduler);
         }
     }
 
     /// Takes request `id` out of `queue`, where it waited, ending with `outcome`.
-    pub fn cancel(stack: &mut Stack, now: SimTime, id: u32, queue: Queue, outcome: Outcome) {
+    pub fn cancel(stack: &mut Stack, now: SimTime, id: u32, queue: NodeQueue, outcome: Outcome) {
         let request = stack.requests.get(id);
         let counted = stack.metrics.counts(request.arrival);
         let node = usize::from(request.query.node);
         let Node { database, pooler } = &mut stack.nodes[node];
         match queue {
-            Queue::Cpu => {
+            NodeQueue::Cpu => {
                 if let Some(cpus) = &mut database.cpus {
                     cpus.cancel(now, id);
                 }
             }
-            Queue::DataApi => {
+            NodeQueue::DataApi => {
                 database.data_api.cancel(now, id);
                 if outcome == Outcome::DataApiTimeout && counted {
                     database.data_api_timeouts += 1;
                 }
             }
-            Queue::Pooler => {
+            NodeQueue::Pooler => {
                 let Some(pooler) = pooler else {
                     return;
                 };
@@ -449,7 +449,7 @@ impl Queries {
                     },
                 ),
                 None if pooled => {
-                    Queries::close_clients(stack, now, node, count, session_server, scheduler)
+                    DatabaseStage::close_clients(stack, now, node, count, session_server, scheduler)
                 }
                 None => {}
             }
@@ -467,7 +467,7 @@ impl Queries {
         scheduler: &mut Scheduler<Event>,
     ) {
         if pooled {
-            Queries::close_clients(stack, now, node, count, session_server, scheduler);
+            DatabaseStage::close_clients(stack, now, node, count, session_server, scheduler);
         } else {
             stack.nodes[node].database.close(now, count);
         }
@@ -488,7 +488,7 @@ impl Queries {
         };
         pooler.disconnect_client(now, count);
         if session_server {
-            Queries::release_server(stack, now, node, scheduler);
+            DatabaseStage::release_server(stack, now, node, scheduler);
         }
     }
 
@@ -508,8 +508,8 @@ impl Queries {
                 .database
                 .connect_time
                 .sample(&mut stack.streams.database);
-            let queue = Queue::Pooler;
-            Queries::served(stack, now, waiter.request, queue, connect, scheduler);
+            let queue = NodeQueue::Pooler;
+            DatabaseStage::served(stack, now, waiter.request, queue, connect, scheduler);
         }
     }
 

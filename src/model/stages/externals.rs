@@ -15,9 +15,9 @@ pub struct Progress {
 }
 
 /// The externals stage.
-pub struct Externals;
+pub struct ExternalsStage;
 
-impl StageModel for Externals {
+impl StageModel for ExternalsStage {
     const MULTI_STEP: bool = true;
 
     fn enter(stack: &mut Stack, now: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {

@@ -3,16 +3,16 @@
 //! a request holds here until it ends; the pool's idle checks and burst
 //! retries are this stage's own timers.
 
-use super::database::Queries;
+use super::database::DatabaseStage;
 use super::{StageModel, Step};
 use crate::model::metrics::Outcome;
 use crate::model::{Acquire, Event, IdleCheck, Stack};
 use crate::sim::{Scheduler, SimTime};
 
 /// The function stage.
-pub struct FunctionSlot;
+pub struct FunctionStage;
 
-impl StageModel for FunctionSlot {
+impl StageModel for FunctionStage {
     fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         let (route, arrival) = (request.route as usize, request.arrival);
@@ -28,11 +28,11 @@ impl StageModel for FunctionSlot {
                     stack.metrics.instances.add(now, 1);
                     stack.metrics.cold_start(arrival, route);
                 }
-                FunctionSlot::assign(stack, now, id, instance, ready_at);
-                FunctionSlot::ready(now, ready_at)
+                FunctionStage::assign(stack, now, id, instance, ready_at);
+                FunctionStage::ready(now, ready_at)
             }
             Acquire::Queued => {
-                FunctionSlot::schedule_scale_retry(stack, function, scheduler);
+                FunctionStage::schedule_scale_retry(stack, function, scheduler);
                 Step::Parked
             }
             Acquire::Throttled => Step::End(Outcome::Throttled),
@@ -40,7 +40,7 @@ impl StageModel for FunctionSlot {
     }
 }
 
-impl FunctionSlot {
+impl FunctionStage {
     /// A slot taken at `now` and usable from `ready_at`: a warm one at once,
     /// with no timer to wait for; a cold one after its start.
     fn ready(now: SimTime, ready_at: SimTime) -> Step {
@@ -75,8 +75,8 @@ impl FunctionSlot {
         ready_at: SimTime,
         scheduler: &mut Scheduler<Event>,
     ) {
-        FunctionSlot::assign(stack, now, id, slot, ready_at);
-        if stack.take_step(now, id, FunctionSlot::ready(now, ready_at), scheduler) {
+        FunctionStage::assign(stack, now, id, slot, ready_at);
+        if stack.take_step(now, id, FunctionStage::ready(now, ready_at), scheduler) {
             stack.advance(now, id, scheduler);
         }
     }
@@ -102,7 +102,7 @@ impl FunctionSlot {
             schedule_idle_check(scheduler, at, function, slot, serial);
         }
         if let Some(next) = next {
-            FunctionSlot::resume(stack, now, next, slot, now, scheduler);
+            FunctionStage::resume(stack, now, next, slot, now, scheduler);
         }
     }
 
@@ -136,7 +136,7 @@ impl FunctionSlot {
                 stack
                     .metrics
                     .instance_lifetime(lifetime.0, lifetime.1, memory);
-                Queries::release_links(stack, now, links, scheduler);
+                DatabaseStage::release_links(stack, now, links, scheduler);
             }
         }
     }
@@ -155,9 +155,9 @@ impl FunctionSlot {
             stack
                 .metrics
                 .cold_start(request.arrival, request.route as usize);
-            FunctionSlot::resume(stack, now, id, slot, ready_at, scheduler);
+            FunctionStage::resume(stack, now, id, slot, ready_at, scheduler);
         }
-        FunctionSlot::schedule_scale_retry(stack, function, scheduler);
+        FunctionStage::schedule_scale_retry(stack, function, scheduler);
     }
 }
 

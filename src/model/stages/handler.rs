@@ -5,9 +5,9 @@ use crate::model::{Event, Stack};
 use crate::sim::{Scheduler, SimTime};
 
 /// The handler stage.
-pub struct Handler;
+pub struct HandlerStage;
 
-impl StageModel for Handler {
+impl StageModel for HandlerStage {
     fn enter(stack: &mut Stack, _: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         let (route, arrival) = (request.route as usize, request.arrival);

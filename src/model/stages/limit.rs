@@ -8,9 +8,9 @@ use crate::scenario::LimitKey;
 use crate::sim::{Scheduler, SimTime};
 
 /// The limiter stage.
-pub struct Limit;
+pub struct LimitStage;
 
-impl StageModel for Limit {
+impl StageModel for LimitStage {
     fn enter(stack: &mut Stack, now: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
         let (route, client, class) = (request.route as usize, request.client, request.class);
@@ -23,7 +23,7 @@ impl StageModel for Limit {
             .expect("the route builder gives this stage to limited routes only");
         let identifier = match stack.limiters[limiter].key {
             LimitKey::User => client,
-            LimitKey::Ip => Limit::ip_of(stack, client),
+            LimitKey::Ip => LimitStage::ip_of(stack, client),
         };
         let decision = stack.limiters[limiter].check(now, identifier);
         stack
@@ -42,7 +42,7 @@ impl StageModel for Limit {
     }
 }
 
-impl Limit {
+impl LimitStage {
     /// The IP address of `client`: users share addresses `users_per_ip` to
     /// one; abusive clients have their own.
     fn ip_of(stack: &Stack, client: u32) -> u32 {

@@ -9,15 +9,20 @@
 //!
 //! 1. Write its module here: a unit type implementing [`StageModel`]
 //!    (`enter`, and `MULTI_STEP` if a finished timed step goes on within
-//!    the stage), with the request state it keeps (a field of
-//!    [`super::Request`]), the queue it parks in (a variant of
-//!    [`super::Queue`], cancelled by its own `cancel`) and what it holds (a
-//!    field of [`super::Holdings`], given back by its own `release`), if any.
+//!    the stage). If it keeps request state, that is a type of its module
+//!    and a field of [`super::Request`]. If it parks requests in a queue of
+//!    its own, that is a variant of [`super::Queue`] with its timeout
+//!    outcome in `Stack::on_step` and a call to the module's `cancel` in
+//!    `Stack::end_request`. If it holds something until it gives it back,
+//!    that is a field of [`super::Holdings`], in the order things are given
+//!    back, and a call to the module's `release` in `Stack::end_request`.
 //! 2. Add its line to the `pipeline!` list below.
-//! 3. Add it to a route's pipeline where `Stack::new` builds the routes, from
-//!    the key that configures it in the scenario schema (src/scenario).
+//! 3. Give it its key: in the scenario file's schema (src/scenario/schema.rs),
+//!    the compiled scenario (compiled.rs) and the compiler (compile.rs); then
+//!    add it to a route's pipeline where `Stack::new` builds the routes.
 //!
-//! The function stage (`function.rs`) was moved out of the stack this way.
+//! Every stage here was moved out of the stack's central match this way;
+//! the database stage, with its queues and holdings, shows every part.
 
 pub mod ai;
 pub mod app_cache;
@@ -93,23 +98,23 @@ macro_rules! pipeline {
 
 pipeline! {
     /// The CDN: a hit is answered at the edge, a miss goes on.
-    Cdn => cdn::Cdn,
+    Cdn => cdn::CdnStage,
     /// Take a slot on an instance of the route's function (cold start, throttle or queue).
-    Function => function::FunctionSlot,
+    Function => function::FunctionStage,
     /// Ask the route's rate limiter (a Redis round trip); 429 when rejected.
-    Limit => limit::Limit,
+    Limit => limit::LimitStage,
     /// Run the handler's CPU time.
-    Handler => handler::Handler,
+    Handler => handler::HandlerStage,
     /// Ask the app cache (Redis) for the route's key; a hit skips the queries.
-    AppCacheGet => app_cache::Get,
+    AppCacheGet => app_cache::AppCacheGetStage,
     /// Reach Postgres and run the queries one after another.
-    Database => database::Queries,
+    Database => database::DatabaseStage,
     /// After a miss, store the result in the app cache.
-    AppCacheSet => app_cache::Set,
+    AppCacheSet => app_cache::AppCacheSetStage,
     /// Call the route's external APIs, one after another.
-    Externals => externals::Externals,
+    Externals => externals::ExternalsStage,
     /// Call the AI provider (breaker, throttle, SDK retries).
-    Ai => ai::AiCall,
+    Ai => ai::AiStage,
 }
 
 impl Stack {

@@ -23,8 +23,8 @@ pub struct TierLinesPng {
     log_y: bool,
     /// (label, value) per line; lines no tier has a value for are left out.
     lines: &'static [(&'static str, Measure)],
-    /// The line drawn in black, as a limit (an index into `lines`).
-    limit: Option<usize>,
+    /// A limit, drawn last and in black, if the chart has one.
+    limit: Option<(&'static str, Measure)>,
     /// Whether to draw the scenario's p95 SLO.
     p95_slo: bool,
 }
@@ -45,11 +45,10 @@ pub const SATURATION_PNG: TierLinesPng = TierLinesPng {
         ("pooler server connections (peak busy)", |t| {
             t.primary.pooler.map(|p| p.servers.peak_busy as f64)
         }),
-        ("connection limit for the app", |t| {
-            Some(f64::from(t.primary.connection_limit))
-        }),
     ],
-    limit: Some(3),
+    limit: Some(("connection limit for the app", |t| {
+        Some(f64::from(t.primary.connection_limit))
+    })),
     p95_slo: false,
 };
 
@@ -75,16 +74,10 @@ impl<'a> Exporter<ScenarioRun<'a>> for TierLinesPng {
     }
 
     fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
-        let lines = self
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(index, (label, measure))| {
-                let colour = if self.limit == Some(index) {
-                    BLACK
-                } else {
-                    COLOURS[index]
-                };
+        let coloured = self.lines.iter().zip(COLOURS);
+        let lines = coloured
+            .chain(self.limit.iter().map(|limit| (limit, BLACK)))
+            .map(|((label, measure), colour)| {
                 (label.to_string(), colour, tier_points(run, *measure))
             })
             .filter(|(_, _, points)| !points.is_empty())
