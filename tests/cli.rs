@@ -835,3 +835,60 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
         .code(1)
         .stderr(predicate::str::contains("allows at most 4294108474"));
 }
+
+/// `-0` is not "0 or more": it passed the checks and then made the arrival
+/// rate -0, whose gaps (-inf) hung `run`.
+#[test]
+fn negative_zero_is_refused_where_written() {
+    let baseline = baseline_text();
+    let edits = [
+        (
+            "daily_active_share: 30%",
+            "daily_active_share: -0%",
+            40,
+            "`traffic.daily_active_share`",
+        ),
+        (
+            "sessions_per_active_user: 1.5",
+            "sessions_per_active_user: -0",
+            41,
+            "`traffic.sessions_per_active_user`: must be 0 or more",
+        ),
+        (
+            "daily_profile: [2,",
+            "daily_profile: [-0,",
+            45,
+            "`traffic.daily_profile`: weights must be finite and 0 or more",
+        ),
+        (
+            "weekly_profile: [1.0,",
+            "weekly_profile: [-0.0,",
+            46,
+            "`traffic.weekly_profile`: weights must be finite and 0 or more",
+        ),
+        (
+            "multiplier: 10 }",
+            "multiplier: -0 }",
+            49,
+            "`traffic.bursts[0].multiplier`: must be 0 or more",
+        ),
+        (
+            "per_user_per_month: 2.5",
+            "per_user_per_month: -0",
+            159,
+            "per_user_per_month`: must be 0 or more",
+        ),
+    ];
+    let path = baseline_path();
+    for (from, to, line, expected) in edits {
+        assert!(baseline.contains(from), "`{from}` is not in the baseline");
+        let error = capsim::scenario::parse(&path, &baseline.replacen(from, to, 1))
+            .expect_err("-0 is refused")
+            .to_string();
+        assert!(
+            error.contains(&format!("autorev-baseline.yaml:{line}:")),
+            "{to}: not at line {line}: {error}"
+        );
+        assert!(error.contains(expected), "{to}: {error}");
+    }
+}

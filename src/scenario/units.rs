@@ -11,6 +11,12 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::sim::{NANOS_PER_SEC, SimDuration};
 
+/// Whether `value` is finite and 0 or more: `-0` is not, since a rate or
+/// weight of -0 divides into -infinity.
+pub fn is_zero_or_more(value: f64) -> bool {
+    value.is_finite() && value.is_sign_positive()
+}
+
 /// A non-negative span of time, held in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Duration(pub SimDuration);
@@ -83,7 +89,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|(name, _)| *name == unit)
         .map(|(_, scale)| *scale)
         .ok_or_else(|| format!("`{text}` has no known unit: {DURATION_HELP}"))?;
-    if !number.is_finite() || number < 0.0 {
+    if !is_zero_or_more(number) {
         return Err(format!("`{text}` is negative: durations must be 0 or more"));
     }
     let nanos = (number * scale * NANOS_PER_SEC as f64).round();
@@ -151,7 +157,7 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
         .replace('_', "")
         .parse()
         .map_err(|_| format!("`{text}` does not start with a count: {RATE_HELP}"))?;
-    if !count.is_finite() || count < 0.0 {
+    if !is_zero_or_more(count) {
         return Err(format!("`{text}` has a negative count: {RATE_HELP}"));
     }
     let period = period.trim();
@@ -182,7 +188,7 @@ pub struct Amount(pub f64);
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = f64::deserialize(deserializer)?;
-        if value.is_finite() && value >= 0.0 {
+        if is_zero_or_more(value) {
             Ok(Amount(value))
         } else {
             Err(de::Error::custom(format!(
@@ -238,7 +244,7 @@ impl<'de> Deserialize<'de> for Threshold {
                 }
             }
             fn visit_f64<E: de::Error>(self, value: f64) -> Result<Threshold, E> {
-                if value.is_finite() && value >= 0.0 {
+                if is_zero_or_more(value) {
                     Ok(Threshold::Number(value))
                 } else {
                     Err(E::custom(format!("`{value}`: {THRESHOLD_HELP}, 0 or more")))
@@ -262,7 +268,7 @@ pub struct Share(pub f64);
 const SHARE_HELP: &str = "a share is a percentage (\"30%\") or a fraction from 0 to 1 (0.3)";
 
 fn check_share(value: f64, text: &str) -> Result<Share, String> {
-    if !value.is_finite() || !(0.0..=1.0).contains(&value) {
+    if !is_zero_or_more(value) || value > 1.0 {
         return Err(format!("`{text}` is outside 0%..100%: {SHARE_HELP}"));
     }
     Ok(Share(value))
@@ -329,7 +335,7 @@ pub fn parse_size(text: &str) -> Result<Size, String> {
         "TB" | "TIB" => 1 << 40,
         _ => return Err(format!("`{text}` has no known unit: {SIZE_HELP}")),
     };
-    if !number.is_finite() || number < 0.0 {
+    if !is_zero_or_more(number) {
         return Err(format!("`{text}` is negative: sizes must be 0 or more"));
     }
     Ok(Size((number * scale as f64).round() as u64))

@@ -8,6 +8,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
 use super::schema::{Algorithm, Cache, Compute, Popularity, Route, Scenario, SupabasePlan};
+use super::units::is_zero_or_more;
 use super::{CountDist, Diagnostic};
 use crate::sim::NANOS_PER_SEC;
 
@@ -45,7 +46,7 @@ fn check_profile(report: &mut Report, profile: &Spanned<Vec<f64>>, key: &str, ho
             key,
             format!("has {} weights; it needs exactly {hours}", values.len()),
         );
-    } else if values.iter().any(|w| !w.is_finite() || *w < 0.0) {
+    } else if !values.iter().all(|w| is_zero_or_more(*w)) {
         report.add(
             &profile.referenced,
             key,
@@ -270,7 +271,7 @@ fn check_tiers(report: &mut Report, scenario: &Scenario) {
 fn check_traffic(report: &mut Report, scenario: &Scenario) {
     let traffic = &scenario.traffic;
     let sessions = &traffic.sessions_per_active_user;
-    if !sessions.value.is_finite() || sessions.value < 0.0 {
+    if !is_zero_or_more(sessions.value) {
         report.add(
             &sessions.referenced,
             "traffic.sessions_per_active_user",
@@ -296,7 +297,7 @@ fn check_traffic(report: &mut Report, scenario: &Scenario) {
     }
     for (index, burst) in traffic.bursts.iter().enumerate() {
         let multiplier = &burst.multiplier;
-        if !multiplier.value.is_finite() || multiplier.value < 0.0 {
+        if !is_zero_or_more(multiplier.value) {
             report.add(
                 &multiplier.referenced,
                 format!("traffic.bursts[{index}].multiplier"),
@@ -392,7 +393,7 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
     for (index, route) in routes.value.iter().enumerate() {
         let key = |field: &str| format!("routes[{index}].{field}");
         if let Some(weight) = &route.weight {
-            if !weight.value.is_finite() || weight.value < 0.0 {
+            if !is_zero_or_more(weight.value) {
                 report.add(&weight.referenced, key("weight"), "must be 0 or more");
             }
             weighted |= weight.value > 0.0;
@@ -464,7 +465,7 @@ fn check_popularity(
     key: String,
 ) {
     if let Some(popularity) = popularity
-        && !(popularity.zipf.is_finite() && popularity.zipf >= 0.0)
+        && !is_zero_or_more(popularity.zipf)
     {
         report.add(
             location,
@@ -551,7 +552,7 @@ fn check_ai(report: &mut Report, scenario: &Scenario) {
     for (index, route) in scenario.routes.value.iter().enumerate() {
         let key = |field: &str| format!("routes[{index}].{field}");
         if let Some(volume) = &route.per_user_per_month {
-            if !(volume.value.is_finite() && volume.value >= 0.0) {
+            if !is_zero_or_more(volume.value) {
                 report.add(
                     &volume.referenced,
                     key("per_user_per_month"),
