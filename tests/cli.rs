@@ -892,3 +892,49 @@ fn negative_zero_is_refused_where_written() {
         assert!(error.contains(expected), "{to}: {error}");
     }
 }
+
+/// A part whose content was changed (an edited number, lines added after
+/// its end) is refused by `merge`, naming the part: corruption and
+/// accidental edits, not forgery, are what its digest is for.
+#[test]
+fn merge_refuses_a_part_whose_content_was_changed() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let parts = dir.path().join("parts");
+    for shard in ["0/2", "1/2"] {
+        capsim()
+            .args(["run", "--replications", "2", "--shard", shard, "--out"])
+            .arg(&parts)
+            .arg(validation_path("mmcc.yaml"))
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .assert()
+            .success();
+    }
+    let part = |k: u32| parts.join(format!("part-{k}-of-2.csv"));
+    let merged = dir.path().join("merged");
+    let merge = |second: &Path| {
+        capsim()
+            .args(["merge", "--out"])
+            .arg(&merged)
+            .arg(part(0))
+            .arg(second)
+            .assert()
+    };
+    merge(&part(1)).success();
+    let text = fs::read_to_string(part(1)).expect("a part");
+    // The results are JSON in a CSV field, whose quotes are doubled.
+    let key = "\"\"requests\"\":";
+    let number = text.find(key).expect("a requests count") + key.len();
+    let digit = &text[number..number + 1];
+    let other = if digit == "1" { "2" } else { "1" };
+    let edited = format!("{}{other}{}", &text[..number], &text[number + 1..]);
+    let edited = write(dir.path(), "edited.csv", &edited);
+    merge(&edited)
+        .code(1)
+        .stderr(predicate::str::contains("edited.csv"))
+        .stderr(predicate::str::contains("digest"));
+    let appended = write(dir.path(), "appended.csv", &format!("{text}end\n"));
+    merge(&appended)
+        .code(1)
+        .stderr(predicate::str::contains("appended.csv"));
+}

@@ -5,17 +5,25 @@
 //! A part is CSV records: a header naming the format, capsim's version, the
 //! shard, the run (plain tiers or a sweep) and each scenario (its path, a
 //! fingerprint of its parsed content, its seed); then per work item its
-//! place and its typed results as one JSON field. Numbers are written in
-//! their shortest exact form and read back to the bit, so merged reports
-//! equal a single run's.
+//! place and its typed results as one JSON field, and `end`. Numbers are
+//! written in their shortest exact form and read back to the bit, so merged
+//! reports equal a single run's. A last line, `digest,<SHA-256 of all
+//! before it>`, lets `merge` refuse a part that was truncated, edited or
+//! mixed with another: a guard against corruption and accidents, not
+//! against someone who recomputes the digest.
 
 use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
 
 use super::Item;
 use crate::model::Replication;
 
 /// The part format's version.
-const FORMAT: &str = "2";
+const FORMAT: &str = "3";
+
+/// What starts a part's last line, before the digest of all above it.
+const DIGEST: &str = "digest,";
 
 /// What a part says about the run it belongs to; merged parts must agree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +66,9 @@ pub enum PartError {
     /// The file could not be read.
     #[error("cannot read it: {0}")]
     Read(#[from] csv::Error),
+    /// Its digest is missing or does not match its content.
+    #[error("{0}")]
+    Digest(&'static str),
     /// It is not a part, or is damaged.
     #[error("record {record}: {what}")]
     Malformed {
@@ -75,7 +86,28 @@ pub fn write_part(
     shard: u32,
     results: &[(Item, Replication)],
 ) -> io::Result<()> {
-    let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
+    let body = part_body(identity, shard, results)?;
+    out.write_all(&body)?;
+    writeln!(out, "{DIGEST}{}", hex_digest(&body))
+}
+
+/// The SHA-256 of `bytes`, in hexadecimal.
+fn hex_digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A part's records, up to and including `end`.
+fn part_body(
+    identity: &RunIdentity,
+    shard: u32,
+    results: &[(Item, Replication)],
+) -> io::Result<Vec<u8>> {
+    let mut csv = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     csv.write_record(["capsim-part", FORMAT, &identity.version])?;
     let replications = identity
         .replications
@@ -109,7 +141,7 @@ pub fn write_part(
         ])?;
     }
     csv.write_record(["end"])?;
-    csv.flush()
+    csv.into_inner().map_err(|error| error.into_error())
 }
 
 /// A part read back.
@@ -159,12 +191,17 @@ impl<R: Read> Records<R> {
     }
 }
 
-/// Reads a part.
-pub fn read_part(input: impl Read) -> Result<Part, PartError> {
+/// Reads a part, whose last line must be the digest of all before it.
+pub fn read_part(mut input: impl Read) -> Result<Part, PartError> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|error| PartError::Read(error.into()))?;
+    let body = checked_body(&bytes)?;
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(body);
     let mut records = Records {
         reader,
         record: csv::StringRecord::new(),
@@ -223,7 +260,12 @@ pub fn read_part(input: impl Read) -> Result<Part, PartError> {
                     .map_err(|error| records.malformed(format!("its results: {error}")))?;
                 results.push((item, replication));
             }
-            Some("end") => break,
+            Some("end") => {
+                if records.reader.read_record(&mut records.record)? {
+                    return Err(records.malformed("records follow `end`"));
+                }
+                break;
+            }
             other => {
                 return Err(
                     records.malformed(format!("unexpected record `{}`", other.unwrap_or("")))
@@ -242,6 +284,26 @@ pub fn read_part(input: impl Read) -> Result<Part, PartError> {
         shard,
         results,
     })
+}
+
+/// The body of part `bytes`, if its last line is the digest of it.
+fn checked_body(bytes: &[u8]) -> Result<&[u8], PartError> {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let start = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let (body, last) = bytes.split_at(start);
+    let digest = std::str::from_utf8(last)
+        .ok()
+        .and_then(|line| line.trim_end().strip_prefix(DIGEST))
+        .ok_or(PartError::Digest(
+            "it does not end with its digest: it is incomplete, or not a part of this version",
+        ))?;
+    if digest != hex_digest(body) {
+        return Err(PartError::Digest(
+            "its digest does not match its content: it was changed or damaged after it was \
+             written",
+        ));
+    }
+    Ok(body)
 }
 
 /// Why part files do not make one run.
