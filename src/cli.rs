@@ -158,16 +158,30 @@ fn shard_spec(text: &str) -> Result<ShardSpec, String> {
 impl ShardSpec {
     /// K: given, or from a Kubernetes Indexed Job or a Slurm job array.
     fn index(self) -> Result<u32, String> {
-        let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+        // A variable that is set must hold an index; one that is not is None.
+        let from_env = |name: &str| -> Result<Option<u32>, String> {
+            match std::env::var(name) {
+                Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+                    format!("--shard env/N: {name} is `{value}`, not a shard index (0, 1, 2, ...)")
+                }),
+                Err(_) => Ok(None),
+            }
+        };
         let index = match self.index {
             Some(index) => index,
             None => match (
-                from_env("JOB_COMPLETION_INDEX"),
-                from_env("SLURM_ARRAY_TASK_ID"),
+                from_env("JOB_COMPLETION_INDEX")?,
+                from_env("SLURM_ARRAY_TASK_ID")?,
             ) {
                 (Some(index), _) => index,
                 (None, Some(task)) => {
-                    task - from_env("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(task)
+                    let min = from_env("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                    task.checked_sub(min).ok_or_else(|| {
+                        format!(
+                            "--shard env/N: SLURM_ARRAY_TASK_ID ({task}) is below \
+                             SLURM_ARRAY_TASK_MIN ({min})"
+                        )
+                    })?
                 }
                 (None, None) => {
                     return Err(
@@ -297,6 +311,27 @@ fn load_all(paths: &[PathBuf], seed: Option<u64>) -> Result<Vec<Loaded>, Outcome
         report_errors(&errors);
         Err(Outcome::InvalidInput)
     }
+}
+
+/// Refuses (`Some(InvalidInput)`) scenarios of one run that share a name:
+/// each one's reports go to a folder named after it.
+fn refuse_shared_names(loaded: &[Loaded]) -> Option<Outcome> {
+    let (index, later) = loaded.iter().enumerate().find(|(index, later)| {
+        loaded[..*index]
+            .iter()
+            .any(|l| l.scenario.name == later.scenario.name)
+    })?;
+    let earlier = loaded[..index]
+        .iter()
+        .find(|l| l.scenario.name == later.scenario.name)?;
+    eprintln!(
+        "error: {} and {} are both named `{}`: their reports would share a folder; give each \
+         its own `name`",
+        earlier.path.display(),
+        later.path.display(),
+        later.scenario.name
+    );
+    Some(Outcome::InvalidInput)
 }
 
 fn report_errors(errors: &[ScenarioError]) {
@@ -468,6 +503,9 @@ fn simulate(
         Ok(loaded) => loaded,
         Err(outcome) => return Ok(outcome),
     };
+    if let Some(outcome) = refuse_shared_names(&loaded) {
+        return Ok(outcome);
+    }
     let plans = mode.plans(&loaded);
     if let Some(outcome) =
         Common::refuse_too_many_users(&plans).or_else(|| common.refuse_too_large(&plans))
@@ -480,13 +518,8 @@ fn simulate(
         mode.report(&runs, &common.out)?;
         return Ok(Outcome::Success);
     };
-    let index = match shard.index() {
-        Ok(index) => index,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(Outcome::InvalidInput);
-        }
-    };
+    // The index comes from the command line or its environment: a usage error.
+    let index = shard.index().map_err(anyhow::Error::msg)?;
     let results = match experiment::run_shard(&plans, common.run_options(), index, shard.count) {
         Ok(results) => results,
         Err(error @ ShardError::AutoCompute) => {

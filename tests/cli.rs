@@ -938,3 +938,70 @@ fn merge_refuses_a_part_whose_content_was_changed() {
         .code(1)
         .stderr(predicate::str::contains("appended.csv"));
 }
+
+/// `--shard env/N` reads its index from the scheduler's environment; what
+/// is missing or wrong there is a usage error that says what it found.
+#[test]
+fn a_shard_index_from_the_environment_is_checked() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let shard = |envs: &[(&str, &str)]| {
+        let mut command = capsim();
+        command
+            .args(["run", "--replications", "2", "--shard", "env/2", "--out"])
+            .arg(dir.path())
+            .arg(validation_path("mmcc.yaml"))
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("SLURM_ARRAY_TASK_MIN");
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        command.assert()
+    };
+    shard(&[])
+        .code(2)
+        .stderr(predicate::str::contains("neither JOB_COMPLETION_INDEX"));
+    shard(&[("JOB_COMPLETION_INDEX", "abc")])
+        .code(2)
+        .stderr(predicate::str::contains("JOB_COMPLETION_INDEX is `abc`"));
+    shard(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "5")])
+        .code(2)
+        .stderr(predicate::str::contains("below SLURM_ARRAY_TASK_MIN"));
+    shard(&[("SLURM_ARRAY_TASK_ID", "6"), ("SLURM_ARRAY_TASK_MIN", "5")]).success();
+    assert!(dir.path().join("part-1-of-2.csv").exists());
+}
+
+/// A scenario's name is its report folder's: one no file system takes is
+/// refused at `check`, and two scenarios of one run may not share one.
+#[test]
+fn a_name_must_make_a_folder_of_its_own() {
+    let baseline = baseline_text();
+    let path = baseline_path();
+    let long = format!("name: {}\n", "x".repeat(256));
+    for (to, expected) in [
+        (long.as_str(), "256 bytes"),
+        ("name: \"auto\\0rev\"\n", "control character"),
+    ] {
+        let text = baseline.replacen("name: autorev-baseline\n", to, 1);
+        assert_ne!(text, baseline, "the baseline names itself");
+        let error = capsim::scenario::parse(&path, &text)
+            .expect_err("not a folder name")
+            .to_string();
+        assert!(error.contains("`name`"), "{error}");
+        assert!(error.contains(expected), "{error}");
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let twin = write(
+        dir.path(),
+        "twin.yaml",
+        &fs::read_to_string(validation_path("mmcc.yaml")).expect("shipped"),
+    );
+    capsim()
+        .args(["run", "--replications", "1", "--out"])
+        .arg(dir.path())
+        .arg(validation_path("mmcc.yaml"))
+        .arg(&twin)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("both named `validation-mmcc`"));
+}

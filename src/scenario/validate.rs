@@ -74,6 +74,21 @@ pub fn check(report: &mut Report, scenario: &Scenario) {
             "name",
             "must be a non-empty name without slashes (it names the output folder)",
         );
+    } else if name.value.chars().any(char::is_control) {
+        report.add(
+            &name.referenced,
+            "name",
+            "has a control character; it names the output folder",
+        );
+    } else if name.value.len() > 255 {
+        report.add(
+            &name.referenced,
+            "name",
+            format!(
+                "is {} bytes long; it names the output folder, and a folder name has at most 255",
+                name.value.len()
+            ),
+        );
     }
     if scenario.replications.value == 0 {
         report.add(
