@@ -1005,3 +1005,36 @@ fn a_name_must_make_a_folder_of_its_own() {
         .code(1)
         .stderr(predicate::str::contains("both named `validation-mmcc`"));
 }
+
+/// Reading a scenario takes bounded time and memory: aliases are counted
+/// as they expand, and only regular files of bounded size are read.
+#[test]
+fn a_scenario_is_read_in_bounded_memory() {
+    // Ten levels of ten aliases each: 10^10 values once expanded.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let below = level - 1;
+        let aliases = vec![format!("*a{below}"); 10].join(", ");
+        bomb.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+    }
+    let error = capsim::scenario::parse(Path::new("bomb.yaml"), &bomb)
+        .expect_err("an alias bomb is refused")
+        .to_string();
+    assert!(error.contains("bomb.yaml:"), "{error}");
+    assert!(error.contains("200000 YAML values"), "{error}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let endless = write(dir.path(), "endless.yaml", "extends: /dev/zero\n");
+    let error = capsim::scenario::load(&endless)
+        .expect_err("a device is no scenario")
+        .to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+    let huge = write(
+        dir.path(),
+        "huge.yaml",
+        &format!("name: huge\ndescription: \"{}\"\n", "x".repeat(2 << 20)),
+    );
+    let error = capsim::scenario::load(&huge)
+        .expect_err("a 2 MB scenario is refused")
+        .to_string();
+    assert!(error.contains("over 1048576 bytes"), "{error}");
+}

@@ -208,8 +208,10 @@ const EXPERIMENT_KEYS: &[&str] = &[
 impl Tree {
     /// The scenario `text` of `path`, with the files it extends.
     pub fn from_text(path: &Path, text: &str) -> Result<Self, ReadError> {
-        let root = parse_tree(text, 0)
-            .map_err(|error| ReadError::Syntax(vec![syntax_error(path, text, error)]))?;
+        let root = parse_tree(text, 0).map_err(|error| match error {
+            TreeError::Syntax(error) => ReadError::Syntax(vec![syntax_error(path, text, error)]),
+            TreeError::TooLarge(error) => ReadError::Invalid(vec![syntax_error(path, text, error)]),
+        })?;
         let mut files = Files::default();
         let root = extend(path, root, &mut files, &mut Vec::new()).map_err(ReadError::Invalid)?;
         Ok(Self { files, root })
@@ -354,10 +356,10 @@ fn extend(
             names.join(" -> ")
         )));
     }
-    let base_text = std::fs::read_to_string(&base_path)
+    let base_text = read_scenario_file(&base_path)
         .map_err(|error| problem(format!("cannot read `{}`: {error}", base_path.display())))?;
     let base_root = parse_tree(&base_text, files.paths.len())
-        .map_err(|error| vec![syntax_error(&base_path, &base_text, error)])?;
+        .map_err(|error| vec![syntax_error(&base_path, &base_text, error.into_inner())])?;
     let base = extend(&base_path, base_root, files, chain)?;
     chain.pop();
     Ok(merge(base, root))
@@ -381,53 +383,89 @@ fn syntax_error(
 }
 
 /// Parses the first document of `text` into a tree; errors as (line, column, message).
-fn parse_tree(text: &str, file: usize) -> Result<Node, (u64, u64, String)> {
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
-    // Open collections: the node being built and its pending anchor.
-    let mut stack: Vec<(Node, usize)> = Vec::new();
+/// Why a YAML text made no tree: line, column and message.
+#[derive(Debug)]
+enum TreeError {
+    /// Not YAML (serde-saphyr words these best).
+    Syntax((u64, u64, String)),
+    /// YAML with more values than a scenario may have.
+    TooLarge((u64, u64, String)),
+}
+
+impl TreeError {
+    fn into_inner(self) -> (u64, u64, String) {
+        match self {
+            TreeError::Syntax(error) | TreeError::TooLarge(error) => error,
+        }
+    }
+}
+
+fn parse_tree(text: &str, file: usize) -> Result<Node, TreeError> {
+    // Anchored nodes, with how many nodes each holds.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    // Open collections: the node being built, its pending anchor and the
+    // node count when it opened.
+    let mut stack: Vec<(Node, usize, usize)> = Vec::new();
     let mut root = None;
+    // Nodes made so far, aliases expanded: an alias bomb stops here.
+    let mut nodes = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|error| {
             let mark = error.marker();
-            (mark.line() as u64, mark.col() as u64 + 1, error.info())
+            TreeError::Syntax((mark.line() as u64, mark.col() as u64 + 1, error.info()))
         })?;
         let at = Origin {
             file,
             line: span.start.line() as u64,
             column: span.start.col() as u64 + 1,
         };
+        let opened = nodes;
         let finished = match event {
             Event::Scalar(value, style, anchor, _) => {
+                nodes += 1;
                 let node = Node::Scalar {
                     text: value.into_owned(),
                     plain: style == ScalarStyle::Plain,
                     at,
                 };
                 if anchor > 0 {
-                    anchors.insert(anchor, node.clone());
+                    anchors.insert(anchor, (node.clone(), 1));
                 }
                 Some(node)
             }
             Event::Alias(anchor) => {
-                let node = anchors.get(&anchor).cloned().ok_or((
+                let (node, size) = anchors.get(&anchor).ok_or(TreeError::Syntax((
                     at.line,
                     at.column,
                     "alias of an unknown anchor".to_string(),
-                ))?;
-                Some(node)
+                )))?;
+                nodes = nodes.saturating_add(*size);
+                if nodes > MAX_NODES {
+                    return Err(TreeError::TooLarge((
+                        at.line,
+                        at.column,
+                        format!(
+                            "this alias makes the file more than {MAX_NODES} YAML values, \
+                             aliases expanded; a scenario needs far fewer"
+                        ),
+                    )));
+                }
+                Some(node.clone())
             }
             Event::SequenceStart(_, anchor, _) => {
-                stack.push((Node::Seq(Vec::new(), at), anchor));
+                nodes += 1;
+                stack.push((Node::Seq(Vec::new(), at), anchor, opened));
                 None
             }
             Event::MappingStart(_, anchor, _) => {
-                stack.push((Node::Map(Vec::new(), at), anchor));
+                nodes += 1;
+                stack.push((Node::Map(Vec::new(), at), anchor, opened));
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = stack.pop().expect("balanced events");
+                let (node, anchor, opened) = stack.pop().expect("balanced events");
                 if anchor > 0 {
-                    anchors.insert(anchor, node.clone());
+                    anchors.insert(anchor, (node.clone(), nodes - opened));
                 }
                 Some(node)
             }
@@ -438,8 +476,8 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, (u64, u64, String)> {
             continue;
         };
         match stack.last_mut() {
-            Some((Node::Seq(items, _), _)) => items.push(node),
-            Some((Node::Map(entries, _), _)) => match entries.last_mut() {
+            Some((Node::Seq(items, _), _, _)) => items.push(node),
+            Some((Node::Map(entries, _), _, _)) => match entries.last_mut() {
                 Some((_, value)) if is_pending(value) => *value = node,
                 _ => entries.push((
                     node,
@@ -450,7 +488,7 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, (u64, u64, String)> {
                     },
                 )),
             },
-            Some((Node::Scalar { .. }, _)) => unreachable!("scalars are never open"),
+            Some((Node::Scalar { .. }, _, _)) => unreachable!("scalars are never open"),
             None => root = Some(node),
         }
     }
@@ -462,6 +500,32 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, (u64, u64, String)> {
             column: 1,
         },
     )))
+}
+
+/// The most YAML values (scalars, sequences, mappings) a scenario file may
+/// make, aliases expanded: a few thousand make a large one.
+const MAX_NODES: usize = 200_000;
+
+/// The largest scenario file read: the shipped ones are some 20 kB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of scenario file `path`: a regular file of at most
+/// [`MAX_FILE_BYTES`] (a device or FIFO could be read forever).
+pub fn read_scenario_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, Read};
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(Error::other("it is not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::other(format!(
+            "it is over {MAX_FILE_BYTES} bytes, the most a scenario file may have"
+        )));
+    }
+    Ok(text)
 }
 
 /// Marks a mapping entry whose value has not been read yet.

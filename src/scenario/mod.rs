@@ -41,7 +41,7 @@ pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 
 /// Reads and validates the scenario at `path`, with the files it extends.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let text = compose::read_scenario_file(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
