@@ -1038,3 +1038,35 @@ fn a_scenario_is_read_in_bounded_memory() {
         .to_string();
     assert!(error.contains("over 1048576 bytes"), "{error}");
 }
+
+/// What sizes a run's memory is bounded where it is written or counted in
+/// the estimate that refuses a run too large: SLO windows of a nanosecond
+/// (a window per nanosecond to close) and instances kept warm by the
+/// hundred million.
+#[test]
+fn what_sizes_memory_is_bounded_or_estimated() {
+    let baseline = baseline_text();
+    let path = baseline_path();
+    let text = baseline.replacen("  window: 5m ", "  window: 1ns ", 1);
+    assert_ne!(text, baseline);
+    let error = capsim::scenario::parse(&path, &text)
+        .expect_err("a nanosecond window is refused")
+        .to_string();
+    assert!(error.contains("autorev-baseline.yaml:24:"), "{error}");
+    assert!(
+        error.contains("`slo.window`: must be 1s or longer"),
+        "{error}"
+    );
+    let warm = baseline
+        .replacen("min_instances: 0 ", "min_instances: 100000000 ", 1)
+        .replacen("max_instances: 30000 ", "max_instances: 100000000 ", 1);
+    assert_ne!(warm, baseline);
+    let loaded = capsim::scenario::parse(&path, &warm).expect("valid");
+    let options = capsim::experiment::RunOptions::default();
+    let size = capsim::experiment::footprint(&[capsim::experiment::Plan::tiers(&loaded)], options);
+    assert!(
+        size.memory_bytes > 1e10,
+        "10^8 warm instances estimated at {} bytes",
+        size.memory_bytes
+    );
+}

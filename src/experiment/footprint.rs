@@ -35,6 +35,10 @@ const HISTOGRAM_BYTES: f64 = 150_000.0;
 /// Bytes per request in flight (its state and its timer).
 const BYTES_PER_REQUEST_IN_FLIGHT: f64 = 256.0;
 
+/// Bytes per instance kept warm from the start (its record, its place in
+/// the available set, its links).
+const BYTES_PER_WARM_INSTANCE: f64 = 256.0;
+
 /// Expected requests per page request, fan-out included.
 pub fn requests_per_page(scenario: &Scenario) -> f64 {
     let routes = &scenario.routes;
@@ -107,7 +111,13 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
             let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;
             let histograms = (stack.routes.len() as f64 + 4.0) * HISTOGRAM_BYTES;
             let windows = minutes * 60.0 / stack.slo.window.secs().max(1.0) * 16.0;
-            let working = minutes * WORKING_BYTES_PER_MINUTE + histograms + windows + in_flight;
+            let warm: f64 = stack
+                .functions
+                .iter()
+                .map(|f| f64::from(f.min_instances) * BYTES_PER_WARM_INSTANCE)
+                .sum();
+            let working =
+                minutes * WORKING_BYTES_PER_MINUTE + histograms + windows + in_flight + warm;
             largest_working = largest_working.max(working);
             work_items += u64::from(replications);
             requests += tier_requests * f64::from(replications);

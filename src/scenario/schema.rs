@@ -94,8 +94,12 @@ pub struct Tier {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
-    /// Window length for SLO verdicts.
-    #[serde(default = "default_slo_window")]
+    /// Window length for SLO verdicts, a second or longer (a run closes
+    /// and keeps every window).
+    #[serde(
+        default = "default_slo_window",
+        deserialize_with = "a_second_or_longer"
+    )]
     pub window: Duration,
     /// Target 95th-percentile latency of user-facing requests.
     pub p95_latency: Duration,
@@ -104,6 +108,18 @@ pub struct Slo {
     /// Alert threshold on open DB connections: a count or a share of max_connections.
     #[serde(default)]
     pub db_connection_alert: Option<ConnectionThreshold>,
+}
+
+fn a_second_or_longer<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    let window = Duration::deserialize(deserializer)?;
+    if window < Duration::from_secs(1) {
+        return Err(serde::de::Error::custom(format!(
+            "must be 1s or longer ({window} would make a run close and keep a window per {window})"
+        )));
+    }
+    Ok(window)
 }
 
 fn default_slo_window() -> Duration {

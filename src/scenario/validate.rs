@@ -118,9 +118,6 @@ pub fn check(report: &mut Report, scenario: &Scenario) {
         );
     }
     check_tiers(report, scenario);
-    if scenario.slo.window.nanos() == 0 {
-        report.add(&Location::UNKNOWN, "slo.window", "must be longer than 0");
-    }
     check_traffic(report, scenario);
     check_functions(report, scenario);
     check_routes(report, scenario);
