@@ -1070,3 +1070,25 @@ fn what_sizes_memory_is_bounded_or_estimated() {
         size.memory_bytes
     );
 }
+
+/// A file that `extends` names must be a scenario: one whose top level is
+/// no mapping (any text file is YAML) was merged as an empty mapping.
+#[test]
+fn an_extended_file_must_be_a_mapping() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    write(
+        dir.path(),
+        "notes.txt",
+        "root:x:0:0:root:/root:/bin/bash\nmore text\n",
+    );
+    let child = write(
+        dir.path(),
+        "child.yaml",
+        "extends: notes.txt\nname: child\n",
+    );
+    let error = capsim::scenario::load(&child)
+        .expect_err("a text file is no base scenario")
+        .to_string();
+    assert!(error.contains("child.yaml:1:10: `extends`"), "{error}");
+    assert!(error.contains("not a scenario"), "{error}");
+}

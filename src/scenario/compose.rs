@@ -360,6 +360,13 @@ fn extend(
         .map_err(|error| problem(format!("cannot read `{}`: {error}", base_path.display())))?;
     let base_root = parse_tree(&base_text, files.paths.len())
         .map_err(|error| vec![syntax_error(&base_path, &base_text, error.into_inner())])?;
+    // Any text is YAML; a scenario is a mapping of its keys.
+    if !matches!(base_root, Node::Map(..)) {
+        return Err(problem(format!(
+            "`{}` is not a scenario: its top level is not a mapping of keys such as `name:`",
+            base_path.display()
+        )));
+    }
     let base = extend(&base_path, base_root, files, chain)?;
     chain.pop();
     Ok(merge(base, root))
