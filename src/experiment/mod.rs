@@ -56,12 +56,12 @@ impl TierRun {
     }
 
     /// The mean over replications of the per-minute series `series` reads
-    /// (NaN where a replication lacks it) at `minute`.
-    pub fn minute_mean(&self, minute: usize, series: impl Fn(&Minutes) -> Option<&[f64]>) -> f64 {
+    /// at `minute`.
+    pub fn minute_mean(&self, minute: usize, series: impl Fn(&Minutes) -> &[f64]) -> f64 {
         let sum: f64 = self
             .replications
             .iter()
-            .map(|r| series(&r.minutes).map_or(f64::NAN, |values| values[minute]))
+            .map(|r| series(&r.minutes)[minute])
             .sum();
         sum / self.replications.len() as f64
     }

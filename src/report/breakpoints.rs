@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use super::{Exporter, number};
 use crate::breakpoints::{Criterion, Evaluations, Found};
 use crate::experiment::TierRun;
+use crate::stats::Estimate;
 
 /// A finished breakpoint search.
 pub struct Breakpoints<'a> {
@@ -108,18 +109,27 @@ impl<'a> Exporter<Breakpoints<'a>> for BreakpointsCsv {
                 crossings(criterion, below),
                 crossings(criterion, at),
             ];
-            let mut push = |estimate: Option<crate::stats::Estimate>| {
+            let mut push = |estimate: Option<Estimate>| {
                 row.push(estimate.map_or(String::new(), |e| number(e.mean)));
                 row.push(estimate.map_or(String::new(), |e| number(e.half_width)));
             };
             push(below.map(|t| criterion.value(t)));
             push(at.map(|t| criterion.value(t)));
-            push(at.map(|t| t.estimate(|r| Some(r.tier.peak_rps))));
-            push(at.map(|t| t.estimate(|r| Some(r.tier.peak_sessions as f64))));
+            let (rps, sessions) = at.map(peak_load).unzip();
+            push(rps);
+            push(sessions);
             csv.write_record(&row)?;
         }
         csv.flush()
     }
+}
+
+/// A simulated count's peak request rate and open sessions.
+fn peak_load(tier: &TierRun) -> (Estimate, Estimate) {
+    (
+        tier.estimate(|r| Some(r.tier.peak_rps)),
+        tier.estimate(|r| Some(r.tier.peak_sessions as f64)),
+    )
 }
 
 /// The breakpoints as a terminal table, first crossed first.
@@ -137,12 +147,13 @@ pub fn breakpoints_table(report: &Breakpoints) -> String {
         };
         let _ = write!(text, "  {when:<32} {}", criterion.description);
         if let Some(tier) = at {
+            let (rps, sessions) = peak_load(tier);
             let _ = write!(
                 text,
                 " ({} of replications; peak {:.1} req/s, {:.0} sessions open)",
                 crossings(criterion, Some(tier)),
-                tier.estimate(|r| Some(r.tier.peak_rps)).mean,
-                tier.estimate(|r| Some(r.tier.peak_sessions as f64)).mean
+                rps.mean,
+                sessions.mean
             );
         }
         text.push('\n');

@@ -59,7 +59,7 @@ impl<'a> Exporter<ScenarioRun<'a>> for TimelinePng {
 fn series(tier: &TierRun, field: fn(&Minutes) -> &[f64], window: &Range<usize>) -> Vec<f64> {
     window
         .clone()
-        .map(|minute| tier.minute_mean(minute, |m| Some(field(m))))
+        .map(|minute| tier.minute_mean(minute, field))
         .collect()
 }
 
