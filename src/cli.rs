@@ -10,7 +10,8 @@ use capsim::breakpoints::{self, SearchOptions};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
 use capsim::report::{
-    self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ShardResults,
+    self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ReportError,
+    ReportSet, ShardResults,
 };
 use capsim::scenario::{self, Loaded, ScenarioError};
 
@@ -384,13 +385,13 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Writes `exporters`' files for `input` into `dir` and lists them.
+/// Writes `exporters`' files for `input` as `set` and lists them.
 fn write<T: ?Sized>(
     input: &T,
-    dir: &Path,
+    set: &ReportSet,
     exporters: &[Box<dyn Exporter<T>>],
 ) -> anyhow::Result<()> {
-    for path in report::write_reports(input, dir, exporters)? {
+    for path in set.write(input, exporters)? {
         println!("  wrote {}", path.display());
     }
     Ok(())
@@ -452,16 +453,28 @@ impl Mode {
         }
     }
 
-    /// Prints each run's summary and writes its reports under `out`.
-    fn report(self, runs: &[ScenarioRun], out: &Path) -> anyhow::Result<()> {
-        for run in runs {
-            print!("{}", report::saturation_summary(run));
-            let dir = out.join(&run.scenario.name);
-            match self {
-                Mode::Tiers => write(run, &dir, &report::exporters(run))?,
-                Mode::Sweep { .. } => {
-                    write(run, &dir.join("sweep"), &report::sweep_exporters(run))?
+    /// Claims the report set of each scenario under `out`, before any of
+    /// them is simulated.
+    fn claim(self, loaded: &[Loaded], out: &Path) -> Result<Vec<ReportSet>, ReportError> {
+        loaded
+            .iter()
+            .map(|l| {
+                let dir = out.join(&l.scenario.name);
+                match self {
+                    Mode::Tiers => ReportSet::claim(&dir, "run"),
+                    Mode::Sweep { .. } => ReportSet::claim(&dir.join("sweep"), "sweep"),
                 }
+            })
+            .collect()
+    }
+
+    /// Prints each run's summary and writes its reports as its set.
+    fn report(self, runs: &[ScenarioRun], sets: &[ReportSet]) -> anyhow::Result<()> {
+        for (run, set) in runs.iter().zip(sets) {
+            print!("{}", report::saturation_summary(run));
+            match self {
+                Mode::Tiers => write(run, set, &report::exporters(run))?,
+                Mode::Sweep { .. } => write(run, set, &report::sweep_exporters(run))?,
             }
         }
         Ok(())
@@ -513,13 +526,16 @@ fn simulate(
         return Ok(outcome);
     }
     let Some(shard) = shard else {
+        let sets = mode.claim(&loaded, &common.out)?;
         let runs = experiment::run(&plans, common.run_options())
             .context("cannot start the worker threads")?;
-        mode.report(&runs, &common.out)?;
+        mode.report(&runs, &sets)?;
         return Ok(Outcome::Success);
     };
     // The index comes from the command line or its environment: a usage error.
     let index = shard.index().map_err(anyhow::Error::msg)?;
+    // Each shard's part is a set of its own: shards share the folder.
+    let set = ReportSet::claim(&common.out, &format!("part-{index}-of-{}", shard.count))?;
     let results = match experiment::run_shard(&plans, common.run_options(), index, shard.count) {
         Ok(results) => results,
         Err(error @ ShardError::AutoCompute) => {
@@ -542,7 +558,7 @@ fn simulate(
         shard.count,
         part.results.len()
     );
-    write(&part, &common.out, &exporters)?;
+    write(&part, &set, &exporters)?;
     Ok(Outcome::Success)
 }
 
@@ -598,6 +614,7 @@ fn merge(paths: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
             now.path, then.name
         ));
     }
+    let sets = mode.claim(&loaded, out)?;
     let plans = mode.plans(&loaded);
     let options = RunOptions {
         replications: identity.replications,
@@ -616,7 +633,7 @@ fn merge(paths: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
         results.extend(part.results);
     }
     let runs = experiment::assemble(&plans, results);
-    mode.report(&runs, out)?;
+    mode.report(&runs, &sets)?;
     Ok(Outcome::Success)
 }
 
@@ -656,6 +673,7 @@ fn find_breakpoints(
     {
         return Ok(outcome);
     }
+    let set = ReportSet::claim(&common.out.join(&scenario.name), "breakpoints")?;
     let criteria = breakpoints::criteria(scenario);
     let options = SearchOptions {
         low: users.low,
@@ -674,7 +692,7 @@ fn find_breakpoints(
     };
     print!("{}", report::breakpoints_table(&report));
     let exporters: Vec<Box<dyn Exporter<Breakpoints>>> = vec![Box::new(BreakpointsCsv)];
-    write(&report, &common.out.join(&scenario.name), &exporters)?;
+    write(&report, &set, &exporters)?;
     Ok(Outcome::Success)
 }
 
@@ -709,16 +727,19 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
     {
         return Ok(outcome);
     }
+    let names: Vec<&str> = loaded.iter().map(|l| l.scenario.name.as_str()).collect();
+    let set = ReportSet::claim(
+        &common.out.join(format!("compare-{}", names.join("-vs-"))),
+        "compare",
+    )?;
     let runs =
         experiment::run(&plans, common.run_options()).context("cannot start the worker threads")?;
-    let names: Vec<&str> = runs.iter().map(|r| r.scenario.name.as_str()).collect();
-    let dir = common.out.join(format!("compare-{}", names.join("-vs-")));
     let comparison = Comparison { runs };
     let mut exporters: Vec<Box<dyn Exporter<Comparison>>> = vec![Box::new(CompareCsv)];
     for chart in report::compare_charts() {
         exporters.push(Box::new(chart));
     }
     print!("{}", report::comparison_summary(&comparison));
-    write(&comparison, &dir, &exporters)?;
+    write(&comparison, &set, &exporters)?;
     Ok(Outcome::Success)
 }

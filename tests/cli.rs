@@ -265,7 +265,7 @@ fn same_seed_gives_identical_csvs_on_one_thread_or_two() {
         .expect("output folder")
         .filter(|e| {
             e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         })
         .count();
     assert_eq!(leftovers, 0, "temporary files left behind");
@@ -1091,4 +1091,192 @@ fn an_extended_file_must_be_a_mapping() {
         .to_string();
     assert!(error.contains("child.yaml:1:10: `extends`"), "{error}");
     assert!(error.contains("not a scenario"), "{error}");
+}
+
+/// Hidden temporary files (`.capsim-<set>~XXXXXX.tmp`) in `dir`.
+fn temporary_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .expect("a report folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.starts_with(".capsim-") && name.ends_with(".tmp"))
+        .collect()
+}
+
+/// A one-tier, one-day baseline that runs in well under a second.
+fn tiny_baseline() -> String {
+    short_baseline()
+        .replacen("horizon: 2d ", "horizon: 1d ", 1)
+        .replacen("  - { name: \"Tier 2\", users: 1000 }\n", "", 1)
+}
+
+#[test]
+fn reports_replace_a_planted_symlink_instead_of_following_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "tiny.yaml", &tiny_baseline());
+    let reports = dir.path().join("out/autorev-baseline");
+    fs::create_dir_all(&reports).expect("a folder");
+    let victim = write(dir.path(), "victim.txt", "keep me");
+    // At the report's name, and at the fixed temporary name capsim once used.
+    std::os::unix::fs::symlink(&victim, reports.join("summary.csv")).expect("a symlink");
+    std::os::unix::fs::symlink(&victim, reports.join(".routes.csv.partial")).expect("a symlink");
+    capsim()
+        .args(["run", "--replications", "1", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "keep me");
+    let summary = reports.join("summary.csv");
+    assert!(summary.symlink_metadata().expect("summary").is_file());
+    assert!(temporary_files(&reports).is_empty());
+}
+
+#[test]
+fn a_report_set_being_written_refuses_a_second_writer_before_it_simulates() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "tiny.yaml", &tiny_baseline());
+    let out = dir.path().join("out");
+    let held = capsim::report::ReportSet::claim(&out.join("autorev-baseline"), "run")
+        .expect("the set is free");
+    capsim()
+        .args(["run", "--replications", "1", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "another capsim is writing the run reports in",
+        ));
+    // Other sets of the same folder are free: breakpoints, and the sweep.
+    capsim()
+        .args([
+            "sweep",
+            "--users",
+            "10..100",
+            "--points",
+            "2",
+            "--replications",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&scenario)
+        .assert()
+        .success();
+    drop(held);
+    capsim()
+        .args(["run", "--replications", "1", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .assert()
+        .success();
+}
+
+#[test]
+fn concurrent_shards_write_their_parts_into_one_folder() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "short.yaml", &short_baseline());
+    let parts = dir.path().join("parts");
+    let binary = assert_cmd::cargo::cargo_bin("capsim");
+    let shards: Vec<std::process::Child> = (0..4)
+        .map(|k| {
+            std::process::Command::new(&binary)
+                .args(["run", "--replications", "2", "--threads", "1"])
+                .arg("--shard")
+                .arg(format!("{k}/4"))
+                .arg("--out")
+                .arg(&parts)
+                .arg(&scenario)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("a shard starts")
+        })
+        .collect();
+    for mut shard in shards {
+        assert!(shard.wait().expect("a shard ends").success());
+    }
+    capsim()
+        .args(["merge", "--out"])
+        .arg(dir.path().join("merged"))
+        .args((0..4).map(|k| parts.join(format!("part-{k}-of-4.csv"))))
+        .assert()
+        .success();
+    assert!(temporary_files(&parts).is_empty());
+}
+
+#[test]
+fn a_report_set_is_replaced_whole_and_other_sets_are_untouched() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let with_costs = write(dir.path(), "costs.yaml", &tiny_baseline());
+    let text = tiny_baseline();
+    let costs = text.find("\ncosts:\n").expect("the baseline has costs");
+    let end = text[costs + 1..]
+        .find("\n\n")
+        .map_or(text.len(), |e| costs + 1 + e);
+    let without_costs = write(
+        dir.path(),
+        "no-costs.yaml",
+        &format!("{}{}", &text[..costs], &text[end..]),
+    );
+    let out = dir.path().join("out");
+    let reports = out.join("autorev-baseline");
+    let run = |scenario: &Path| {
+        capsim()
+            .args(["run", "--replications", "1", "--out"])
+            .arg(&out)
+            .arg(scenario)
+            .assert()
+            .success();
+    };
+    run(&with_costs);
+    assert!(reports.join("costs.csv").exists());
+    // Another command's file, and a killed writer's leftovers of this set
+    // and of another set.
+    write(&reports, "breakpoints.csv", "other command");
+    write(&reports, ".capsim-run~Ab12Cd.tmp", "leftover");
+    write(&reports, ".capsim-breakpoints~Ab12Cd.tmp", "live elsewhere");
+    run(&without_costs);
+    assert!(
+        !reports.join("costs.csv").exists() && !reports.join("costs.png").exists(),
+        "files of the previous set that the new one lacks are removed"
+    );
+    assert!(reports.join("summary.csv").exists());
+    assert_eq!(
+        fs::read_to_string(reports.join("breakpoints.csv")).expect("kept"),
+        "other command"
+    );
+    assert_eq!(
+        temporary_files(&reports),
+        vec![".capsim-breakpoints~Ab12Cd.tmp".to_string()]
+    );
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "short.yaml", &short_baseline());
+    let out = dir.path().join("out");
+    let binary = assert_cmd::cargo::cargo_bin("capsim");
+    let mut run = std::process::Command::new(binary)
+        .args(["run", "--replications", "40", "--threads", "1", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the run starts");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = run.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(130), "exits as SIGINT would: {status}");
+    assert!(temporary_files(&out.join("autorev-baseline")).is_empty());
 }

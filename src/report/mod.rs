@@ -1,7 +1,6 @@
 //! Reports: CSV files behind a small [`Exporter`] trait (one file per
-//! format) and the terminal summary. Files are written to temporary names and
-//! renamed only when every one of them is complete, so a failed run never
-//! leaves a half-written report.
+//! format) and the terminal summary. A command's files are written as one
+//! [`ReportSet`]: all of them replace the previous ones, or none does.
 
 mod alerts_csv;
 mod breakpoints;
@@ -10,15 +9,15 @@ mod check;
 mod columns;
 mod compare;
 mod costs_csv;
+mod output;
 mod part_file;
 mod routes_csv;
 mod summary_csv;
 mod terminal;
 mod timeseries_csv;
 
-use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::experiment::ScenarioRun;
 
@@ -28,6 +27,7 @@ pub use charts::{CostsPng, LATENCY_PNG, SATURATION_PNG, TierLinesPng, TimelinePn
 pub use check::check_summary;
 pub use compare::{CompareChart, CompareCsv, Comparison, compare_charts, comparison_summary};
 pub use costs_csv::CostsCsv;
+pub use output::{ReportSet, remove_temporary_files};
 pub use part_file::{PartFile, ShardResults};
 pub use routes_csv::RoutesCsv;
 pub use summary_csv::SummaryCsv;
@@ -89,48 +89,18 @@ pub enum ReportError {
         /// The cause.
         source: io::Error,
     },
-}
-
-/// Writes every exporter's file for `input` into `dir`, all or none.
-pub fn write_reports<T: ?Sized>(
-    input: &T,
-    dir: &Path,
-    exporters: &[Box<dyn Exporter<T>>],
-) -> Result<Vec<PathBuf>, ReportError> {
-    let failed = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReportError::Write { path, source }
-    };
-    fs::create_dir_all(dir).map_err(failed(dir))?;
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = (|| {
-        for exporter in exporters {
-            let name = exporter.file_name();
-            let path = dir.join(&name);
-            let temporary = dir.join(format!(".{name}.partial"));
-            let mut file =
-                io::BufWriter::new(fs::File::create(&temporary).map_err(failed(&temporary))?);
-            staged.push((temporary.clone(), path));
-            exporter
-                .write(input, &mut file)
-                .map_err(failed(&temporary))?;
-            file.into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
-                .map_err(failed(&temporary))?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = result {
-        for (temporary, _) in &staged {
-            let _ = fs::remove_file(temporary);
-        }
-        return Err(error);
-    }
-    for (temporary, path) in &staged {
-        fs::rename(temporary, path).map_err(failed(path))?;
-    }
-    Ok(staged.into_iter().map(|(_, path)| path).collect())
+    /// Another process is writing the same report set.
+    #[error(
+        "another capsim is writing the {set} reports in {} (it holds .capsim-{set}.lock there); \
+         wait for it to finish, or write to another --out folder",
+        dir.display()
+    )]
+    Busy {
+        /// The folder.
+        dir: PathBuf,
+        /// The report set.
+        set: String,
+    },
 }
 
 /// The names of several lists, each once, in order of first appearance.
