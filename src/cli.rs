@@ -495,7 +495,11 @@ fn run_identity(
         scenarios: loaded
             .iter()
             .map(|l| ScenarioIdentity {
-                path: l.path.display().to_string(),
+                // Absolute, so that `merge` finds it from any folder.
+                path: std::path::absolute(&l.path)
+                    .unwrap_or_else(|_| l.path.clone())
+                    .display()
+                    .to_string(),
                 name: l.scenario.name.clone(),
                 seed: l.scenario.seed,
                 fingerprint: part::fingerprint(&format!("{:?}{:?}", l.scenario, l.tier_stacks)),

@@ -1280,3 +1280,40 @@ fn an_interrupted_run_leaves_no_temporary_files() {
     assert_eq!(status.code(), Some(130), "exits as SIGINT would: {status}");
     assert!(temporary_files(&out.join("autorev-baseline")).is_empty());
 }
+
+#[test]
+fn merge_finds_the_scenario_from_another_folder() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let here = dir.path().join("here");
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(&here).expect("a folder");
+    fs::create_dir_all(&elsewhere).expect("a folder");
+    write(&here, "tiny.yaml", &tiny_baseline());
+    for shard in ["0/2", "1/2"] {
+        capsim()
+            .current_dir(&here)
+            .args([
+                "run",
+                "--replications",
+                "2",
+                "--shard",
+                shard,
+                "--out",
+                "parts",
+            ])
+            .arg("tiny.yaml")
+            .assert()
+            .success();
+    }
+    capsim()
+        .current_dir(&elsewhere)
+        .args(["merge", "--out", "merged"])
+        .args((0..2).map(|k| here.join(format!("parts/part-{k}-of-2.csv"))))
+        .assert()
+        .success();
+    assert!(
+        elsewhere
+            .join("merged/autorev-baseline/summary.csv")
+            .exists()
+    );
+}
