@@ -1260,13 +1260,13 @@ fn a_report_set_is_replaced_whole_and_other_sets_are_untouched() {
 #[test]
 fn an_interrupted_run_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let scenario = write(dir.path(), "short.yaml", &short_baseline());
     let out = dir.path().join("out");
     let binary = assert_cmd::cargo::cargo_bin("capsim");
+    // The whole baseline: minutes of work, interrupted after half a second.
     let mut run = std::process::Command::new(binary)
         .args(["run", "--replications", "40", "--threads", "1", "--out"])
         .arg(&out)
-        .arg(&scenario)
+        .arg(baseline_path())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("the run starts");
@@ -1316,4 +1316,98 @@ fn merge_finds_the_scenario_from_another_folder() {
             .join("merged/autorev-baseline/summary.csv")
             .exists()
     );
+}
+
+#[test]
+fn errors_point_at_the_mapping_or_file_that_is_wrong() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let baseline = baseline_text();
+    let line_of = |text: &str, needle: &str| {
+        text.lines()
+            .position(|line| line.starts_with(needle))
+            .expect("the line is there")
+            + 1
+    };
+    // A missing key: at the mapping that lacks it, with the keys it takes
+    // (the parser pointed at the mapping's last key).
+    let no_start = baseline.replacen(
+        "  time_to_first_token: { dist: lognormal, median: 1.5s, p95: 4s }",
+        "",
+        1,
+    );
+    let path = write(dir.path(), "no-ttft.yaml", &no_start);
+    let stderr = check_error(&path);
+    let ai = line_of(&no_start, "ai:");
+    assert!(
+        stderr.contains(&format!(
+            "{}:{ai}:1: `ai`: missing field `time_to_first_token` (expected one of model,",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    let no_idle = baseline.replacen("    idle_timeout: 10m ", "    # none ", 1);
+    let path = write(dir.path(), "no-idle.yaml", &no_idle);
+    let stderr = check_error(&path);
+    let api = line_of(&no_idle, "  - name: api");
+    assert!(
+        stderr.contains(&format!(
+            "{}:{api}:5: `functions[0]`: missing field `idle_timeout` (expected one of name,",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    // A syntax error of an extending file is reported as one.
+    let child = extending(dir.path(), "ai: { model: x\n");
+    let stderr = check_error(&child);
+    assert!(
+        stderr.contains(&format!("{}:3:", child.display())) && !stderr.contains("unknown field"),
+        "{stderr}"
+    );
+    // An empty key would delete the base's section: refused, in the child
+    // (`ai: ~` removes it on purpose).
+    let child = extending(dir.path(), "ai:\n");
+    let stderr = check_error(&child);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:1: `ai`: is empty here, which would remove what",
+            child.display()
+        )),
+        "{stderr}"
+    );
+    // A value the parser refuses, in a derived scenario: located.
+    let child = extending(
+        dir.path(),
+        "database: { pooler: { enabled: true, default_pool_size: 0 } }\n",
+    );
+    let stderr = check_error(&child);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:57: `database.pooler.default_pool_size`: must be 1 or more",
+            child.display()
+        )),
+        "{stderr}"
+    );
+    // No programmer's hints from the YAML library; a second document and a
+    // key given twice are named as such, in a plain file and an extending one.
+    for (name, text, expected) in [
+        (
+            "twice.yaml",
+            format!("{baseline}name: again\n"),
+            "this key is given twice",
+        ),
+        (
+            "second.yaml",
+            format!("{baseline}---\nname: b\n"),
+            "holds one YAML document",
+        ),
+    ] {
+        let stderr = check_error(&write(dir.path(), name, &text));
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("Options") && !stderr.contains("from_str"),
+            "{stderr}"
+        );
+    }
+    let child = extending(dir.path(), "---\nname: b\n");
+    assert!(check_error(&child).contains("holds one YAML document"));
 }

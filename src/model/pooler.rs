@@ -65,7 +65,7 @@ impl Pooler {
         let config: &PoolerConfig = database.pooler.as_ref().filter(|p| p.enabled)?;
         Some(Self {
             mode: config.mode,
-            pool_size: config.default_pool_size,
+            pool_size: config.default_pool_size.0,
             reserve_size: config.reserve_pool_size,
             reserve_timeout: config.reserve_pool_timeout.nanos(),
             max_clients: database.max_client_conn(),

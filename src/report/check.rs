@@ -23,7 +23,7 @@ fn write_database(text: &mut String, scenario: &Scenario) {
                 "; pooler in {:?} mode: {} clients, pool of {} (+{} reserve), waits up to {}",
                 pooler.mode,
                 database.max_client_conn(),
-                pooler.default_pool_size,
+                pooler.default_pool_size.0,
                 pooler.reserve_pool_size,
                 pooler.query_wait_timeout
             );

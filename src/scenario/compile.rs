@@ -362,7 +362,7 @@ impl Compiler<'_, '_> {
     }
 
     fn database(&mut self) -> Database {
-        let database = &self.file.database;
+        let database = &self.file.database.value;
         let read_replicas = database.read_replicas.as_ref().map_or(0, |replicas| {
             self.at_most(
                 u64::from(replicas.value),

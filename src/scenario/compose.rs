@@ -99,6 +99,45 @@ fn merge(base: Node, over: Node) -> Node {
     }
 }
 
+/// Keys `over` leaves empty (`key:` and nothing after it) where `base` has
+/// a value: merged, that would silently remove what `base` sets, most often
+/// by mistake. `key: ~` (or `null`) removes it on purpose.
+/// Each as (the key in `over`, its path under `path`, the value in `base`).
+fn removals(base: &Node, over: &Node, path: &str) -> Vec<(Origin, String, Origin)> {
+    let (Node::Map(entries, _), Node::Map(_, _)) = (over, base) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (key, value) in entries {
+        let (Some(name), Some(before)) = (key.key_text(), key.key_text().and_then(|k| base.get(k)))
+        else {
+            continue;
+        };
+        let path = if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        };
+        if matches!(value, Node::Scalar { text, plain: true, .. } if text.is_empty()) {
+            found.push((key.origin(), path, before.origin()));
+        } else {
+            found.extend(removals(before, value, &path));
+        }
+    }
+    found
+}
+
+/// The message for a removal found by [`removals`] of what `base` set.
+fn removal_message(base: &Path, before: Origin) -> String {
+    format!(
+        "is empty here, which would remove what {}:{}:{} sets: leave the key out to keep that, \
+         give the value it should have, or write `~` to remove it on purpose",
+        base.display(),
+        before.line,
+        before.column
+    )
+}
+
 /// The files read so far, for positions.
 #[derive(Clone, Debug, Default)]
 pub struct Files {
@@ -265,6 +304,13 @@ impl Tree {
                     ));
                 }
             }
+            for (at, key, before) in removals(&self.root, set, "") {
+                problems.push(self.diagnostic(
+                    at,
+                    format!("tiers[{index}].set.{key}"),
+                    removal_message(&self.files.paths[before.file], before),
+                ));
+            }
             let merged = merge(self.root.clone(), set.clone());
             stacks.push((index, self.emit(&merged)));
         }
@@ -369,6 +415,21 @@ fn extend(
     }
     let base = extend(&base_path, base_root, files, chain)?;
     chain.pop();
+    let removed = removals(&base, &root, "");
+    if !removed.is_empty() {
+        return Err(removed
+            .into_iter()
+            .map(|(at, key, before)| Diagnostic {
+                position: Position {
+                    file: path.to_path_buf(),
+                    line: at.line,
+                    column: at.column,
+                },
+                key,
+                message: removal_message(&files.paths[before.file], before),
+            })
+            .collect());
+    }
     Ok(merge(base, root))
 }
 
@@ -430,8 +491,15 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, TreeError> {
         let finished = match event {
             Event::Scalar(value, style, anchor, _) => {
                 nodes += 1;
+                // The parser reads `key:` with nothing after it as `~`;
+                // an empty span tells it from a `~` written.
+                let written = span.start != span.end;
                 let node = Node::Scalar {
-                    text: value.into_owned(),
+                    text: if written {
+                        value.into_owned()
+                    } else {
+                        String::new()
+                    },
                     plain: style == ScalarStyle::Plain,
                     at,
                 };
@@ -476,7 +544,14 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, TreeError> {
                 }
                 Some(node)
             }
-            Event::DocumentEnd => break,
+            Event::DocumentStart(..) if root.is_some() => {
+                return Err(TreeError::Syntax((
+                    at.line,
+                    at.column,
+                    "a scenario file holds one YAML document; this is a second one (after `---`)"
+                        .to_string(),
+                )));
+            }
             _ => None,
         };
         let Some(node) = finished else {
@@ -507,6 +582,88 @@ fn parse_tree(text: &str, file: usize) -> Result<Node, TreeError> {
             column: 1,
         },
     )))
+}
+
+/// The mapping of `text` that holds the key written at `line`, `column`:
+/// where it is written (the key holding it, or its own start at the top
+/// level and in a list), and `text` with the key `capsim-probe` added to it,
+/// so that the schema's error for an unknown key lists the keys it takes.
+pub struct MappingAt {
+    /// 1-based line and column.
+    pub line: u64,
+    pub column: u64,
+    /// Its key path, such as `functions[0]` (empty at the top level).
+    pub key: String,
+    /// `text` with the probe key in that mapping.
+    pub probed: String,
+}
+
+/// The probe key [`mapping_holding`] adds: no schema has it.
+pub const PROBE_KEY: &str = "capsim-probe";
+
+/// See [`MappingAt`]; `None` if no key (or mapping) starts there.
+pub fn mapping_holding(text: &str, line: u64, column: u64) -> Option<MappingAt> {
+    /// The holder, start and key path of the mapping under `node` (at
+    /// `path`, held at `holder`) with a key or start at `target`.
+    fn find(
+        node: &Node,
+        holder: Origin,
+        path: &str,
+        target: (u64, u64),
+    ) -> Option<(Origin, Origin, String)> {
+        let at = |origin: Origin| (origin.line, origin.column) == target;
+        match node {
+            Node::Map(entries, start) => {
+                if at(*start) || entries.iter().any(|(key, _)| at(key.origin())) {
+                    return Some((holder, *start, path.to_string()));
+                }
+                entries.iter().find_map(|(key, value)| {
+                    let key_text = key.key_text()?;
+                    let path = if path.is_empty() {
+                        key_text.to_string()
+                    } else {
+                        format!("{path}.{key_text}")
+                    };
+                    find(value, key.origin(), &path, target)
+                })
+            }
+            Node::Seq(items, _) => items.iter().enumerate().find_map(|(index, item)| {
+                find(item, item.origin(), &format!("{path}[{index}]"), target)
+            }),
+            Node::Scalar { .. } => None,
+        }
+    }
+    let root = parse_tree(text, 0).ok()?;
+    let (holder, start, key) = find(&root, root.origin(), "", (line, column))?;
+    let offset = byte_offset(text, start.line, start.column)?;
+    let probe = if text[offset..].starts_with('{') {
+        (offset + 1, format!("{PROBE_KEY}: 0, "))
+    } else {
+        let indent = " ".repeat(start.column.saturating_sub(1) as usize);
+        (offset, format!("{PROBE_KEY}: 0\n{indent}"))
+    };
+    let mut probed = text.to_string();
+    probed.insert_str(probe.0, &probe.1);
+    Some(MappingAt {
+        line: holder.line,
+        column: holder.column,
+        key,
+        probed,
+    })
+}
+
+/// The byte offset of 1-based `line` and character `column` in `text`.
+fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text[start..].find('\n')? + 1;
+    }
+    let line_text = &text[start..];
+    let within = line_text
+        .char_indices()
+        .nth(column.checked_sub(1)? as usize)
+        .map_or(line_text.len(), |(index, _)| index);
+    Some(start + within)
 }
 
 /// The most YAML values (scalars, sequences, mappings) a scenario file may

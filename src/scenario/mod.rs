@@ -53,12 +53,15 @@ pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
 pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     let tree = match Tree::from_text(path, text) {
         Ok(tree) => tree,
-        // serde-saphyr words syntax errors best; its parser is the same.
+        // serde-saphyr words syntax errors best (its parser is the same);
+        // read into no particular type, so that only the syntax can fail.
         Err(ReadError::Syntax(problems)) => {
-            return Err(match document(&SourceMap::file(path), text) {
-                Err(error) => error,
-                Ok(_) => ScenarioError::Invalid(problems),
-            });
+            return Err(ScenarioError::Invalid(
+                match serde_saphyr::from_str::<serde::de::IgnoredAny>(text) {
+                    Err(error) => vec![from_yaml_error(&SourceMap::file(path), text, &error)],
+                    Ok(_) => problems,
+                },
+            ));
         }
         Err(ReadError::Invalid(problems)) => return Err(ScenarioError::Invalid(problems)),
     };
@@ -143,11 +146,40 @@ fn from_yaml_error(source: &SourceMap, text: &str, error: &serde_saphyr::Error) 
         .render_with_options(serde_saphyr::render_options! {
             snippets: serde_saphyr::SnippetMode::Off,
         });
-    // The position is printed in front; drop the parser's own suffix.
+    // The position is printed in front; drop the parser's own suffix, and
+    // its hints to a programmer.
     let message = match rendered.rfind(" at line ") {
         Some(at) => rendered[..at].to_string(),
         None => rendered,
     };
+    let message = if message.starts_with("duplicate mapping key") {
+        "this key is given twice in its mapping; keep one".to_string()
+    } else if message.starts_with("multiple YAML documents") {
+        "a scenario file holds one YAML document; this is a second one (after `---`)".to_string()
+    } else {
+        message
+    };
+    if let Some(field) = message.strip_prefix("missing field ") {
+        // The parser points at the mapping's last key; point at the mapping.
+        if let Some(mapping) = compose::mapping_holding(text, location.line(), location.column()) {
+            let expected = serde_saphyr::from_str::<schema::Scenario>(&mapping.probed)
+                .err()
+                .map(|error| error.without_snippet().to_string())
+                .and_then(|probe| {
+                    let unknown = format!("unknown field `{}`, expected ", compose::PROBE_KEY);
+                    let list = &probe[probe.find(&unknown)? + unknown.len()..];
+                    Some(list[..list.find(" at line ").unwrap_or(list.len())].to_string())
+                });
+            return Diagnostic {
+                position: source.position_of(mapping.line, mapping.column),
+                key: mapping.key,
+                message: match expected {
+                    Some(keys) => format!("missing field {field} (expected {keys})"),
+                    None => format!("missing field {field}"),
+                },
+            };
+        }
+    }
     Diagnostic {
         position: source.position(&location),
         key: key_path::key_path(text, location.line(), location.column()),

@@ -49,7 +49,7 @@ pub struct Scenario {
     /// Function deployments.
     pub functions: Spanned<Vec<Function>>,
     /// The Postgres database.
-    pub database: Database,
+    pub database: Spanned<Database>,
     /// Rate limiters by name, as routes refer to them.
     #[serde(default)]
     pub rate_limits: BTreeMap<String, Spanned<RateLimit>>,
@@ -826,7 +826,7 @@ pub struct Pooler {
     pub mode: PoolMode,
     /// Server connections the pool opens at most.
     #[serde(default = "default_pool_size")]
-    pub default_pool_size: u32,
+    pub default_pool_size: Count,
     /// Extra server connections for clients that waited `reserve_pool_timeout`.
     #[serde(default)]
     pub reserve_pool_size: u32,
@@ -845,8 +845,8 @@ pub struct Pooler {
 }
 
 // PgBouncer's defaults (FACTS.md §1).
-fn default_pool_size() -> u32 {
-    20
+fn default_pool_size() -> Count {
+    Count(20)
 }
 
 fn default_reserve_pool_timeout() -> Duration {

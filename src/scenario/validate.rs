@@ -204,8 +204,8 @@ fn check_alerts(report: &mut Report, scenario: &Scenario) {
 }
 
 fn check_costs(report: &mut Report, scenario: &Scenario) {
-    let compute = scenario.database.compute.as_ref();
-    if let (Some(compute), Some(max)) = (compute, &scenario.database.max_connections)
+    let compute = scenario.database.value.compute.as_ref();
+    if let (Some(compute), Some(max)) = (compute, &scenario.database.value.max_connections)
         && compute.value == Compute::Auto
     {
         report.add(
@@ -673,10 +673,10 @@ fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
 }
 
 fn check_database(report: &mut Report, scenario: &Scenario) {
-    let database = &scenario.database;
+    let database = &scenario.database.value;
     let Some(max) = database.max_connections() else {
         report.add(
-            &Location::UNKNOWN,
+            &scenario.database.referenced,
             "database.max_connections",
             "is required unless database.compute gives it; Supabase Micro allows 60 (FACTS.md §2)",
         );
@@ -709,16 +709,6 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
             );
         }
     }
-    if let Some(pooler) = &database.pooler
-        && pooler.default_pool_size == 0
-    {
-        report.add(
-            &Location::UNKNOWN,
-            "database.pooler.default_pool_size",
-            "must be 1 or more",
-        );
-    }
-
     if database.connections_per_instance.value == 0 {
         report.add(
             &database.connections_per_instance.referenced,
