@@ -1,7 +1,8 @@
 //! Integration tests, one binary: model validation against closed forms,
-//! determinism, and the command line.
+//! determinism, the command line, and mutation fuzzing of the scenarios.
 
 mod cli;
 mod compose;
 mod costs;
+mod fuzz;
 mod validation;
