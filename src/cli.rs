@@ -15,6 +15,23 @@ use capsim::report::{
 };
 use capsim::scenario::{self, Loaded, ScenarioError};
 
+/// Prints a line to standard output, ignoring a closed one (`capsim run |
+/// head`): the reports are the output that matters, and are still written.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// As [`say!`], without the line's end.
+macro_rules! say_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// capsim: capacity-planning simulation of serverless web stacks.
 #[derive(Debug, Parser)]
 #[command(name = "capsim", version, about)]
@@ -49,9 +66,18 @@ impl Common {
     /// Refuses (`Some(InvalidInput)`) a run of `plans` estimated to need
     /// more memory than is available, unless `--allow-large`.
     fn refuse_too_large(&self, plans: &[Plan]) -> Option<Outcome> {
-        let size = experiment::footprint(plans, self.run_options());
-        let available = experiment::available_memory()?;
+        let options = self.run_options();
+        let size = experiment::footprint(plans, options);
+        let available = experiment::available_memory().unwrap_or(f64::INFINITY);
         if self.allow_large || size.memory_bytes <= available * 0.9 {
+            say!(
+                "{} tier x replication items, about {:.3e} requests, about {:.0} MB of memory on \
+                 {} threads (estimated)",
+                size.work_items,
+                size.requests,
+                size.memory_bytes / 1e6,
+                options.worker_threads().min(size.work_items as usize)
+            );
             return None;
         }
         eprintln!(
@@ -374,7 +400,7 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
     for path in paths {
         match scenario::load(path) {
             Ok(loaded) => {
-                print!("{}", report::check_summary(&loaded));
+                say_text!("{}", report::check_summary(&loaded));
             }
             Err(error) => {
                 report_errors(&[error]);
@@ -392,7 +418,7 @@ fn write<T: ?Sized>(
     exporters: &[Box<dyn Exporter<T>>],
 ) -> anyhow::Result<()> {
     for path in set.write(input, exporters)? {
-        println!("  wrote {}", path.display());
+        say!("  wrote {}", path.display());
     }
     Ok(())
 }
@@ -471,7 +497,7 @@ impl Mode {
     /// Prints each run's summary and writes its reports as its set.
     fn report(self, runs: &[ScenarioRun], sets: &[ReportSet]) -> anyhow::Result<()> {
         for (run, set) in runs.iter().zip(sets) {
-            print!("{}", report::saturation_summary(run));
+            say_text!("{}", report::saturation_summary(run));
             match self {
                 Mode::Tiers => write(run, set, &report::exporters(run))?,
                 Mode::Sweep { .. } => write(run, set, &report::sweep_exporters(run))?,
@@ -557,7 +583,7 @@ fn simulate(
         shard: index,
         count: shard.count,
     })];
-    println!(
+    say!(
         "shard {index} of {}: {} work items simulated",
         shard.count,
         part.results.len()
@@ -694,7 +720,7 @@ fn find_breakpoints(
         found,
         evaluations,
     };
-    print!("{}", report::breakpoints_table(&report));
+    say_text!("{}", report::breakpoints_table(&report));
     let exporters: Vec<Box<dyn Exporter<Breakpoints>>> = vec![Box::new(BreakpointsCsv)];
     write(&report, &set, &exporters)?;
     Ok(Outcome::Success)
@@ -743,7 +769,7 @@ fn compare(paths: &[PathBuf], common: &Common) -> anyhow::Result<Outcome> {
     for chart in report::compare_charts() {
         exporters.push(Box::new(chart));
     }
-    print!("{}", report::comparison_summary(&comparison));
+    say_text!("{}", report::comparison_summary(&comparison));
     write(&comparison, &set, &exporters)?;
     Ok(Outcome::Success)
 }

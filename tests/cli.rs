@@ -1069,6 +1069,55 @@ fn what_sizes_memory_is_bounded_or_estimated() {
         "10^8 warm instances estimated at {} bytes",
         size.memory_bytes
     );
+    // Each input the estimate missed, alone on one tier of the baseline:
+    // each allocates gigabytes (or makes that many requests), so each must
+    // be estimated above 10 GB where the plain tier is some megabytes.
+    let one_tier = |text: &str, users: &str| {
+        let text = text
+            .replacen(
+                "  - { name: \"Tier 1\", users: 100 }",
+                &format!("  - {{ name: t, users: {users} }}"),
+                1,
+            )
+            .replacen("  - { name: \"Tier 2\", users: 1000 }\n", "", 1)
+            .replacen("  - { name: \"Tier 3\", users: 10000 }\n", "", 1)
+            .replacen("  - { name: \"Tier 4\", users: 100000 }\n", "", 1);
+        let loaded = capsim::scenario::parse(&path, &text).expect("valid");
+        let options = capsim::experiment::RunOptions {
+            replications: Some(1),
+            ..Default::default()
+        };
+        capsim::experiment::footprint(&[capsim::experiment::Plan::tiers(&loaded)], options)
+            .memory_bytes
+    };
+    let plain = one_tier(&baseline, "1000");
+    assert!(plain < 1e9, "one plain tier estimated at {plain} bytes");
+    for (what, from, to, users) in [
+        (
+            "10^12 messages per user",
+            "per_user_per_month: 2.5 ",
+            "per_user_per_month: 1e12 ",
+            "1000",
+        ),
+        (
+            "a burst x10^6",
+            "multiplier: 10 }",
+            "multiplier: 1e6 }",
+            "100000",
+        ),
+        (
+            "10% of 10^9 users abusive",
+            "share: 0.02%",
+            "share: 10%",
+            "1000000000",
+        ),
+        ("10^9 CDN keys", "keys: 300,", "keys: 1000000000,", "1000"),
+    ] {
+        let text = baseline.replacen(from, to, 1);
+        assert_ne!(text, baseline, "{what}");
+        let size = one_tier(&text, users);
+        assert!(size > 1e10, "{what}: estimated at {size} bytes");
+    }
 }
 
 /// A file that `extends` names must be a scenario: one whose top level is
@@ -1149,7 +1198,7 @@ fn a_report_set_being_written_refuses_a_second_writer_before_it_simulates() {
         .arg(&scenario)
         .assert()
         .code(2)
-        .stdout(predicate::str::is_empty())
+        .stdout(predicate::str::contains("p95").not())
         .stderr(predicate::str::contains(
             "another capsim is writing the run reports in",
         ));
@@ -1410,4 +1459,30 @@ fn errors_point_at_the_mapping_or_file_that_is_wrong() {
     }
     let child = extending(dir.path(), "---\nname: b\n");
     assert!(check_error(&child).contains("holds one YAML document"));
+}
+
+#[test]
+fn a_closed_standard_output_does_not_stop_the_reports() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "tiny.yaml", &tiny_baseline());
+    let out = dir.path().join("out");
+    // As `capsim run ... | head -1` once the reader is gone: it panicked
+    // on the broken pipe and aborted before writing the reports.
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("capsim"))
+        .args(["run", "--replications", "1", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the run starts");
+    drop(run.stdout.take());
+    let output = run.wait_with_output().expect("the run ends");
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.join("autorev-baseline/summary.csv").exists());
 }

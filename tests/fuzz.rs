@@ -7,6 +7,8 @@
 //! CI tries `CAPSIM_FUZZ_CASES` mutants (default 400, of which at most a
 //! tenth are run) from `CAPSIM_FUZZ_SEED` (default 1); set them to fuzz
 //! longer, e.g. `CAPSIM_FUZZ_CASES=20000 CAPSIM_FUZZ_SEED=7 cargo test fuzz`.
+//! A failing mutant is kept in `target/tmp/fuzz-failures/`; `CAPSIM_FUZZ_CASE=N`
+//! tries case N of the seed alone.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -206,6 +208,9 @@ fn one_day(text: &str) -> String {
     out
 }
 
+/// The most events a fuzzed run may be estimated to have: some seconds.
+const MAX_EVENTS: f64 = 2e7;
+
 fn variable(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -215,7 +220,10 @@ fn variable(name: &str, default: u64) -> u64 {
 
 #[test]
 fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
-    let cases = variable("CAPSIM_FUZZ_CASES", 400);
+    let only = std::env::var("CAPSIM_FUZZ_CASE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let cases = only.map_or(variable("CAPSIM_FUZZ_CASES", 400), |case| case + 1);
     let seed = variable("CAPSIM_FUZZ_SEED", 1);
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -224,12 +232,16 @@ fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
     let files = shipped(&root);
     let binary = assert_cmd::cargo::cargo_bin("capsim");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (mut refused, mut accepted, mut ran) = (0u64, 0u64, 0u64);
+    let (mut refused, mut accepted, mut large, mut ran) = (0u64, 0u64, 0u64, 0u64);
     let mut failures = Vec::new();
+    let mut failed = 0;
     for case in 0..cases {
         let file = &files[rng.random_range(0..files.len())];
         let original = fs::read_to_string(root.join(file)).expect("a shipped scenario");
         let mutant = mutate(&original, &mut rng);
+        if only.is_some_and(|only| only != case) {
+            continue;
+        }
         // Next to the original, so that its `extends` still resolve.
         let path = root.join(file).with_file_name(format!("fuzz-{case}.yaml"));
         fs::write(&path, &mutant).expect("writable");
@@ -243,12 +255,27 @@ fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
             }
             Ok(_) => {
                 accepted += 1;
-                // Run a tenth of the mutants that load, one day each.
-                if ran * 10 >= cases {
+                // Run a tenth of the mutants that load, one day each, and
+                // only those small enough to run in seconds by capsim's own
+                // estimate: the run must then take seconds.
+                if ran * 10 >= cases && only.is_none() {
+                    continue;
+                }
+                let short = one_day(&mutant);
+                fs::write(&path, &short).expect("writable");
+                if capsim::scenario::parse(&path, &short).is_ok_and(|loaded| {
+                    let plan = capsim::experiment::Plan::tiers(&loaded);
+                    let options = capsim::experiment::RunOptions {
+                        replications: Some(1),
+                        threads: Some(1),
+                        progress: false,
+                    };
+                    capsim::experiment::footprint(&[plan], options).events() > MAX_EVENTS
+                }) {
+                    large += 1;
                     continue;
                 }
                 ran += 1;
-                fs::write(&path, one_day(&mutant)).expect("writable");
                 let out = dir.path().join("out");
                 // 60 s and 4 GB of address space: far beyond a day's run.
                 let output = Command::new("sh")
@@ -276,16 +303,25 @@ fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
                 }
             }
         }
-        if failures.is_empty() {
-            let _ = fs::remove_file(&path);
+        if failures.len() > failed {
+            failed = failures.len();
+            let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
+            fs::create_dir_all(&kept).expect("a folder");
+            let name = format!(
+                "seed-{seed}-{}",
+                path.file_name().expect("a name").display()
+            );
+            fs::copy(&path, kept.join(name)).expect("a copy");
         }
+        let _ = fs::remove_file(&path);
         if failures.len() >= 3 {
             break;
         }
     }
     eprintln!(
         "fuzz (seed {seed}): {cases} mutants tried, {refused} refused with a located error, \
-         {accepted} accepted, {ran} of them run"
+         {accepted} accepted, {ran} of them run, {large} not run as larger than {MAX_EVENTS:e} \
+         events"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

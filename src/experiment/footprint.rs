@@ -13,7 +13,7 @@
 
 use super::{Plan, RunOptions};
 use crate::model::ArrivalRate;
-use crate::scenario::Scenario;
+use crate::scenario::{Cache, ClientCount, LimitKey, Scenario};
 
 /// Events the engine handles per user request (1.8-2.5 measured on the
 /// baseline's tiers: arrivals, timed steps, sessions' later pages,
@@ -38,6 +38,26 @@ const BYTES_PER_REQUEST_IN_FLIGHT: f64 = 256.0;
 /// Bytes per instance kept warm from the start (its record, its place in
 /// the available set, its links).
 const BYTES_PER_WARM_INSTANCE: f64 = 256.0;
+
+/// Bytes per abusive client: the end of its active stretch and its next
+/// request, always pending in the event queue (28 measured from 1 to 4
+/// million clients, the queue's growth by doubling included).
+const BYTES_PER_ABUSIVE_CLIENT: f64 = 40.0;
+
+/// Bytes per identifier a rate limiter tracks (a 24-byte state in a vector
+/// indexed by identifier, grown by doubling).
+const BYTES_PER_LIMITED_ID: f64 = 2.0 * 24.0;
+
+/// Bytes per CDN cache key (freshness, staleness, requests waiting).
+const BYTES_PER_CDN_KEY: f64 = 48.0;
+
+/// Bytes per app cache key (its expiry).
+const BYTES_PER_APP_CACHE_KEY: f64 = 8.0;
+
+/// The process before any replication: code, embedded fonts, thread stacks,
+/// allocator arenas, the loaded scenario (14-15 MB peak resident measured
+/// for the validation scenarios, whose replications need little).
+const PROCESS_BYTES: f64 = 16e6;
 
 /// Expected requests per page request, fan-out included.
 pub fn requests_per_page(scenario: &Scenario) -> f64 {
@@ -85,6 +105,28 @@ pub fn expected_requests(scenario: &Scenario, users: u64) -> f64 {
     requests_at(&ArrivalRate::new(scenario, users), scenario)
 }
 
+/// Requests a day beyond the users' sessions: messages of volume-driven
+/// routes (`per_user_per_month`) and abusive clients' requests.
+fn other_requests_per_day(scenario: &Scenario, users: u64) -> f64 {
+    let messages: f64 = scenario
+        .routes
+        .iter()
+        .filter_map(|route| route.per_user_per_month)
+        .map(|volume| users as f64 * volume / 30.0)
+        .sum();
+    let abusive = scenario.traffic.abusive_clients.as_ref().map_or(0.0, |a| {
+        abusive_count(a, users) * a.rate.per_sec() * a.active_per_day.secs().min(86_400.0)
+    });
+    messages + abusive
+}
+
+fn abusive_count(clients: &crate::scenario::AbusiveClients, users: u64) -> f64 {
+    match clients.count {
+        ClientCount::Count(count) => count as f64,
+        ClientCount::Share(share) => (users as f64 * share.0).floor(),
+    }
+}
+
 /// Users' requests expected in one replication of `scenario` with sessions
 /// arriving at `rate`.
 fn requests_at(rate: &ArrivalRate, scenario: &Scenario) -> f64 {
@@ -104,11 +146,57 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
         for tier in &plan.tiers {
             let stack = tier.stack;
             let minutes = stack.horizon.secs() / 60.0;
+            let days = stack.horizon.secs() / 86_400.0;
             let rate = ArrivalRate::new(stack, tier.users);
-            let tier_requests = requests_at(&rate, stack);
-            let peak_per_sec = rate.peak_hour_per_sec() * requests_per_session(stack);
+            let other_per_day = other_requests_per_day(stack, tier.users);
+            let tier_requests = requests_at(&rate, stack) + other_per_day * days;
+            // The busiest hour, profiles and the largest burst applied, with
+            // the other requests as peaked as the sessions.
+            let peaking =
+                rate.peak_hour_per_sec() / rate.mean_sessions_per_day().max(1e-300) * 86_400.0;
+            let burst = stack
+                .traffic
+                .bursts
+                .iter()
+                .map(|b| b.multiplier)
+                .fold(1.0, f64::max);
+            let peak_per_sec = (rate.peak_hour_per_sec() * requests_per_session(stack)
+                + other_per_day / 86_400.0 * peaking.max(1.0))
+                * burst;
             // Requests in flight at the peak, if each took 10 s (Little's law).
             let in_flight = peak_per_sec * 10.0 * BYTES_PER_REQUEST_IN_FLIGHT;
+            let abusive = stack
+                .traffic
+                .abusive_clients
+                .as_ref()
+                .map_or(0.0, |a| abusive_count(a, tier.users));
+            // Identifiers: users or their addresses, then the abusive clients.
+            let limiters: f64 = stack
+                .rate_limits
+                .iter()
+                .map(|limiter| {
+                    let users = match limiter.limit.key {
+                        LimitKey::Ip => tier.users as f64 / stack.traffic.users_per_ip,
+                        LimitKey::User => tier.users as f64,
+                    };
+                    (users + abusive) * BYTES_PER_LIMITED_ID
+                })
+                .sum();
+            let caches: f64 = stack
+                .routes
+                .iter()
+                .map(|route| {
+                    let cdn = match &route.cache {
+                        Some(Cache::Shared(shared)) => f64::from(shared.keys) * BYTES_PER_CDN_KEY,
+                        _ => 0.0,
+                    };
+                    let app = route
+                        .app_cache
+                        .as_ref()
+                        .map_or(0.0, |c| f64::from(c.keys) * BYTES_PER_APP_CACHE_KEY);
+                    cdn + app
+                })
+                .sum();
             let histograms = (stack.routes.len() as f64 + 4.0) * HISTOGRAM_BYTES;
             let windows = minutes * 60.0 / stack.slo.window.secs().max(1.0) * 16.0;
             let warm: f64 = stack
@@ -116,8 +204,14 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
                 .iter()
                 .map(|f| f64::from(f.min_instances) * BYTES_PER_WARM_INSTANCE)
                 .sum();
-            let working =
-                minutes * WORKING_BYTES_PER_MINUTE + histograms + windows + in_flight + warm;
+            let working = minutes * WORKING_BYTES_PER_MINUTE
+                + histograms
+                + windows
+                + in_flight
+                + warm
+                + abusive * BYTES_PER_ABUSIVE_CLIENT
+                + limiters
+                + caches;
             largest_working = largest_working.max(working);
             work_items += u64::from(replications);
             requests += tier_requests * f64::from(replications);
@@ -128,7 +222,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
     Footprint {
         work_items,
         requests,
-        memory_bytes: kept_bytes + running * largest_working,
+        memory_bytes: PROCESS_BYTES + kept_bytes + running * largest_working,
     }
 }
 
