@@ -88,7 +88,7 @@ impl Common {
             size.memory_bytes / 1e6,
             size.work_items,
             size.requests,
-            size.events(),
+            size.events,
             available / 1e6
         );
         Some(Outcome::InvalidInput)

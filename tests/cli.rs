@@ -807,6 +807,14 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
             213,
             "`ai.retries.max`: must be at most 255 (a request counts its attempts in one byte)",
         ),
+        // A request's queries run one after another: 10^8 of them made one
+        // fuzzed request run for hours.
+        (
+            "    queries: 2                    # assumption\n",
+            "    queries: 100000000\n",
+            63,
+            "`routes[0].queries`: must be at most 10000",
+        ),
     ];
     let path = baseline_path();
     for (from, to, line, expected) in edits {

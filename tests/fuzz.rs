@@ -270,7 +270,7 @@ fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
                         threads: Some(1),
                         progress: false,
                     };
-                    capsim::experiment::footprint(&[plan], options).events() > MAX_EVENTS
+                    capsim::experiment::footprint(&[plan], options).events > MAX_EVENTS
                 }) {
                     large += 1;
                     continue;

@@ -18,8 +18,11 @@ use crate::scenario::{Cache, ClientCount, LimitKey, Scenario};
 /// Events the engine handles per user request (1.8-2.5 measured on the
 /// baseline's tiers: arrivals, timed steps, sessions' later pages,
 /// background work; a warm slot or a session's first page costs none): 3
-/// errs on the side of more.
+/// errs on the side of more. Each query adds [`EVENTS_PER_QUERY`].
 pub const EVENTS_PER_REQUEST: f64 = 3.0;
+
+/// Events per database query: its connection's step and its end.
+pub const EVENTS_PER_QUERY: f64 = 2.0;
 
 /// Per-minute fields a replication keeps (at most: with a pooler and CPUs).
 const KEPT_FIELDS_PER_MINUTE: f64 = 14.0;
@@ -83,15 +86,22 @@ pub struct Footprint {
     pub work_items: u64,
     /// Users' page requests expected over all work items (fan-out included).
     pub requests: f64,
+    /// Events expected over all work items.
+    pub events: f64,
     /// Peak memory, bytes.
     pub memory_bytes: f64,
 }
 
-impl Footprint {
-    /// Events to handle, from [`EVENTS_PER_REQUEST`].
-    pub fn events(&self) -> f64 {
-        self.requests * EVENTS_PER_REQUEST
-    }
+/// Events per request of `scenario`: [`EVENTS_PER_REQUEST`], and its
+/// queries' (their mean over routes by weight).
+fn events_per_request(scenario: &Scenario) -> f64 {
+    let total: f64 = scenario.routes.iter().map(|r| r.weight).sum();
+    let queries: f64 = scenario
+        .routes
+        .iter()
+        .map(|r| r.weight / total.max(1e-300) * f64::from(r.queries))
+        .sum();
+    EVENTS_PER_REQUEST + EVENTS_PER_QUERY * queries
 }
 
 /// Users' requests (fan-out included) per session of `scenario`.
@@ -139,6 +149,7 @@ fn requests_at(rate: &ArrivalRate, scenario: &Scenario) -> f64 {
 pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
     let mut work_items = 0u64;
     let mut requests = 0.0;
+    let mut events = 0.0;
     let mut kept_bytes = 0.0;
     let mut largest_working = 0.0f64;
     for plan in plans {
@@ -215,6 +226,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
             largest_working = largest_working.max(working);
             work_items += u64::from(replications);
             requests += tier_requests * f64::from(replications);
+            events += tier_requests * events_per_request(stack) * f64::from(replications);
             kept_bytes += minutes * KEPT_FIELDS_PER_MINUTE * 8.0 * f64::from(replications);
         }
     }
@@ -222,6 +234,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
     Footprint {
         work_items,
         requests,
+        events,
         memory_bytes: PROCESS_BYTES + kept_bytes + running * largest_working,
     }
 }

@@ -189,31 +189,59 @@ pub fn items(plans: &[Plan], options: RunOptions) -> Vec<Item> {
         .collect()
 }
 
+/// One replication to simulate: a stack, its users, the replication.
+pub type Work<'a> = (&'a Scenario, u64, u32);
+
+/// Simulates each of `work` in parallel, largest first; results in order.
+pub fn simulate_each(
+    work: &[Work],
+    options: RunOptions,
+) -> Result<Vec<Replication>, rayon::ThreadPoolBuildError> {
+    let progress = progress_bar(options);
+    let pool = thread_pool(options)?;
+    let results = simulate_work(&pool, work, &progress);
+    progress.finish_and_clear();
+    Ok(results)
+}
+
 /// Simulates `items` of `runs` on `pool`, results in item order.
-///
-/// Every worker takes the largest item not yet taken (by expected
-/// requests), so the run does not end with one core busy on a large tier
-/// while the others wait. Each result depends only on its item, so the
-/// order of work changes nothing in it.
 fn simulate_items(
     pool: &rayon::ThreadPool,
     runs: &[ScenarioRun],
     items: &[Item],
     progress: &ProgressBar,
 ) -> Vec<Replication> {
-    progress.inc_length(items.len() as u64);
-    let sizes: Vec<f64> = items
+    let work: Vec<Work> = items
         .iter()
-        .map(|&(s, t, _)| expected_requests(&runs[s].stacks[t], runs[s].tiers[t].users))
+        .map(|&(s, t, r)| (&*runs[s].stacks[t], runs[s].tiers[t].users, r))
         .collect();
-    let mut largest_first: Vec<usize> = (0..items.len()).collect();
+    simulate_work(pool, &work, progress)
+}
+
+/// Simulates `work` on `pool`, results in order.
+///
+/// Every worker takes the largest item not yet taken (by expected
+/// requests), so the run does not end with one core busy on a large tier
+/// while the others wait. Each result depends only on its item, so the
+/// order of work changes nothing in it.
+fn simulate_work(
+    pool: &rayon::ThreadPool,
+    work: &[Work],
+    progress: &ProgressBar,
+) -> Vec<Replication> {
+    progress.inc_length(work.len() as u64);
+    let sizes: Vec<f64> = work
+        .iter()
+        .map(|&(stack, users, _)| expected_requests(stack, users))
+        .collect();
+    let mut largest_first: Vec<usize> = (0..work.len()).collect();
     largest_first.sort_by(|&a, &b| sizes[b].total_cmp(&sizes[a]).then(a.cmp(&b)));
     let next = AtomicUsize::new(0);
-    let results: Vec<OnceLock<Replication>> = items.iter().map(|_| OnceLock::new()).collect();
+    let results: Vec<OnceLock<Replication>> = work.iter().map(|_| OnceLock::new()).collect();
     pool.broadcast(|_| {
         while let Some(&index) = largest_first.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let (s, t, r) = items[index];
-            let result = simulate(&runs[s].stacks[t], runs[s].tiers[t].users, r);
+            let (stack, users, r) = work[index];
+            let result = simulate(stack, users, r);
             // Each index is taken once, so its cell is empty.
             let _ = results[index].set(result);
             progress.inc(1);

@@ -250,7 +250,7 @@ pub fn check_summary(loaded: &Loaded) -> String {
          about {:.0} MB of memory on {threads} threads",
         size.work_items,
         size.requests,
-        size.events(),
+        size.events,
         size.memory_bytes / 1e6
     );
     text

@@ -10,8 +10,8 @@ use serde_saphyr::{Location, Spanned};
 use super::Diagnostic;
 use super::compiled::{
     AbusiveClients, Ai, AlertRule, ApiCall, Burst, ClientCount, Database, ExternalApi, Function,
-    Id, Job, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route,
-    RouteId, Scenario, Tier, Traffic,
+    Id, Job, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_QUERIES, MAX_READ_REPLICAS, MAX_USERS,
+    RateLimiter, Route, RouteId, Scenario, Tier, Traffic,
 };
 use super::compose::SourceMap;
 use super::schema as file;
@@ -280,6 +280,13 @@ impl Compiler<'_, '_> {
             .enumerate()
             .map(|(position, target)| self.route_id(target, key(&format!("fan_out[{position}]"))))
             .collect();
+        self.at_most(
+            u64::from(route.queries.value),
+            u64::from(MAX_QUERIES),
+            &route.queries.referenced,
+            key("queries"),
+            "they run one after another, each an event of its own",
+        );
         if route.externals.len() > MAX_EXTERNAL_CALLS {
             self.report.add(
                 &route.name.referenced,
@@ -310,7 +317,7 @@ impl Compiler<'_, '_> {
             request: route.request.clone(),
             weight: route.weight.as_ref().map_or(0.0, |w| w.value),
             function,
-            queries: route.queries,
+            queries: route.queries.value,
             read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),
             db_access: route
                 .db_access

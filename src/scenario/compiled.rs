@@ -100,6 +100,10 @@ pub const MAX_AI_RETRIES: u32 = 255;
 /// The most external calls one route may make: a request counts them in one byte.
 pub const MAX_EXTERNAL_CALLS: usize = 255;
 
+/// The most queries one request may run: they run one after another, so a
+/// request's events grow with them (an N+1 page makes hundreds).
+pub const MAX_QUERIES: u32 = 10_000;
+
 /// A scenario, compiled: names resolved, defaults applied, bounds checked.
 #[derive(Clone, Debug)]
 pub struct Scenario {

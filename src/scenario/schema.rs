@@ -295,8 +295,8 @@ pub struct Route {
     /// The function deployment that serves it.
     pub function: Spanned<String>,
     /// Queries per request, run one after another.
-    #[serde(default)]
-    pub queries: u32,
+    #[serde(default = "no_queries")]
+    pub queries: Spanned<u32>,
     /// Share of its queries that are reads, sent to a read replica when there are any.
     #[serde(default)]
     pub read_share: Option<Spanned<Share>>,
@@ -702,6 +702,10 @@ pub struct Function {
     /// Longest a request may run (then 504).
     #[serde(default = "default_max_duration")]
     pub max_duration: Duration,
+}
+
+fn no_queries() -> Spanned<u32> {
+    Spanned::new(0, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 fn one() -> Spanned<u32> {

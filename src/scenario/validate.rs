@@ -413,7 +413,7 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
         check_route_cache(report, route, index);
         if let Some(app_cache) = &route.app_cache {
             let config = app_cache.value;
-            if route.queries == 0 {
+            if route.queries.value == 0 {
                 report.add(
                     &app_cache.referenced,
                     key("app_cache"),
