@@ -4,7 +4,12 @@
 //! where it flips.
 //!
 //! A count is "crossed" when more than half of its replications cross: a
-//! month at that load more likely breaks than not. Each breakpoint is
+//! month at that load more likely breaks than not. Replications are spent
+//! where the verdict is in doubt: each count starts with 2 and doubles them,
+//! up to the maximum, while some criterion's replications split or the 95%
+//! confidence interval of its mean margin over the threshold holds zero.
+//! Replication r has the same random streams at every count, so counts
+//! compare on common random numbers. Each breakpoint is
 //! reported as a bracket (the highest count below that did not cross, the
 //! lowest that did) with how many replications crossed at each end, the
 //! measured value and its 95% CI there, and the peak request rate and
@@ -14,7 +19,7 @@ use std::collections::BTreeMap;
 
 use crate::experiment::{self, Plan, PlannedTier, RunOptions, TierRun};
 use crate::model::{Outcome, TierResults};
-use crate::scenario::Scenario;
+use crate::scenario::{Compute, Scenario};
 use crate::stats::Estimate;
 
 /// Per replication: the measured value and the threshold it must stay at or
@@ -63,6 +68,34 @@ impl Criterion {
     pub fn crossed(&self, tier: &TierRun) -> bool {
         let (crossed, applies) = self.crossings(tier);
         applies > 0 && crossed * 2 > applies
+    }
+
+    /// Whether `tier`'s replications leave this criterion's verdict open,
+    /// with up to `most` replications allowed. It is settled when more
+    /// replications could not change the majority of `most` (so the verdict
+    /// is the one all `most` would give), or when the replications agree and
+    /// the 95% CI of their mean margin over the threshold excludes zero.
+    pub fn uncertain(&self, tier: &TierRun, most: usize) -> bool {
+        let margins: Vec<f64> = tier
+            .replications
+            .iter()
+            .filter_map(|r| (self.measure)(&r.tier))
+            .map(|(value, threshold)| value - threshold)
+            .collect();
+        if margins.is_empty() {
+            return false;
+        }
+        let (crossed, applies) = (margins.iter().filter(|m| **m > 0.0).count(), margins.len());
+        let rest = most.saturating_sub(tier.replications.len());
+        if ((crossed + rest) * 2 > applies + rest) == (crossed * 2 > applies + rest) {
+            return false;
+        }
+        if crossed != 0 && crossed != applies {
+            return true;
+        }
+        let margin = crate::stats::estimate(&margins);
+        // A NaN half-width (one replication) leaves it open too.
+        margin.half_width.is_nan() || margin.mean.abs() <= margin.half_width
     }
 
     /// The measured value's mean and CI over `tier`'s replications.
@@ -204,8 +237,83 @@ pub fn grid(low: u64, high: u64, points_per_decade: u32) -> Vec<u64> {
     log_spaced(low, high, intervals + 1)
 }
 
-/// Simulates `stack` at each count of `counts` not yet in `evaluations`.
-fn evaluate(
+/// Replications a count starts with: the fewest that can agree or split.
+const FIRST_REPLICATIONS: u32 = 2;
+
+/// Simulates `stack` at each of `counts` until every criterion's verdict
+/// there is settled ([`Criterion::uncertain`]) or it has the most
+/// replications `options` allow; counts in `evaluations` keep theirs. All
+/// counts' replications of a round run as one parallel batch.
+pub fn evaluate(
+    scenario: &Scenario,
+    stack: &Scenario,
+    criteria: &[Criterion],
+    counts: &[u64],
+    options: RunOptions,
+    evaluations: &mut Evaluations,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    if stack.database.compute == Some(Compute::Auto) {
+        // `compute: auto` reruns a count's replications together on bigger
+        // computes: all of them at once.
+        return evaluate_whole(scenario, stack, counts, options, evaluations);
+    }
+    let most = options.replications.unwrap_or(scenario.replications).max(1);
+    for &users in counts {
+        evaluations.entry(users).or_insert_with(|| TierRun {
+            name: format!("{users} users"),
+            users,
+            auto_compute: false,
+            replications: Vec::new(),
+        });
+    }
+    loop {
+        let mut work: Vec<experiment::Work> = Vec::new();
+        for &users in counts {
+            let tier = &evaluations[&users];
+            let done = tier.replications.len() as u32;
+            let next = if done == 0 {
+                FIRST_REPLICATIONS.min(most)
+            } else if done < most
+                && criteria.iter().any(|c| {
+                    c.uncertain(tier, most as usize) && !implied(c, users, evaluations, most)
+                })
+            {
+                (2 * done).min(most)
+            } else {
+                continue;
+            };
+            if work.iter().all(|w| w.1 != users) {
+                work.extend((done..next).map(|r| (stack, users, r)));
+            }
+        }
+        if work.is_empty() {
+            return Ok(());
+        }
+        let results = experiment::simulate_each(&work, options)?;
+        for ((_, users, _), replication) in work.iter().zip(results) {
+            if let Some(tier) = evaluations.get_mut(users) {
+                tier.replications.push(replication);
+            }
+        }
+    }
+}
+
+/// Whether `criterion`'s verdict at `users` follows from a settled verdict
+/// at another count, as the search assumes crossings are monotone in users:
+/// crossed at fewer users, or not crossed at more.
+fn implied(criterion: &Criterion, users: u64, evaluations: &Evaluations, most: u32) -> bool {
+    evaluations.iter().any(|(&other, tier)| {
+        other != users
+            && !tier.replications.is_empty()
+            && criterion.crossings(tier).1 > 0
+            && !criterion.uncertain(tier, most as usize)
+            && (criterion.crossed(tier) == (other < users))
+    })
+}
+
+/// Simulates `stack` with all its replications at each count of `counts`
+/// not yet in `evaluations`.
+fn evaluate_whole(
     scenario: &Scenario,
     stack: &Scenario,
     counts: &[u64],
@@ -243,7 +351,14 @@ pub fn search(
 ) -> Result<(Vec<Found>, Evaluations), rayon::ThreadPoolBuildError> {
     let mut evaluations = Evaluations::new();
     let counts = grid(options.low, options.high, options.points_per_decade);
-    evaluate(scenario, stack, &counts, options.run, &mut evaluations)?;
+    evaluate(
+        scenario,
+        stack,
+        criteria,
+        &counts,
+        options.run,
+        &mut evaluations,
+    )?;
     let mut found: Vec<Found> = criteria
         .iter()
         .map(|criterion| {
@@ -275,7 +390,14 @@ pub fn search(
         if middles.is_empty() {
             break;
         }
-        evaluate(scenario, stack, &middles, options.run, &mut evaluations)?;
+        evaluate(
+            scenario,
+            stack,
+            criteria,
+            &middles,
+            options.run,
+            &mut evaluations,
+        )?;
         for (criterion, found) in criteria.iter().zip(found.iter_mut()) {
             if let Found::Between { below, at } = found
                 && let Some(middle) = middle(*below, *at)

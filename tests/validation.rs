@@ -749,12 +749,114 @@ fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
     assert!(refresh.failed > 1_900, "most tasks find no connection");
 }
 
+/// The sequential replications' stopping rule on the same closed form, one
+/// count at a time, 200 seeds x 7 counts around the threshold, at most 8
+/// replications. A count stops early either because more replications
+/// could not change the majority of 8 (its verdict must then be exactly
+/// that of all 8), or because its replications agree and the 95% interval
+/// of their mean margin excludes zero: a one-sided 2.5% test, so at most
+/// 2.5% of those verdicts may be wrong against the true majority
+/// (P(Poisson(users) > 500) > 1/2); the check allows the binomial 99.9%
+/// bound over that rate for the number settled so.
+#[test]
+fn sequential_replications_keep_their_stated_confidence() {
+    use capsim::breakpoints::{self, Evaluations};
+    use capsim::experiment::RunOptions;
+    use statrs::distribution::{DiscreteCDF, Poisson};
+    let base = load("breakpoint-connections.yaml");
+    let criteria = breakpoints::criteria(&base);
+    let connections = criteria
+        .iter()
+        .find(|c| c.name == "db_connections_exhausted")
+        .expect("the connection criterion");
+    let most = 8u32;
+    let options = RunOptions {
+        replications: Some(most),
+        threads: Some(1),
+        progress: false,
+    };
+    let (mut by_interval, mut wrong, mut curtailed, mut full) = (0u32, 0u32, 0u32, 0u32);
+    for seed in 0..200 {
+        let mut scenario = base.clone();
+        scenario.seed = seed;
+        for users in [460, 480, 495, 505, 520, 540, 580] {
+            let mut evaluations = Evaluations::new();
+            breakpoints::evaluate(
+                &scenario,
+                &scenario,
+                &criteria,
+                &[users],
+                options,
+                &mut evaluations,
+            )
+            .expect("the pool starts");
+            let tier = &evaluations[&users];
+            let n = tier.replications.len() as u32;
+            if n == most {
+                full += 1;
+                continue;
+            }
+            let (crossed, applies) = connections.crossings(tier);
+            let rest = (most - n) as usize;
+            let settled_by_count =
+                ((crossed + rest) * 2 > applies + rest) == (crossed * 2 > applies + rest);
+            if settled_by_count {
+                curtailed += 1;
+                // All 8: the same streams, so the same first n replications.
+                let mut all = Evaluations::new();
+                let every = RunOptions {
+                    replications: Some(most),
+                    ..options
+                };
+                let plan = capsim::experiment::Plan {
+                    scenario: &scenario,
+                    tiers: vec![capsim::experiment::PlannedTier {
+                        name: "all".into(),
+                        users,
+                        stack: &scenario,
+                    }],
+                };
+                let run = capsim::experiment::run(&[plan], every).expect("the pool starts");
+                all.insert(users, run[0].tiers[0].clone());
+                assert_eq!(
+                    connections.crossed(tier),
+                    connections.crossed(&all[&users]),
+                    "seed {seed}, {users} users: stopped at {n} with another verdict than all {most}"
+                );
+            } else {
+                by_interval += 1;
+                let truth = Poisson::new(users as f64).expect("a rate").sf(500) > 0.5;
+                if connections.crossed(tier) != truth {
+                    wrong += 1;
+                }
+            }
+        }
+    }
+    let rate = 0.025;
+    let settled = f64::from(by_interval);
+    let bound = settled * rate + 3.1 * (settled * rate * (1.0 - rate)).sqrt();
+    eprintln!(
+        "sequential: {by_interval} settled by interval ({wrong} wrong), {curtailed} by count, \
+         {full} ran all {most}"
+    );
+    assert!(
+        by_interval >= 100,
+        "the interval rule settles counts: {by_interval}"
+    );
+    assert!(
+        f64::from(wrong) <= bound,
+        "{wrong} of {by_interval} interval-settled verdicts wrong; at most {bound:.1} allowed"
+    );
+}
+
 /// A breakpoint known in closed form: connections demanded = requests of the
 /// day, N ~ Poisson(users), limit 500; crossed in most replications from
 /// about 501 users (the median of Poisson(500.67) is 500.5). With 20
 /// replications a count is misjudged only when most of them fall on the
 /// wrong side: at 471 or 531 users, P(N > 500) is 0.09 or 0.91 (z = 1.37),
-/// and 11 of 20 going the wrong way has probability under 1e-6. So the
+/// and 11 of 20 going the wrong way has probability under 1e-6; a count
+/// settled early by its interval is wrong with probability under 2.5%
+/// (the test above), far less that far from 501. So the
 /// bracket must meet [471, 531], and 6 bisections of the grid's 266..707
 /// leave it (707/266)^(1/64) = 1.54% wide, plus a user of rounding at each
 /// end: under 2% around 500.
