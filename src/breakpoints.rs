@@ -17,7 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::experiment::{self, Plan, PlannedTier, RunOptions, TierRun};
+use std::borrow::Cow;
+
+use crate::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, TierRun};
 use crate::model::{Outcome, TierResults};
 use crate::scenario::{Compute, Scenario};
 use crate::stats::Estimate;
@@ -296,6 +298,47 @@ pub fn evaluate(
             }
         }
     }
+}
+
+/// The counts of `plan` (a sweep: one stack at many user counts), with
+/// replications spent as [`evaluate`] spends them, on the scenario's
+/// criteria. A stack on `compute: auto` runs every replication.
+pub fn adaptive_run<'a>(
+    plan: &Plan<'a>,
+    options: RunOptions,
+) -> Result<ScenarioRun<'a>, rayon::ThreadPoolBuildError> {
+    let Some(stack) = plan.tiers.first().map(|t| t.stack) else {
+        return Ok(experiment::run(std::slice::from_ref(plan), options)?.remove(0));
+    };
+    if stack.database.compute == Some(Compute::Auto)
+        || plan.tiers.iter().any(|t| !std::ptr::eq(t.stack, stack))
+    {
+        return Ok(experiment::run(std::slice::from_ref(plan), options)?.remove(0));
+    }
+    let counts: Vec<u64> = plan.tiers.iter().map(|t| t.users).collect();
+    let mut evaluations = Evaluations::new();
+    let criteria = criteria(stack);
+    evaluate(
+        plan.scenario,
+        stack,
+        &criteria,
+        &counts,
+        options,
+        &mut evaluations,
+    )?;
+    Ok(ScenarioRun {
+        scenario: plan.scenario,
+        stacks: plan.tiers.iter().map(|t| Cow::Borrowed(t.stack)).collect(),
+        tiers: plan
+            .tiers
+            .iter()
+            .map(|t| {
+                let mut tier = evaluations[&t.users].clone();
+                tier.name.clone_from(&t.name);
+                tier
+            })
+            .collect(),
+    })
 }
 
 /// Whether `criterion`'s verdict at `users` follows from a settled verdict

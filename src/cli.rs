@@ -557,8 +557,15 @@ fn simulate(
     }
     let Some(shard) = shard else {
         let sets = mode.claim(&loaded, &common.out)?;
-        let runs = experiment::run(&plans, common.run_options())
-            .context("cannot start the worker threads")?;
+        let runs = match mode {
+            Mode::Tiers => experiment::run(&plans, common.run_options()),
+            // A sweep spends replications where a verdict is in doubt.
+            Mode::Sweep { .. } => plans
+                .iter()
+                .map(|plan| breakpoints::adaptive_run(plan, common.run_options()))
+                .collect(),
+        }
+        .context("cannot start the worker threads")?;
         mode.report(&runs, &sets)?;
         return Ok(Outcome::Success);
     };
