@@ -17,12 +17,16 @@ use crate::scenario::{Cache, ClientCount, LimitKey, Scenario};
 
 /// Events the engine handles per user request (1.8-2.5 measured on the
 /// baseline's tiers: arrivals, timed steps, sessions' later pages,
-/// background work; a warm slot or a session's first page costs none): 3
-/// errs on the side of more. Each query adds [`EVENTS_PER_QUERY`].
+/// background work, the baseline's 1.8 queries; a warm slot or a session's
+/// first page costs none): 3 errs on the side of more, for up to
+/// [`QUERIES_IN_EVENTS_PER_REQUEST`] queries.
 pub const EVENTS_PER_REQUEST: f64 = 3.0;
 
-/// Events per database query: its connection's step and its end.
-pub const EVENTS_PER_QUERY: f64 = 2.0;
+/// Queries per request that [`EVENTS_PER_REQUEST`] covers.
+const QUERIES_IN_EVENTS_PER_REQUEST: f64 = 2.0;
+
+/// Events per query beyond those: its step and its end, at most.
+const EVENTS_PER_QUERY: f64 = 2.0;
 
 /// Per-minute fields a replication keeps (at most: with a pooler and CPUs).
 const KEPT_FIELDS_PER_MINUTE: f64 = 14.0;
@@ -92,8 +96,8 @@ pub struct Footprint {
     pub memory_bytes: f64,
 }
 
-/// Events per request of `scenario`: [`EVENTS_PER_REQUEST`], and its
-/// queries' (their mean over routes by weight).
+/// Events per request of `scenario`: [`EVENTS_PER_REQUEST`], and those of
+/// its queries beyond what that covers (their mean over routes by weight).
 fn events_per_request(scenario: &Scenario) -> f64 {
     let total: f64 = scenario.routes.iter().map(|r| r.weight).sum();
     let queries: f64 = scenario
@@ -101,7 +105,7 @@ fn events_per_request(scenario: &Scenario) -> f64 {
         .iter()
         .map(|r| r.weight / total.max(1e-300) * f64::from(r.queries))
         .sum();
-    EVENTS_PER_REQUEST + EVENTS_PER_QUERY * queries
+    EVENTS_PER_REQUEST + EVENTS_PER_QUERY * (queries - QUERIES_IN_EVENTS_PER_REQUEST).max(0.0)
 }
 
 /// Users' requests (fan-out included) per session of `scenario`.
