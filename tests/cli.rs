@@ -1494,3 +1494,21 @@ fn a_closed_standard_output_does_not_stop_the_reports() {
     );
     assert!(out.join("autorev-baseline/summary.csv").exists());
 }
+
+#[test]
+fn an_out_folder_that_is_a_file_is_refused_before_simulating() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scenario = write(dir.path(), "tiny.yaml", &tiny_baseline());
+    let file = write(dir.path(), "a-file", "");
+    let output = capsim()
+        .args(["run", "--replications", "1", "--out"])
+        .arg(&file)
+        .arg(&scenario)
+        .output()
+        .expect("capsim runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    // The cause once (it was printed twice), and nothing simulated first.
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("p95"));
+}

@@ -346,7 +346,8 @@ pub enum ShardError {
     )]
     AutoCompute,
     /// The worker threads could not start.
-    #[error("cannot start the worker threads: {0}")]
+    // The cause is the error's source: printed after it, once.
+    #[error("cannot start the worker threads")]
     Pool(#[from] rayon::ThreadPoolBuildError),
 }
 

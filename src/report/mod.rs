@@ -82,7 +82,8 @@ pub fn sweep_exporters<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<Scenar
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    // The cause is the error's source: printed after it, once.
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
