@@ -243,7 +243,27 @@ fn pooler_in_transaction_mode_is_an_mmc_queue() {
     );
     assert_eq!(
         metric(&results, |t| count(t.primary.pooler?.peak_clients)).mean,
-        1.0
+        1000.0
+    );
+}
+
+/// An instance's own connections (its driver's pool) are an M/M/c queue:
+/// concurrent requests on one instance share its connections and wait for
+/// one, as a `pg` Pool of size c runs c queries at once and queues the rest.
+/// The wait is the mean response time less the mean query (100 ms).
+#[test]
+fn an_instances_connection_pool_is_an_mmc_queue() {
+    let results = check_mmc(
+        "instance-pool-mmc.yaml",
+        90.0,
+        0.05,
+        ("mean wait for the instance's connections (ms)", |t| {
+            Some(t.mean_latency_ms? - 100.0)
+        }),
+    );
+    assert_eq!(
+        metric(&results, |t| count(t.primary.peak_connections)).mean,
+        10.0
     );
 }
 

@@ -41,11 +41,17 @@ pub struct Instance {
     pub breaker: Option<Breaker>,
 }
 
-/// An instance's connections to one database node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An instance's connections to one database node: its driver's pool.
+/// Each connection runs one query at a time; the instance's other queries
+/// wait for one, first come first served.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     /// Connections it holds (direct, or client connections to the pooler).
     pub connections: u32,
+    /// Of those, how many run a query now.
+    pub busy: u32,
+    /// Requests waiting for one of them, in arrival order.
+    pub waiting: VecDeque<u32>,
     /// Whether it has wanted direct connections (held or refused).
     pub wanted: bool,
     /// Its pooler server connection in session mode.
@@ -56,6 +62,8 @@ impl Link {
     /// No connection, never wanted.
     pub const NONE: Link = Link {
         connections: 0,
+        busy: 0,
+        waiting: VecDeque::new(),
         wanted: false,
         session: SessionServer::None,
     };

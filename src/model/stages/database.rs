@@ -28,6 +28,9 @@ pub enum Phase {
     Connect,
     /// Session mode: get the instance's server connection if it has none.
     Session,
+    /// Get one of the instance's own connections to the node (its driver's
+    /// pool): one query at a time on each.
+    Own,
     /// Get a connection for the query (pooler transaction or Data API).
     Connection,
     /// Get a CPU.
@@ -52,6 +55,8 @@ pub struct Progress {
 /// What a request holds for its current query, on its query's node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Held {
+    /// One of its instance's connections to the node.
+    pub own: bool,
     /// A CPU.
     pub cpu: bool,
     /// A pooler server connection or a PostgREST connection.
@@ -61,6 +66,8 @@ pub struct Held {
 /// The queues of a node a request can wait in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeQueue {
+    /// For one of its instance's connections to the node.
+    Own,
     /// For a pooler server connection.
     Pooler,
     /// For a PostgREST connection.
@@ -75,7 +82,7 @@ impl NodeQueue {
         match self {
             NodeQueue::Pooler => Outcome::PoolerTimeout,
             NodeQueue::DataApi => Outcome::DataApiTimeout,
-            NodeQueue::Cpu => Outcome::Timeout,
+            NodeQueue::Cpu | NodeQueue::Own => Outcome::Timeout,
         }
     }
 }
@@ -157,7 +164,7 @@ impl StageModel for DatabaseStage {
                     return Step::Wait(database.connect_time.sample(&mut stack.streams.database));
                 }
                 Phase::Session => {
-                    stack.requests.get_mut(id).query.phase = Phase::Connection;
+                    stack.requests.get_mut(id).query.phase = Phase::Own;
                     let Node { database, pooler } = &mut stack.nodes[node];
                     let Some(pooler) = pooler else {
                         continue;
@@ -184,6 +191,26 @@ impl StageModel for DatabaseStage {
                             let wait = PoolerWait::of(pooler, now);
                             return DatabaseStage::park_in_pooler(stack, id, node, wait, scheduler);
                         }
+                    }
+                }
+                Phase::Own => {
+                    stack.requests.get_mut(id).query.phase = Phase::Connection;
+                    if access == Access::DataApi {
+                        continue;
+                    }
+                    let slot = slot.expect("the function stage comes before the database stage");
+                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    // Refused connections: the request fails after its connect.
+                    if link.connections == 0 {
+                        continue;
+                    }
+                    if link.busy < link.connections {
+                        link.busy += 1;
+                        stack.requests.get_mut(id).holdings.query.own = true;
+                    } else {
+                        link.waiting.push_back(id);
+                        let queue = crate::model::Queue::Database(NodeQueue::Own);
+                        return stack.park(id, queue, None, scheduler);
                     }
                 }
                 Phase::Connection => {
@@ -299,12 +326,13 @@ impl DatabaseStage {
     ) {
         let request = stack.requests.get_mut(id);
         match queue {
+            NodeQueue::Own => request.holdings.query.own = true,
             NodeQueue::Cpu => request.holdings.query.cpu = true,
             NodeQueue::DataApi => request.holdings.query.connection = true,
             NodeQueue::Pooler => {
                 // A session-mode waiter parked in the session phase, which
-                // had moved it on to the connection phase.
-                if request.query.phase == Phase::Connection {
+                // had moved it on to its own connection's phase.
+                if request.query.phase == Phase::Own {
                     let slot = request
                         .holdings
                         .instance
@@ -328,7 +356,7 @@ impl DatabaseStage {
     #[inline(always)]
     pub fn release(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
         let held = stack.requests.get(id).holdings.query;
-        if held.cpu || held.connection {
+        if held.cpu || held.connection || held.own {
             DatabaseStage::release_held(stack, now, id, scheduler);
         }
     }
@@ -357,6 +385,31 @@ impl DatabaseStage {
                 }
                 Access::Direct => {}
             }
+        }
+        if held.own {
+            DatabaseStage::release_own(stack, now, id, node, scheduler);
+        }
+    }
+
+    /// Request `id` gives back its instance's connection to `node`, to the
+    /// instance's next waiting query.
+    fn release_own(
+        stack: &mut Stack,
+        now: SimTime,
+        id: u32,
+        node: usize,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let request = stack.requests.get(id);
+        let slot = request
+            .holdings
+            .instance
+            .expect("the function stage comes before the database stage");
+        let function = stack.routes[request.route as usize].function;
+        let link = stack.functions[function].instance_mut(slot).link(node);
+        match link.waiting.pop_front() {
+            Some(next) => DatabaseStage::served(stack, now, next, NodeQueue::Own, 0, scheduler),
+            None => link.busy -= 1,
         }
     }
 
@@ -387,6 +440,15 @@ impl DatabaseStage {
         let node = usize::from(request.query.node);
         let Node { database, pooler } = &mut stack.nodes[node];
         match queue {
+            NodeQueue::Own => {
+                let slot = request
+                    .holdings
+                    .instance
+                    .expect("the function stage comes before the database stage");
+                let function = stack.routes[request.route as usize].function;
+                let link = stack.functions[function].instance_mut(slot).link(node);
+                link.waiting.retain(|&waiting| waiting != id);
+            }
             NodeQueue::Cpu => {
                 if let Some(cpus) = &mut database.cpus {
                     cpus.cancel(now, id);
