@@ -267,6 +267,35 @@ fn an_instances_connection_pool_is_an_mmc_queue() {
     );
 }
 
+/// The driver's connection timeout against M/M/1 with deterministic
+/// patience: a query fails when the work ahead of it exceeds tau, which
+/// happens to (1 - rho) rho e^(-theta tau) / (1 - rho^2 e^(-theta tau)) of
+/// them (see the scenario), each a failed request of that cause.
+#[test]
+fn the_drivers_connection_timeout_matches_mm1_with_deterministic_patience() {
+    let results = replications(&load("connection-timeout.yaml"));
+    let (rho, theta, tau): (f64, f64, f64) = (0.9, 10.0 - 9.0, 0.1);
+    let fading = (-theta * tau).exp();
+    let share = (1.0 - rho) * rho * fading / (1.0 - rho * rho * fading);
+    assert_agrees(
+        "share failing the connection timeout",
+        metric(&results, |t| {
+            Some(t.outcomes.count(Outcome::ConnectionTimeout) as f64 / t.requests as f64)
+        }),
+        share,
+        0.02,
+        0.0,
+    );
+    for result in &results {
+        let tier = &result.tier;
+        assert_eq!(
+            tier.error_rate(),
+            Some(tier.outcomes.count(Outcome::ConnectionTimeout) as f64 / tier.requests as f64),
+            "every failure is a connection timeout"
+        );
+    }
+}
+
 #[test]
 fn database_cpus_are_an_mmc_queue() {
     let results = check_mmc(

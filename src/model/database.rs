@@ -46,6 +46,8 @@ pub struct Database {
     pub data_api_timeout: SimDuration,
     /// Data API requests that timed out waiting, from warm-up.
     pub data_api_timeouts: u64,
+    /// Longest a query waits for one of its instance's connections.
+    pub connection_timeout: Option<SimDuration>,
     /// Queries run, from warm-up.
     pub queries: u64,
 }
@@ -66,6 +68,7 @@ impl Database {
             data_api: Resource::new(config.data_api_pool, warmup, minutes),
             data_api_timeout: config.data_api_timeout.nanos(),
             data_api_timeouts: 0,
+            connection_timeout: config.connection_timeout.map(|t| t.nanos()),
             queries: 0,
         }
     }

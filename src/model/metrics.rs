@@ -19,6 +19,9 @@ pub enum Outcome {
     PoolerTimeout,
     /// PostgREST found no pool connection in time (504).
     DataApiTimeout,
+    /// The driver found none of its instance's connections free in time
+    /// (`connection_timeout`).
+    ConnectionTimeout,
     /// No instance could take it (503 FUNCTION_THROTTLED).
     Throttled,
     /// It ran past the function's max_duration (504).
@@ -35,11 +38,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every failure (every outcome but `Ok`), in report order.
-    pub const FAILURES: [Outcome; 10] = [
+    pub const FAILURES: [Outcome; 11] = [
         Outcome::DbRefused,
         Outcome::PoolerRefused,
         Outcome::PoolerTimeout,
         Outcome::DataApiTimeout,
+        Outcome::ConnectionTimeout,
         Outcome::Throttled,
         Outcome::Timeout,
         Outcome::RateLimited,

@@ -57,6 +57,7 @@ fn failure_column(outcome: Outcome) -> &'static str {
         Outcome::PoolerRefused => "pooler_refused",
         Outcome::PoolerTimeout => "pooler_timeouts",
         Outcome::DataApiTimeout => "data_api_timeouts",
+        Outcome::ConnectionTimeout => "connection_timeouts",
         Outcome::Throttled => "throttled",
         Outcome::Timeout => "timeouts",
         Outcome::RateLimited => "rate_limited",

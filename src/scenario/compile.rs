@@ -395,6 +395,7 @@ impl Compiler<'_, '_> {
             read_replicas,
             data_api_pool: database.data_api_pool(),
             data_api_timeout: database.data_api_timeout,
+            connection_timeout: database.connection_timeout,
             pooler: database.pooler,
         }
     }

@@ -384,6 +384,8 @@ pub struct Database {
     pub data_api_pool: u32,
     /// Longest a Data API request waits for one of those connections.
     pub data_api_timeout: Duration,
+    /// Longest a query waits for one of its instance's connections.
+    pub connection_timeout: Option<Duration>,
     /// The connection pooler, as configured (enabled or not).
     pub pooler: Option<Pooler>,
 }

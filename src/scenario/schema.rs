@@ -761,6 +761,11 @@ pub struct Database {
     /// Longest a Data API request waits for one of those connections.
     #[serde(default = "default_data_api_timeout")]
     pub data_api_timeout: Duration,
+    /// Longest a query waits for one of its instance's connections before
+    /// the driver fails it (node-postgres `connectionTimeoutMillis`); none:
+    /// it waits until the request's `max_duration`.
+    #[serde(default)]
+    pub connection_timeout: Option<Duration>,
     /// A connection pooler between the instances and Postgres.
     #[serde(default)]
     pub pooler: Option<Pooler>,

@@ -82,7 +82,8 @@ impl NodeQueue {
         match self {
             NodeQueue::Pooler => Outcome::PoolerTimeout,
             NodeQueue::DataApi => Outcome::DataApiTimeout,
-            NodeQueue::Cpu | NodeQueue::Own => Outcome::Timeout,
+            NodeQueue::Own => Outcome::ConnectionTimeout,
+            NodeQueue::Cpu => Outcome::Timeout,
         }
     }
 }
@@ -209,8 +210,12 @@ impl StageModel for DatabaseStage {
                         stack.requests.get_mut(id).holdings.query.own = true;
                     } else {
                         link.waiting.push_back(id);
+                        let timeout_at = stack.nodes[node]
+                            .database
+                            .connection_timeout
+                            .map(|t| now.saturating_add(t));
                         let queue = crate::model::Queue::Database(NodeQueue::Own);
-                        return stack.park(id, queue, None, scheduler);
+                        return stack.park(id, queue, timeout_at, scheduler);
                     }
                 }
                 Phase::Connection => {
