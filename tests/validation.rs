@@ -296,6 +296,22 @@ fn the_drivers_connection_timeout_matches_mm1_with_deterministic_patience() {
     }
 }
 
+/// Requests on one instance share its vCPU: processor sharing, where a job
+/// of size x takes x / (1 - rho) on average (M/G/1-PS, see the scenario):
+/// 200 ms at rho 0.5, where first come first served would take 150 ms.
+#[test]
+fn an_instances_vcpus_are_shared_as_processor_sharing() {
+    let results = replications(&load("cpu-sharing.yaml"));
+    assert_agrees(
+        "mean response time under processor sharing (ms)",
+        metric(&results, |t| t.mean_latency_ms),
+        100.0 / (1.0 - 0.5),
+        0.02,
+        0.0,
+    );
+    assert_eq!(metric(&results, TierResults::error_rate).mean, 0.0);
+}
+
 #[test]
 fn database_cpus_are_an_mmc_queue() {
     let results = check_mmc(

@@ -39,6 +39,35 @@ pub struct Instance {
     pub links: Vec<Link>,
     /// Its AI circuit breaker, when breakers live in instances.
     pub breaker: Option<Breaker>,
+    /// The requests computing on its vCPUs.
+    pub cpu: SharedCpu,
+}
+
+/// The requests computing on one instance at once: they share its vCPUs
+/// (processor sharing), each at a rate of min(1, vCPUs / requests), so a
+/// handler's CPU time stretches while more compute than there are vCPUs.
+#[derive(Clone, Debug, Default)]
+pub struct SharedCpu {
+    /// Each request with the CPU time it has left, ns.
+    pub jobs: Vec<(u32, f64)>,
+    /// When the times left were last brought up to date.
+    pub updated: SimTime,
+}
+
+impl SharedCpu {
+    /// The rate each request computes at on `vcpus`.
+    pub fn rate(&self, vcpus: f64) -> f64 {
+        (vcpus / self.jobs.len().max(1) as f64).min(1.0)
+    }
+
+    /// Brings the times left up to `now`, at the rate since the last change.
+    pub fn update(&mut self, now: SimTime, vcpus: f64) {
+        let done = now.saturating_sub(self.updated) as f64 * self.rate(vcpus);
+        for job in &mut self.jobs {
+            job.1 = (job.1 - done).max(0.0);
+        }
+        self.updated = now;
+    }
 }
 
 /// An instance's connections to one database node: its driver's pool.
@@ -138,6 +167,8 @@ pub struct FunctionPool {
     pub max_duration: SimDuration,
     /// Memory per instance, bytes.
     pub memory: u64,
+    /// vCPUs per instance: Vercel gives 1 per 2 GB (2 GB: 1, 4 GB: 2).
+    pub vcpus: f64,
     /// The burst limit on new instances.
     scale: Option<TokenBucket>,
     instances: Slab<Instance>,
@@ -168,6 +199,8 @@ impl FunctionPool {
             overflow: config.overflow,
             max_duration: config.max_duration.nanos(),
             memory: config.memory.0,
+            // Vercel: "2 GB / 1 vCPU", "4 GB / 2 vCPUs" (docs/FACTS.md §4).
+            vcpus: (config.memory.gigabytes() / 2.0 - 1e-9).ceil().max(1.0),
             scale,
             instances: Slab::default(),
             available: BinaryHeap::new(),
@@ -211,6 +244,7 @@ impl FunctionPool {
             alive: true,
             links: Vec::new(),
             breaker: None,
+            cpu: SharedCpu::default(),
         };
         self.next_serial += 1;
         self.alive += 1;

@@ -76,6 +76,7 @@ use stages::ai::{AiService, AiStage};
 use stages::cdn::CdnStage;
 use stages::database::DatabaseStage;
 use stages::function::FunctionStage;
+use stages::handler::HandlerStage;
 
 /// Purposes of the random streams of one (tier, replication): each draws
 /// from its own stream so that changing one component leaves the others'
@@ -671,6 +672,7 @@ impl Stack {
         }
         DatabaseStage::release(self, now, id, scheduler);
         AiStage::release(self, now, id, scheduler);
+        HandlerStage::release(self, now, id, scheduler);
         let request = self.requests.get(id);
         let (route, arrival, class, client, invoked_at, holdings) = (
             request.route as usize,

@@ -73,6 +73,8 @@ pub struct Request {
     pub externals: externals::Progress,
     /// Where it is in the AI stage.
     pub ai: ai::Progress,
+    /// Whether it computes on its instance's vCPUs (in the handler stage).
+    pub computing: bool,
 }
 
 impl Request {
@@ -95,6 +97,7 @@ impl Request {
             query: database::Progress::default(),
             externals: externals::Progress::default(),
             ai: ai::Progress::new(arrival),
+            computing: false,
         }
     }
 }

@@ -1,20 +1,89 @@
-//! The handler stage: the route's CPU time in the function.
+//! The handler stage: the route's CPU time in the function, on its
+//! instance's vCPUs, shared with the other requests computing there at
+//! once (processor sharing): with concurrency 1 a request has them to
+//! itself and takes exactly its CPU time.
 
 use super::{StageModel, Step};
 use crate::model::{Event, Stack};
-use crate::sim::{Scheduler, SimTime};
+use crate::sim::{Scheduler, SimDuration, SimTime};
 
 /// The handler stage.
 pub struct HandlerStage;
 
 impl StageModel for HandlerStage {
-    fn enter(stack: &mut Stack, _: SimTime, id: u32, _: &mut Scheduler<Event>) -> Step {
+    const MULTI_STEP: bool = true;
+
+    fn enter(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) -> Step {
         let request = stack.requests.get(id);
+        if request.computing {
+            // Its CPU time is done.
+            HandlerStage::release(stack, now, id, scheduler);
+            return Step::Next;
+        }
         let (route, arrival) = (request.route as usize, request.arrival);
+        let slot = request
+            .holdings
+            .instance
+            .expect("the function stage comes before the handler stage");
         let cpu = stack.routes[route]
             .handler
             .sample(&mut stack.streams.service);
         stack.metrics.handler(arrival, cpu);
-        Step::Wait(cpu)
+        stack.requests.get_mut(id).computing = true;
+        let function = stack.routes[route].function;
+        let pool = &mut stack.functions[function];
+        let vcpus = pool.vcpus;
+        let shared = &mut pool.instance_mut(slot).cpu;
+        shared.update(now, vcpus);
+        shared.jobs.push((id, cpu as f64));
+        HandlerStage::reschedule(stack, now, function, slot, scheduler);
+        Step::Parked
+    }
+}
+
+impl HandlerStage {
+    /// Request `id` stops computing (done, or ended while computing); the
+    /// others on its instance speed up.
+    pub fn release(stack: &mut Stack, now: SimTime, id: u32, scheduler: &mut Scheduler<Event>) {
+        let request = stack.requests.get_mut(id);
+        if !request.computing {
+            return;
+        }
+        request.computing = false;
+        let (route, slot) = (request.route as usize, request.holdings.instance);
+        let Some(slot) = slot else {
+            return;
+        };
+        let function = stack.routes[route].function;
+        let pool = &mut stack.functions[function];
+        let vcpus = pool.vcpus;
+        let shared = &mut pool.instance_mut(slot).cpu;
+        shared.update(now, vcpus);
+        shared.jobs.retain(|job| job.0 != id);
+        HandlerStage::reschedule(stack, now, function, slot, scheduler);
+    }
+
+    /// Sets each computing request's timer to when it finishes at the
+    /// instance's current rate.
+    fn reschedule(
+        stack: &mut Stack,
+        now: SimTime,
+        function: usize,
+        slot: u32,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let pool = &mut stack.functions[function];
+        let vcpus = pool.vcpus;
+        let shared = &pool.instance_mut(slot).cpu;
+        let rate = shared.rate(vcpus);
+        // Times left are whole nanoseconds while nothing is shared: exact.
+        let finishes: Vec<(u32, SimDuration)> = shared
+            .jobs
+            .iter()
+            .map(|&(id, left)| (id, (left / rate).ceil() as SimDuration))
+            .collect();
+        for (id, delay) in finishes {
+            stack.wait(now, id, delay, scheduler);
+        }
     }
 }
