@@ -32,6 +32,10 @@ impl StageModel for HandlerStage {
         stack.requests.get_mut(id).computing = true;
         let function = stack.routes[route].function;
         let pool = &mut stack.functions[function];
+        if !pool.shares_cpu {
+            // At most one request per vCPU: it computes at full speed.
+            return Step::Wait(cpu);
+        }
         let vcpus = pool.vcpus;
         let shared = &mut pool.instance_mut(slot).cpu;
         shared.update(now, vcpus);
@@ -56,6 +60,9 @@ impl HandlerStage {
         };
         let function = stack.routes[route].function;
         let pool = &mut stack.functions[function];
+        if !pool.shares_cpu {
+            return;
+        }
         let vcpus = pool.vcpus;
         let shared = &mut pool.instance_mut(slot).cpu;
         shared.update(now, vcpus);
@@ -75,15 +82,12 @@ impl HandlerStage {
         let pool = &mut stack.functions[function];
         let vcpus = pool.vcpus;
         let shared = &pool.instance_mut(slot).cpu;
-        let rate = shared.rate(vcpus);
-        // Times left are whole nanoseconds while nothing is shared: exact.
-        let finishes: Vec<(u32, SimDuration)> = shared
-            .jobs
-            .iter()
-            .map(|&(id, left)| (id, (left / rate).ceil() as SimDuration))
-            .collect();
-        for (id, delay) in finishes {
-            stack.wait(now, id, delay, scheduler);
+        let (rate, computing) = (shared.rate(vcpus), shared.jobs.len());
+        // By index: no allocation on this per-request path. Times left are
+        // whole nanoseconds while nothing is shared: exact.
+        for index in 0..computing {
+            let (id, left) = stack.functions[function].instance_mut(slot).cpu.jobs[index];
+            stack.wait(now, id, (left / rate).ceil() as SimDuration, scheduler);
         }
     }
 }
