@@ -109,7 +109,7 @@ fn document(source: &SourceMap, text: &str) -> Result<Scenario, ScenarioError> {
     compile::compile(source, &file).map_err(ScenarioError::Invalid)
 }
 
-/// A validated scenario and what it said that is not simulated yet.
+/// A validated scenario, with the stack each tier runs on.
 #[derive(Debug)]
 pub struct Loaded {
     /// The file it came from.
