@@ -307,14 +307,13 @@ pub fn adaptive_run<'a>(
     plan: &Plan<'a>,
     options: RunOptions,
 ) -> Result<ScenarioRun<'a>, rayon::ThreadPoolBuildError> {
-    let Some(stack) = plan.tiers.first().map(|t| t.stack) else {
+    let stack = plan.tiers.first().map(|t| t.stack);
+    let Some(stack) = stack.filter(|stack| {
+        stack.database.compute != Some(Compute::Auto)
+            && plan.tiers.iter().all(|t| std::ptr::eq(t.stack, *stack))
+    }) else {
         return Ok(experiment::run(std::slice::from_ref(plan), options)?.remove(0));
     };
-    if stack.database.compute == Some(Compute::Auto)
-        || plan.tiers.iter().any(|t| !std::ptr::eq(t.stack, stack))
-    {
-        return Ok(experiment::run(std::slice::from_ref(plan), options)?.remove(0));
-    }
     let counts: Vec<u64> = plan.tiers.iter().map(|t| t.users).collect();
     let mut evaluations = Evaluations::new();
     let criteria = criteria(stack);

@@ -13,7 +13,7 @@
 
 use super::{Plan, RunOptions};
 use crate::model::ArrivalRate;
-use crate::scenario::{Cache, ClientCount, LimitKey, Scenario};
+use crate::scenario::{Cache, LimitKey, Scenario};
 
 /// Events the engine handles per user request (1.8-2.5 measured on the
 /// baseline's tiers: arrivals, timed steps, sessions' later pages,
@@ -129,16 +129,9 @@ fn other_requests_per_day(scenario: &Scenario, users: u64) -> f64 {
         .map(|volume| users as f64 * volume / 30.0)
         .sum();
     let abusive = scenario.traffic.abusive_clients.as_ref().map_or(0.0, |a| {
-        abusive_count(a, users) * a.rate.per_sec() * a.active_per_day.secs().min(86_400.0)
+        a.count_among(users) as f64 * a.rate.per_sec() * a.active_per_day.secs().min(86_400.0)
     });
     messages + abusive
-}
-
-fn abusive_count(clients: &crate::scenario::AbusiveClients, users: u64) -> f64 {
-    match clients.count {
-        ClientCount::Count(count) => count as f64,
-        ClientCount::Share(share) => (users as f64 * share.0).floor(),
-    }
 }
 
 /// Users' requests expected in one replication of `scenario` with sessions
@@ -184,7 +177,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
                 .traffic
                 .abusive_clients
                 .as_ref()
-                .map_or(0.0, |a| abusive_count(a, tier.users));
+                .map_or(0.0, |a| a.count_among(tier.users) as f64);
             // Identifiers: users or their addresses, then the abusive clients.
             let limiters: f64 = stack
                 .rate_limits

@@ -169,8 +169,6 @@ pub struct FunctionPool {
     pub memory: u64,
     /// vCPUs per instance: Vercel gives 1 per 2 GB (2 GB: 1, 4 GB: 2).
     pub vcpus: f64,
-    /// Whether more requests may compute on an instance than it has vCPUs.
-    pub shares_cpu: bool,
     /// The burst limit on new instances.
     scale: Option<TokenBucket>,
     instances: Slab<Instance>,
@@ -188,6 +186,11 @@ pub struct FunctionPool {
 }
 
 impl FunctionPool {
+    /// Whether more requests may compute on an instance than it has vCPUs.
+    pub fn shares_cpu(&self) -> bool {
+        f64::from(self.concurrency) > self.vcpus
+    }
+
     /// A pool for `config`, with `min_instances` instances warm at time zero.
     pub fn new(config: &Function) -> Self {
         let scale = config.scale_rate.map(TokenBucket::new);
@@ -203,7 +206,6 @@ impl FunctionPool {
             memory: config.memory.0,
             // Vercel: "2 GB / 1 vCPU", "4 GB / 2 vCPUs" (docs/FACTS.md §4).
             vcpus: (config.memory.gigabytes() / 2.0 - 1e-9).ceil().max(1.0),
-            shares_cpu: false,
             scale,
             instances: Slab::default(),
             available: BinaryHeap::new(),
@@ -213,7 +215,6 @@ impl FunctionPool {
             next_serial: 0,
             alive: 0,
         };
-        pool.shares_cpu = f64::from(pool.concurrency) > pool.vcpus;
         for _ in 0..pool.min_instances {
             let slot = pool.create(0, 0);
             pool.make_available(slot, 0, None);

@@ -11,7 +11,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use super::Slab;
-use crate::scenario::{ClientCount, CountDist, DurationSampler, Scenario};
+use crate::scenario::{CountDist, DurationSampler, Scenario};
 use crate::sim::{NANOS_PER_SEC, RngStream, SimDuration, SimTime, duration_from_secs};
 
 const HOUR: SimTime = 3_600 * NANOS_PER_SEC;
@@ -318,10 +318,7 @@ impl AbusiveClients {
     /// The abusive clients of `scenario` for `users` users, if any.
     pub fn new(scenario: &Scenario, users: u64) -> Option<Self> {
         let config = scenario.traffic.abusive_clients.as_ref()?;
-        let count = match config.count {
-            ClientCount::Count(count) => count,
-            ClientCount::Share(share) => (users as f64 * share.0).floor() as u64,
-        };
+        let count = config.count_among(users);
         Some(Self {
             first_id: users.min(u64::from(u32::MAX)) as u32,
             per_sec: config.rate.per_sec(),

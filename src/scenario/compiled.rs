@@ -219,6 +219,16 @@ pub struct AbusiveClients {
     pub routes: Vec<RouteId>,
 }
 
+impl AbusiveClients {
+    /// How many there are among `users` users.
+    pub fn count_among(&self, users: u64) -> u64 {
+        match self.count {
+            ClientCount::Count(count) => count,
+            ClientCount::Share(share) => (users as f64 * share.0).floor() as u64,
+        }
+    }
+}
+
 /// An endpoint.
 #[derive(Clone, Debug)]
 pub struct Route {

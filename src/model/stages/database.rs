@@ -12,7 +12,9 @@
 
 use super::{StageModel, Step, app_cache};
 use crate::model::metrics::Outcome;
-use crate::model::{Access, Event, Link, Node, Pooler, ServerConnection, SessionServer, Stack};
+use crate::model::{
+    Access, Event, FunctionPool, Link, Node, Pooler, ServerConnection, SessionServer, Stack,
+};
 use crate::scenario::PoolMode;
 use crate::sim::{Scheduler, SimDuration, SimTime};
 
@@ -88,6 +90,18 @@ impl NodeQueue {
     }
 }
 
+/// The link to `node` of the instance in `slot` of `functions[function]`:
+/// a request's instance, taken in the function stage before this one.
+fn instance_link(
+    functions: &mut [FunctionPool],
+    function: usize,
+    slot: Option<u32>,
+    node: usize,
+) -> &mut Link {
+    let slot = slot.expect("the function stage comes before the database stage");
+    functions[function].instance_mut(slot).link(node)
+}
+
 /// The database stage.
 pub struct DatabaseStage;
 
@@ -138,8 +152,7 @@ impl StageModel for DatabaseStage {
                     if access == Access::DataApi {
                         continue;
                     }
-                    let slot = slot.expect("the function stage comes before the database stage");
-                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    let link = instance_link(&mut stack.functions, function, slot, node);
                     if link.connections > 0 {
                         continue;
                     }
@@ -173,8 +186,7 @@ impl StageModel for DatabaseStage {
                     if access != Access::Pooler || pooler.mode != PoolMode::Session {
                         continue;
                     }
-                    let slot = slot.expect("the function stage comes before the database stage");
-                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    let link = instance_link(&mut stack.functions, function, slot, node);
                     // A second request of a busy instance shares what the first gets.
                     if link.session != SessionServer::None {
                         continue;
@@ -199,8 +211,7 @@ impl StageModel for DatabaseStage {
                     if access == Access::DataApi {
                         continue;
                     }
-                    let slot = slot.expect("the function stage comes before the database stage");
-                    let link = stack.functions[function].instance_mut(slot).link(node);
+                    let link = instance_link(&mut stack.functions, function, slot, node);
                     // Refused connections: the request fails after its connect.
                     if link.connections == 0 {
                         continue;
@@ -338,16 +349,10 @@ impl DatabaseStage {
                 // A session-mode waiter parked in the session phase, which
                 // had moved it on to its own connection's phase.
                 if request.query.phase == Phase::Own {
-                    let slot = request
-                        .holdings
-                        .instance
-                        .expect("the function stage comes before the database stage");
                     let function = stack.routes[request.route as usize].function;
-                    let node = usize::from(request.query.node);
-                    stack.functions[function]
-                        .instance_mut(slot)
-                        .link(node)
-                        .session = SessionServer::Held;
+                    let (slot, node) = (request.holdings.instance, usize::from(request.query.node));
+                    instance_link(&mut stack.functions, function, slot, node).session =
+                        SessionServer::Held;
                 } else {
                     request.holdings.query.connection = true;
                 }
@@ -406,12 +411,9 @@ impl DatabaseStage {
         scheduler: &mut Scheduler<Event>,
     ) {
         let request = stack.requests.get(id);
-        let slot = request
-            .holdings
-            .instance
-            .expect("the function stage comes before the database stage");
         let function = stack.routes[request.route as usize].function;
-        let link = stack.functions[function].instance_mut(slot).link(node);
+        let slot = request.holdings.instance;
+        let link = instance_link(&mut stack.functions, function, slot, node);
         match link.waiting.pop_front() {
             Some(next) => DatabaseStage::served(stack, now, next, NodeQueue::Own, 0, scheduler),
             None => link.busy -= 1,
@@ -443,17 +445,15 @@ impl DatabaseStage {
         let request = stack.requests.get(id);
         let counted = stack.metrics.counts(request.arrival);
         let node = usize::from(request.query.node);
+        let (function, slot) = (
+            stack.routes[request.route as usize].function,
+            request.holdings.instance,
+        );
         let Node { database, pooler } = &mut stack.nodes[node];
         match queue {
-            NodeQueue::Own => {
-                let slot = request
-                    .holdings
-                    .instance
-                    .expect("the function stage comes before the database stage");
-                let function = stack.routes[request.route as usize].function;
-                let link = stack.functions[function].instance_mut(slot).link(node);
-                link.waiting.retain(|&waiting| waiting != id);
-            }
+            NodeQueue::Own => instance_link(&mut stack.functions, function, slot, node)
+                .waiting
+                .retain(|&waiting| waiting != id),
             NodeQueue::Cpu => {
                 if let Some(cpus) = &mut database.cpus {
                     cpus.cancel(now, id);
@@ -471,12 +471,7 @@ impl DatabaseStage {
                 };
                 let timed_out = outcome == Outcome::PoolerTimeout;
                 pooler.cancel(now, id, timed_out, counted);
-                let slot = request
-                    .holdings
-                    .instance
-                    .expect("the function stage comes before the database stage");
-                let function = stack.routes[request.route as usize].function;
-                let link = stack.functions[function].instance_mut(slot).link(node);
+                let link = instance_link(&mut stack.functions, function, slot, node);
                 if link.session == SessionServer::Waiting {
                     link.session = SessionServer::None;
                 }

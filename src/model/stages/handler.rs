@@ -21,26 +21,17 @@ impl StageModel for HandlerStage {
             return Step::Next;
         }
         let (route, arrival) = (request.route as usize, request.arrival);
-        let slot = request
-            .holdings
-            .instance
-            .expect("the function stage comes before the handler stage");
         let cpu = stack.routes[route]
             .handler
             .sample(&mut stack.streams.service);
         stack.metrics.handler(arrival, cpu);
         stack.requests.get_mut(id).computing = true;
-        let function = stack.routes[route].function;
-        let pool = &mut stack.functions[function];
-        if !pool.shares_cpu {
+        if !HandlerStage::share(stack, now, id, scheduler, |jobs| {
+            jobs.push((id, cpu as f64))
+        }) {
             // At most one request per vCPU: it computes at full speed.
             return Step::Wait(cpu);
         }
-        let vcpus = pool.vcpus;
-        let shared = &mut pool.instance_mut(slot).cpu;
-        shared.update(now, vcpus);
-        shared.jobs.push((id, cpu as f64));
-        HandlerStage::reschedule(stack, now, function, slot, scheduler);
         Step::Parked
     }
 }
@@ -54,40 +45,42 @@ impl HandlerStage {
             return;
         }
         request.computing = false;
-        let (route, slot) = (request.route as usize, request.holdings.instance);
-        let Some(slot) = slot else {
-            return;
-        };
-        let function = stack.routes[route].function;
+        HandlerStage::share(stack, now, id, scheduler, |jobs| {
+            jobs.retain(|job| job.0 != id)
+        });
+    }
+
+    /// Where request `id`'s instance shares its vCPUs: brings its computing
+    /// requests' times left up to `now`, applies `change` to them and sets
+    /// each one's timer to when it finishes at the new rate. False (and
+    /// nothing done) where the pool never has more requests than vCPUs.
+    fn share(
+        stack: &mut Stack,
+        now: SimTime,
+        id: u32,
+        scheduler: &mut Scheduler<Event>,
+        change: impl FnOnce(&mut Vec<(u32, f64)>),
+    ) -> bool {
+        let request = stack.requests.get(id);
+        let function = stack.routes[request.route as usize].function;
+        let slot = request
+            .holdings
+            .instance
+            .expect("the function stage comes before the handler stage");
         let pool = &mut stack.functions[function];
-        if !pool.shares_cpu {
-            return;
+        if !pool.shares_cpu() {
+            return false;
         }
         let vcpus = pool.vcpus;
         let shared = &mut pool.instance_mut(slot).cpu;
         shared.update(now, vcpus);
-        shared.jobs.retain(|job| job.0 != id);
-        HandlerStage::reschedule(stack, now, function, slot, scheduler);
-    }
-
-    /// Sets each computing request's timer to when it finishes at the
-    /// instance's current rate.
-    fn reschedule(
-        stack: &mut Stack,
-        now: SimTime,
-        function: usize,
-        slot: u32,
-        scheduler: &mut Scheduler<Event>,
-    ) {
-        let pool = &mut stack.functions[function];
-        let vcpus = pool.vcpus;
-        let shared = &pool.instance_mut(slot).cpu;
+        change(&mut shared.jobs);
         let (rate, computing) = (shared.rate(vcpus), shared.jobs.len());
-        // By index: no allocation on this per-request path. Times left are
-        // whole nanoseconds while nothing is shared: exact.
+        // By index: no allocation on this per-request path.
         for index in 0..computing {
             let (id, left) = stack.functions[function].instance_mut(slot).cpu.jobs[index];
             stack.wait(now, id, (left / rate).ceil() as SimDuration, scheduler);
         }
+        true
     }
 }
