@@ -355,6 +355,59 @@ fn a_base_file_is_blamed_for_what_it_sets() {
 }
 
 #[test]
+fn a_functions_model_decides_what_concurrency_may_be() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let classic = "    concurrency: 1                # classic";
+    let line = baseline_text()
+        .lines()
+        .position(|l| l.starts_with(classic))
+        .expect("the baseline's api function is classic")
+        + 1;
+    let many = write(
+        dir.path(),
+        "many.yaml",
+        &baseline_text().replacen(classic, "    concurrency: 50               # classic", 1),
+    );
+    let stderr = check_error(&many);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}:18: `functions[0].concurrency`: is 50, but a classic function serves \
+             one request per instance; `model: fluid` serves several on one instance",
+            many.display()
+        )),
+        "{stderr}"
+    );
+    let unsaid = write(
+        dir.path(),
+        "unsaid.yaml",
+        &baseline_text().replacen(classic, "    model: fluid                  # ", 1),
+    );
+    let stderr = check_error(&unsaid);
+    assert!(
+        stderr.contains("`functions[0].concurrency`: is needed with `model: fluid`"),
+        "{stderr}"
+    );
+    let fluid = write(
+        dir.path(),
+        "fluid.yaml",
+        &baseline_text()
+            .replacen(classic, "    model: fluid\n    concurrency: 50 # ", 1)
+            .replacen("    min_instances: 0 ", "    # ", 1),
+    );
+    let output = capsim()
+        .arg("check")
+        .arg(&fluid)
+        .output()
+        .expect("capsim runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("api        Fluid, concurrency 50, 1 kept warm"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_tier_may_not_change_the_experiment() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let child = extending(

@@ -161,6 +161,8 @@ fn closed_forms_are_right() {
     // With one server the response time is exponential with rate mu - lambda.
     let q = mmc_response_quantile(1, 5.0, 10.0, 0.95);
     assert!((q - 20f64.ln() / 5.0).abs() < 1e-9);
+    assert!((poisson_tail(2.0, 4) - 0.142_877).abs() < 1e-6);
+    assert!((poisson_mean_at_least(2.0, 4) - 4.075_141).abs() < 1e-6);
 }
 
 #[test]
@@ -213,6 +215,83 @@ fn cold_start_share_and_instances_match_idle_expiry() {
         0.02,
         0.0,
     );
+}
+
+/// P(Poisson(`mean`) >= `at_least`).
+fn poisson_tail(mean: f64, at_least: u32) -> f64 {
+    let mut term = (-mean).exp();
+    let mut below = 0.0;
+    for k in 0..at_least {
+        below += term;
+        term *= mean / f64::from(k + 1);
+    }
+    1.0 - below
+}
+
+/// E[max(Poisson(`mean`), `floor`)].
+fn poisson_mean_at_least(mean: f64, floor: u32) -> f64 {
+    let mut term = (-mean).exp();
+    let mut below = 0.0;
+    for k in 0..floor {
+        below += (f64::from(floor) - f64::from(k)) * term;
+        term *= mean / f64::from(k + 1);
+    }
+    mean + below
+}
+
+/// Pre-warmed instances (see the scenario): a request is cold exactly when
+/// the warm ones are all busy, P(Poisson(2) >= 4); one Fluid instance
+/// that can carry its load starts none.
+#[test]
+fn prewarmed_instances_start_cold_only_when_the_load_outgrows_them() {
+    let scenario = load("prewarm.yaml");
+    let results = replications(&scenario);
+    assert_agrees(
+        "cold-start share with 4 warm instances",
+        metric(&results, TierResults::cold_start_ratio),
+        poisson_tail(2.0, 4),
+        0.03,
+        0.0,
+    );
+    assert_agrees(
+        "mean instances",
+        metric(&results, |t| t.mean_instances),
+        poisson_mean_at_least(2.0, 4),
+        0.01,
+        0.0,
+    );
+    // Memory (2 GiB an instance) over instance lives, and over the time
+    // each has a request in flight: Fluid bills the latter, which adds up
+    // to the requests' own time, a = 2 instances' worth.
+    let gib_per_second = 2.0 * scenario.measured_secs();
+    assert_agrees(
+        "instances alive, from memory x lifetime",
+        metric(&results, |t| Some(t.gb_seconds / gib_per_second)),
+        poisson_mean_at_least(2.0, 4),
+        0.01,
+        0.0,
+    );
+    assert_agrees(
+        "instances with a request in flight, from memory x busy time",
+        metric(&results, |t| Some(t.busy_gb_seconds / gib_per_second)),
+        2.0,
+        0.01,
+        0.0,
+    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/prewarm.yaml");
+    let text = std::fs::read_to_string(&path)
+        .expect("readable")
+        .replace("concurrency: 1\n", "concurrency: 100\n")
+        .replace("min_instances: 4\n", "min_instances: 1\n")
+        // Handler time is CPU time, shared on the instance's one vCPU: at
+        // 100 ms, utilisation 0.2, and P(100 in flight) = 0.2^100.
+        .replace("mean: 1s }", "mean: 100ms }");
+    let one_instance = scenario::parse(&path, &text).expect("valid").scenario;
+    let users = one_instance.tiers[0].users;
+    let carried = simulate(&one_instance, users, 0).tier;
+    assert!(carried.invocations > 70_000, "{}", carried.invocations);
+    assert_eq!(carried.cold_starts, 0);
+    assert_eq!(carried.peak_instances, 1);
 }
 
 #[test]

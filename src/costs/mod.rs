@@ -11,7 +11,7 @@ mod supabase;
 mod vercel;
 
 use crate::model::Replication;
-use crate::scenario::{Compute, Costs, Scenario};
+use crate::scenario::{Compute, Costs, MemoryBilled, Scenario};
 
 pub use supabase::SupabasePrices;
 pub use vercel::VercelPrices;
@@ -26,7 +26,8 @@ pub struct Usage {
     pub invocations: f64,
     /// Handler CPU hours (Fluid's Active CPU: I/O waits are not billed).
     pub active_cpu_hours: f64,
-    /// Memory GB-hours over instance lifetimes (Fluid's provisioned memory).
+    /// Fluid's provisioned memory GB-hours, over the part of instance
+    /// lives `costs.vercel.memory_billed` names.
     pub memory_gb_hours: f64,
     /// Memory GB-hours over wall-clock invocation time (legacy billing).
     pub wall_clock_gb_hours: f64,
@@ -53,7 +54,11 @@ impl Usage {
         Self {
             invocations: month(tier.invocations),
             active_cpu_hours: tier.cpu_seconds * scale / 3_600.0,
-            memory_gb_hours: tier.gb_seconds * scale / 3_600.0,
+            memory_gb_hours: match stack.costs.as_ref().map(|c| c.vercel.memory_billed) {
+                Some(MemoryBilled::Lifetime) => tier.gb_seconds,
+                Some(MemoryBilled::InFlight) | None => tier.busy_gb_seconds,
+            } * scale
+                / 3_600.0,
             wall_clock_gb_hours: tier.invocation_gb_seconds * scale / 3_600.0,
             edge_requests: month(tier.edge_requests),
             transfer_gb: month(tier.transfer_bytes) / 1e9,

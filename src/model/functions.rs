@@ -29,6 +29,9 @@ pub struct Instance {
     pub active: u32,
     /// When its last request ended.
     pub last_end: SimTime,
+    /// When its current stretch with requests in flight began (while
+    /// `active` > 0): Fluid bills memory only over such stretches.
+    pub busy_since: SimTime,
     /// Whether an idle check is scheduled.
     idle_check_pending: bool,
     /// Its key in the available set, when it is there.
@@ -137,10 +140,21 @@ pub enum Acquire {
     Throttled,
 }
 
+/// What a request's end did to its instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// The queued request that takes the freed slot.
+    pub next: Option<u32>,
+    /// When to check whether the instance has idled out.
+    pub idle_check_at: Option<SimTime>,
+    /// The instance has no request in flight now: when its busy stretch began.
+    pub busy_from: Option<SimTime>,
+}
+
 /// What an idle check decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdleCheck {
-    /// Nothing to do (busy again, or a stale check).
+    /// Nothing to do (busy again, kept warm, or a stale check).
     Nothing,
     /// Check again at this time.
     Recheck(SimTime),
@@ -244,6 +258,7 @@ impl FunctionPool {
             ready_at,
             active: 0,
             last_end: now,
+            busy_since: now,
             idle_check_pending: false,
             available_key: None,
             alive: true,
@@ -313,8 +328,11 @@ impl FunctionPool {
         None
     }
 
-    fn occupy(&mut self, slot: u32) {
+    fn occupy(&mut self, slot: u32, now: SimTime) {
         let instance = self.instances.get_mut(slot);
+        if instance.active == 0 {
+            instance.busy_since = now;
+        }
         instance.active += 1;
         if instance.active >= self.concurrency {
             self.make_unavailable(slot);
@@ -325,7 +343,7 @@ impl FunctionPool {
     /// says so.
     pub fn acquire(&mut self, now: SimTime, request: u32, rng: &mut RngStream) -> Acquire {
         if let Some(slot) = self.best_available() {
-            self.occupy(slot);
+            self.occupy(slot, now);
             let ready_at = self.instances.get(slot).ready_at.max(now);
             return Acquire::Slot {
                 instance: slot,
@@ -371,7 +389,7 @@ impl FunctionPool {
         if self.concurrency > 1 {
             self.make_available(slot, now, None);
         }
-        self.occupy(slot);
+        self.occupy(slot, now);
         Some(slot)
     }
 
@@ -401,18 +419,14 @@ impl FunctionPool {
         started
     }
 
-    /// A request on `slot` ended at `now`. Returns the queued request that
-    /// takes the freed slot, if any, and whether an idle check should be
-    /// scheduled (at the returned time).
-    pub fn release(
-        &mut self,
-        now: SimTime,
-        slot: u32,
-        rng: &mut RngStream,
-    ) -> (Option<u32>, Option<SimTime>) {
+    /// A request on `slot` ended at `now`.
+    pub fn release(&mut self, now: SimTime, slot: u32, rng: &mut RngStream) -> Released {
         if let Some(request) = self.queue.pop_front() {
             // The slot passes straight to the next queued request.
-            return (Some(request), None);
+            return Released {
+                next: Some(request),
+                ..Released::default()
+            };
         }
         let instance = self.instances.get_mut(slot);
         instance.active -= 1;
@@ -422,9 +436,14 @@ impl FunctionPool {
         if schedule_check {
             instance.idle_check_pending = true;
         }
+        let busy_from = idle.then_some(instance.busy_since);
         let policy_rng = (self.reuse == Reuse::Random).then_some(rng);
         self.make_available(slot, now, policy_rng);
-        (None, schedule_check.then(|| now + self.idle_timeout))
+        Released {
+            next: None,
+            idle_check_at: schedule_check.then(|| now + self.idle_timeout),
+            busy_from,
+        }
     }
 
     /// The idle check of `slot` (created as `serial`) fired at `now`.
@@ -443,7 +462,12 @@ impl FunctionPool {
             return IdleCheck::Recheck(expires_at);
         }
         if self.alive <= self.min_instances {
-            return IdleCheck::Recheck(now + idle_timeout);
+            // Kept warm. No recheck: a new instance starts only when every
+            // alive one is full, so this one is busy again, and schedules
+            // its next check on release, before the pool can grow past
+            // `min_instances`. (A timer would spin with `idle_timeout: 0s`.)
+            instance.idle_check_pending = false;
+            return IdleCheck::Nothing;
         }
         instance.alive = false;
         instance.idle_check_pending = false;

@@ -165,6 +165,9 @@ pub struct Metrics {
     pub cpu_nanos: u128,
     /// Instance memory x lifetime, byte-nanoseconds.
     pub instance_byte_nanos: u128,
+    /// Instance memory x the time it had a request in flight,
+    /// byte-nanoseconds.
+    pub busy_byte_nanos: u128,
     /// Memory times wall-clock invocation time (legacy billing),
     /// byte-nanoseconds.
     pub invocation_byte_nanos: u128,
@@ -256,6 +259,7 @@ impl Metrics {
             peak_sessions: 0,
             cpu_nanos: 0,
             instance_byte_nanos: 0,
+            busy_byte_nanos: 0,
             invocation_byte_nanos: 0,
             transfer_bytes: 0,
             invocations: 0,
@@ -474,9 +478,21 @@ impl Metrics {
 
     /// An instance lived from `created` to `ended` with `memory` bytes.
     pub fn instance_lifetime(&mut self, created: SimTime, ended: SimTime, memory: u64) {
-        let start = created.max(self.warmup);
-        if ended > start {
-            self.instance_byte_nanos += u128::from(ended - start) * u128::from(memory);
+        self.instance_byte_nanos += self.measured_memory_time(created, ended, memory);
+    }
+
+    /// An instance of `memory` bytes had requests in flight from `from` to `to`.
+    pub fn instance_busy(&mut self, from: SimTime, to: SimTime, memory: u64) {
+        self.busy_byte_nanos += self.measured_memory_time(from, to, memory);
+    }
+
+    /// `memory` bytes held from `from` to `to`, after warm-up, byte-nanoseconds.
+    fn measured_memory_time(&self, from: SimTime, to: SimTime, memory: u64) -> u128 {
+        let start = from.max(self.warmup);
+        if to > start {
+            u128::from(to - start) * u128::from(memory)
+        } else {
+            0
         }
     }
 
@@ -496,6 +512,11 @@ impl Metrics {
     /// Instance memory x lifetime, GiB-seconds.
     pub fn gb_seconds(&self) -> f64 {
         byte_nanos_in_gb_seconds(self.instance_byte_nanos)
+    }
+
+    /// Instance memory x the time it had a request in flight, GiB-seconds.
+    pub fn busy_gb_seconds(&self) -> f64 {
+        byte_nanos_in_gb_seconds(self.busy_byte_nanos)
     }
 
     /// Memory x wall-clock invocation time (legacy billing), GiB-seconds.
@@ -535,5 +556,8 @@ mod tests {
         assert_eq!(metrics.invocation_gb_seconds(), 1.5);
         metrics.instance_lifetime(0, 5 * second, 2 * half_gib);
         assert_eq!(metrics.gb_seconds(), 4.0);
+        metrics.instance_busy(0, 3 * second, 2 * half_gib);
+        metrics.instance_busy(4 * second, 5 * second, 2 * half_gib);
+        assert_eq!(metrics.busy_gb_seconds(), 3.0);
     }
 }

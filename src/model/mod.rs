@@ -479,6 +479,10 @@ impl Stack {
             for instance in pool.alive_instances() {
                 self.metrics
                     .instance_lifetime(instance.created_at, end, pool.memory);
+                if instance.active > 0 {
+                    self.metrics
+                        .instance_busy(instance.busy_since, end, pool.memory);
+                }
             }
         }
         let ai_slots = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut());

@@ -383,6 +383,8 @@ pub struct TierResults {
     pub cpu_seconds: f64,
     /// Instance memory x lifetime, GiB-seconds.
     pub gb_seconds: f64,
+    /// Instance memory x the time it had a request in flight, GiB-seconds.
+    pub busy_gb_seconds: f64,
     /// Memory x wall-clock invocation time, GiB-seconds.
     pub invocation_gb_seconds: f64,
     /// Bytes of answered responses.
@@ -628,6 +630,7 @@ impl Replication {
             slo_met,
             cpu_seconds: metrics.cpu_seconds(),
             gb_seconds: metrics.gb_seconds(),
+            busy_gb_seconds: metrics.busy_gb_seconds(),
             invocation_gb_seconds: metrics.invocation_gb_seconds(),
             transfer_bytes: metrics.transfer_bytes,
             events,

@@ -95,9 +95,15 @@ pub fn check_summary(loaded: &Loaded) -> String {
     for function in &scenario.functions {
         let _ = writeln!(
             text,
-            "    {:<10} concurrency {}, max {} instances{}, idle timeout {}, cold start mean {:.0} ms, {}",
+            "    {:<10} {}, concurrency {}, {} kept warm, max {} instances{}, idle timeout {}, \
+             cold start mean {:.0} ms, {}",
             function.name,
+            match function.model {
+                crate::scenario::FunctionModel::Classic => "classic",
+                crate::scenario::FunctionModel::Fluid => "Fluid",
+            },
             function.concurrency,
+            function.min_instances,
             function.max_instances,
             function
                 .scale_rate

@@ -227,6 +227,7 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
     columns.push("slo_met", f64::from(u8::from(tier.slo_met)));
     columns.push("cpu_seconds", tier.cpu_seconds);
     columns.push("gb_seconds", tier.gb_seconds);
+    columns.push("busy_gb_seconds", tier.busy_gb_seconds);
     columns.push("invocation_gb_seconds", tier.invocation_gb_seconds);
     columns.count("transfer_bytes", tier.transfer_bytes);
     columns.count("events", tier.events);

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::experiment::{ScenarioRun, TierRun};
 use crate::model::{NodeResults, Outcome, TierResults};
-use crate::scenario::{DbAccess, Scenario};
+use crate::scenario::{DbAccess, FunctionModel, Scenario};
 
 /// One resource's load against its limit.
 struct Pressure {
@@ -174,6 +174,19 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
                 text,
                 "\n    {verdict}: {} at {:.0}% ({:.4} of {:.4}; {})",
                 p.what, share, p.used, p.limit, p.detail
+            );
+        }
+        if scenario
+            .functions
+            .iter()
+            .any(|f| f.model == FunctionModel::Fluid)
+        {
+            // A check to report against, never an input: Vercel's figure is
+            // an aggregate over its platform (FACTS.md §4).
+            let _ = write!(
+                text,
+                "\n    cold starts: {:.2}% of invocations (Vercel reports 0.63% platform-wide on Fluid)",
+                mean(tier, TierResults::cold_start_ratio) * 100.0
             );
         }
         text.push('\n');

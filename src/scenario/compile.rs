@@ -427,11 +427,20 @@ impl Compiler<'_, '_> {
 fn function(function: &file::Function) -> Function {
     Function {
         name: function.name.value.clone(),
-        concurrency: function.concurrency.value,
+        model: function.model,
+        concurrency: function.concurrency.as_ref().map_or(1, |c| c.value),
         cold_start: function.cold_start,
         idle_timeout: function.idle_timeout,
         reuse: function.reuse,
-        min_instances: function.min_instances.as_ref().map_or(0, |m| m.value),
+        // Fluid keeps one instance of a production deployment warm: Vercel's
+        // "scale to one" (FACTS.md §4). Set 0 for a preview deployment.
+        min_instances: function.min_instances.as_ref().map_or(
+            match function.model {
+                file::FunctionModel::Classic => 0,
+                file::FunctionModel::Fluid => 1,
+            },
+            |m| m.value,
+        ),
         max_instances: function.max_instances.value,
         scale_rate: function.scale_rate.as_ref().map(|r| r.value),
         overflow: function.overflow,

@@ -15,8 +15,8 @@ use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
 use super::schema::{
     AiLimits, AlertMetric, AppCache, Cache, CircuitBreaker, Compute, ConnectionThreshold,
-    Conversation, Costs, DbAccess, External, HeavyUsers, Outage, Overflow, Pooler, RateLimit,
-    Redis, Retries, Reuse, RouteAi, RouteSlo, Slo, TokenPrices,
+    Conversation, Costs, DbAccess, External, FunctionModel, HeavyUsers, Outage, Overflow, Pooler,
+    RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo, TokenPrices,
 };
 use super::units::{Duration, Rate, Share, Size};
 
@@ -346,6 +346,8 @@ pub struct Ai {
 pub struct Function {
     /// Its name in reports.
     pub name: String,
+    /// Classic or Fluid.
+    pub model: FunctionModel,
     /// Requests one instance serves at once.
     pub concurrency: u32,
     /// Start-up time of a new instance.

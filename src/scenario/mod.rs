@@ -32,10 +32,10 @@ pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::{
     AiLimits, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword, CircuitBreaker,
-    Compute, ConnectionThreshold, Conversation, Costs, DbAccess, External, HeavyUsers, LimitKey,
-    Outage, Overflow, PoolMode, Pooler, Popularity, RateLimit, Redis, Retries, Reuse, RouteAi,
-    RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts, SupabasePlan, TokenPrices, Tokens,
-    UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
+    Compute, ConnectionThreshold, Conversation, Costs, DbAccess, External, FunctionModel,
+    HeavyUsers, LimitKey, MemoryBilled, Outage, Overflow, PoolMode, Pooler, Popularity, RateLimit,
+    Redis, Retries, Reuse, RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts,
+    SupabasePlan, TokenPrices, Tokens, UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
 };
 pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 

@@ -668,15 +668,30 @@ pub enum Overflow {
     Queue,
 }
 
+/// How a function's instances run requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionModel {
+    /// Classic serverless: one request per instance, nothing kept warm.
+    #[default]
+    Classic,
+    /// Vercel's Fluid compute: several requests per instance sharing its
+    /// vCPUs; a production deployment keeps one instance warm.
+    Fluid,
+}
+
 /// A function deployment with its own instance pool.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     /// Identifier used by routes.
     pub name: Spanned<String>,
-    /// Requests one instance serves at once.
-    #[serde(default = "one")]
-    pub concurrency: Spanned<u32>,
+    /// Classic or Fluid: sets the defaults of `concurrency` and `min_instances`.
+    #[serde(default)]
+    pub model: FunctionModel,
+    /// Requests one instance serves at once (classic: 1; Fluid: required).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
     /// Start-up time of a new instance.
     pub cold_start: DurationDist,
     /// Idle time after which an instance is reclaimed.
@@ -684,7 +699,7 @@ pub struct Function {
     /// Which idle instance takes a request.
     #[serde(default)]
     pub reuse: Reuse,
-    /// Instances kept warm.
+    /// Instances kept warm (classic: 0; Fluid: 1, "scale to one").
     #[serde(default)]
     pub min_instances: Option<Spanned<u32>>,
     /// Concurrency limit.
@@ -718,7 +733,8 @@ fn default_max_instances() -> Spanned<u32> {
 }
 
 fn default_memory() -> Size {
-    Size(1 << 30)
+    // Vercel's default on every plan: "2 GB (1 vCPU)" (FACTS.md §4).
+    Size(2 << 30)
 }
 
 fn default_max_duration() -> Duration {
@@ -946,6 +962,9 @@ pub struct VercelCosts {
     /// wall-clock GB-hours.
     #[serde(default)]
     pub billing: VercelBilling,
+    /// Fluid: which part of an instance's life its memory is billed for.
+    #[serde(default)]
+    pub memory_billed: MemoryBilled,
     /// USD per seat per month.
     pub seat_price: Option<Amount>,
     /// Usage credit per seat per month, USD, spent on usage before any is billed.
@@ -982,6 +1001,7 @@ impl Default for VercelCosts {
             plan: VercelPlan::default(),
             seats: one_seat(),
             billing: VercelBilling::default(),
+            memory_billed: MemoryBilled::default(),
             seat_price: None,
             usage_credit_per_seat: None,
             cpu_hour: None,
@@ -1024,6 +1044,20 @@ pub enum VercelBilling {
     Fluid,
     /// Memory times wall-clock invocation time.
     Legacy,
+}
+
+/// Which part of an instance's life Fluid bills its memory for. Vercel's
+/// pricing page says both "billed for the entire instance lifetime" and
+/// "after all requests complete, the instance is paused, and no CPU or
+/// memory charges apply until the next invocation" (FACTS.md §4).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryBilled {
+    /// While it has a request in flight (its cold start included).
+    #[default]
+    InFlight,
+    /// From its start until it is reclaimed, idle time included.
+    Lifetime,
 }
 
 /// Supabase's plan; compute comes from `database.compute`.

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
-use super::schema::{Algorithm, Cache, Compute, Popularity, Route, Scenario, SupabasePlan};
+use super::schema::{
+    Algorithm, Cache, Compute, FunctionModel, Popularity, Route, Scenario, SupabasePlan,
+};
 use super::units::is_zero_or_more;
 use super::{CountDist, Diagnostic};
 use crate::sim::NANOS_PER_SEC;
@@ -341,12 +343,26 @@ fn check_functions(report: &mut Report, scenario: &Scenario) {
                 ),
             );
         }
-        if function.concurrency.value == 0 {
-            report.add(
-                &function.concurrency.referenced,
+        match (&function.concurrency, function.model) {
+            (Some(concurrency), _) if concurrency.value == 0 => {
+                report.add(&concurrency.referenced, key("concurrency"), "must be 1 or more");
+            }
+            (Some(concurrency), FunctionModel::Classic) if concurrency.value > 1 => report.add(
+                &concurrency.referenced,
                 key("concurrency"),
-                "must be 1 or more",
-            );
+                format!(
+                    "is {}, but a classic function serves one request per instance; \
+                     `model: fluid` serves several on one instance",
+                    concurrency.value
+                ),
+            ),
+            (None, FunctionModel::Fluid) => report.add(
+                &function.name.referenced,
+                key("concurrency"),
+                "is needed with `model: fluid`: the requests one instance serves at once. \
+                 Vercel publishes no maximum, so it is an assumption (10 to 200 is a plausible range)",
+            ),
+            _ => {}
         }
         let max = &function.max_instances;
         if max.value == 0 {

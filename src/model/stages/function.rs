@@ -96,12 +96,15 @@ impl FunctionStage {
         stack
             .metrics
             .invocation_ended(arrival, now - invoked_at, pool.memory);
-        let (next, idle_check) = pool.release(now, slot, &mut stack.streams.placement);
-        if let Some(at) = idle_check {
+        let released = pool.release(now, slot, &mut stack.streams.placement);
+        if let Some(from) = released.busy_from {
+            stack.metrics.instance_busy(from, now, pool.memory);
+        }
+        if let Some(at) = released.idle_check_at {
             let serial = pool.serial(slot);
             schedule_idle_check(scheduler, at, function, slot, serial);
         }
-        if let Some(next) = next {
+        if let Some(next) = released.next {
             FunctionStage::resume(stack, now, next, slot, now, scheduler);
         }
     }
