@@ -357,16 +357,21 @@ fn a_base_file_is_blamed_for_what_it_sets() {
 #[test]
 fn a_functions_model_decides_what_concurrency_may_be() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let classic = "    concurrency: 1                # classic";
+    let model = "    model: classic                # one request";
+    let concurrency = "    concurrency: 1                # classic";
     let line = baseline_text()
         .lines()
-        .position(|l| l.starts_with(classic))
+        .position(|l| l.starts_with(concurrency))
         .expect("the baseline's api function is classic")
         + 1;
     let many = write(
         dir.path(),
         "many.yaml",
-        &baseline_text().replacen(classic, "    concurrency: 50               # classic", 1),
+        &baseline_text().replacen(
+            concurrency,
+            "    concurrency: 50               # classic",
+            1,
+        ),
     );
     let stderr = check_error(&many);
     assert!(
@@ -377,10 +382,11 @@ fn a_functions_model_decides_what_concurrency_may_be() {
         )),
         "{stderr}"
     );
+    let fluid = baseline_text().replacen(model, "    model: fluid                  # ", 1);
     let unsaid = write(
         dir.path(),
         "unsaid.yaml",
-        &baseline_text().replacen(classic, "    model: fluid                  # ", 1),
+        &fluid.replacen(concurrency, "    # ", 1),
     );
     let stderr = check_error(&unsaid);
     assert!(
@@ -390,8 +396,8 @@ fn a_functions_model_decides_what_concurrency_may_be() {
     let fluid = write(
         dir.path(),
         "fluid.yaml",
-        &baseline_text()
-            .replacen(classic, "    model: fluid\n    concurrency: 50 # ", 1)
+        &fluid
+            .replacen(concurrency, "    concurrency: 50 # ", 1)
             .replacen("    min_instances: 0 ", "    # ", 1),
     );
     let output = capsim()
@@ -839,25 +845,21 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
         (
             "users: 100000 }",
             "users: 5000000000 }",
-            21,
             "`tiers[3].users`: must be at most 4294108474 (users and abusive clients share 32-bit client ids)",
         ),
         (
             "abusive_clients: { share: 0.02%,",
             "abusive_clients: { count: 5000000000,",
-            55,
             "`traffic.abusive_clients.count`: must be at most 4294967295",
         ),
         (
             "  compute: micro ",
             "  read_replicas: 256\n  compute: micro ",
-            190,
             "`database.read_replicas`: must be at most 255 (a database node's id is one byte)",
         ),
         (
             "retries: { max: 2,",
             "retries: { max: 256,",
-            213,
             "`ai.retries.max`: must be at most 255 (a request counts its attempts in one byte)",
         ),
         // A request's queries run one after another: 10^8 of them made one
@@ -865,13 +867,17 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
         (
             "    queries: 2                    # assumption\n",
             "    queries: 100000000\n",
-            63,
             "`routes[0].queries`: must be at most 10000",
         ),
     ];
     let path = baseline_path();
-    for (from, to, line, expected) in edits {
-        assert!(baseline.contains(from), "`{from}` is not in the baseline");
+    for (from, to, expected) in edits {
+        // Each error is reported where the edit is: the line `from` is on.
+        let line = baseline
+            .lines()
+            .position(|l| l.contains(from.trim_end_matches('\n')))
+            .unwrap_or_else(|| panic!("`{from}` is not in the baseline"))
+            + 1;
         let error = capsim::scenario::parse(&path, &baseline.replacen(from, to, 1))
             .expect_err("out of bounds")
             .to_string();

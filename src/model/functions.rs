@@ -132,6 +132,10 @@ pub enum Acquire {
         /// When the request can start running.
         ready_at: SimTime,
         /// Whether this request started the instance.
+        started: bool,
+        /// Whether it waits for a cold start: it started the instance, or
+        /// joined one still starting (under in-function concurrency the
+        /// requests arriving during a start share it).
         cold: bool,
     },
     /// Waiting in the pool's queue.
@@ -348,13 +352,15 @@ impl FunctionPool {
             return Acquire::Slot {
                 instance: slot,
                 ready_at,
-                cold: false,
+                started: false,
+                cold: ready_at > now,
             };
         }
         if let Some(slot) = self.try_start(now, rng) {
             return Acquire::Slot {
                 instance: slot,
                 ready_at: self.instances.get(slot).ready_at,
+                started: true,
                 cold: true,
             };
         }

@@ -22,10 +22,13 @@ impl StageModel for FunctionStage {
             Acquire::Slot {
                 instance,
                 ready_at,
+                started,
                 cold,
             } => {
-                if cold {
+                if started {
                     stack.metrics.instances.add(now, 1);
+                }
+                if cold {
                     stack.metrics.cold_start(arrival, route);
                 }
                 FunctionStage::assign(stack, now, id, instance, ready_at);
