@@ -6,7 +6,9 @@ use std::path::Path;
 use capsim::costs::{self, SupabasePrices, Usage, VercelPrices};
 use capsim::experiment::{self, Plan, RunOptions, next_compute};
 use capsim::model::{NodeResults, Replication, TierResults};
-use capsim::scenario::{self, Compute, Costs, Loaded, SupabasePlan, VercelBilling, VercelPlan};
+use capsim::scenario::{
+    self, AiTokens, Compute, Costs, Loaded, SupabasePlan, VercelBilling, VercelPlan,
+};
 
 fn usage() -> Usage {
     Usage {
@@ -17,8 +19,7 @@ fn usage() -> Usage {
         edge_requests: 0.0,
         transfer_gb: 0.0,
         redis_commands: 0.0,
-        input_tokens: 0.0,
-        output_tokens: 0.0,
+        ai: AiTokens::default(),
         external_calls: Vec::new(),
     }
 }

@@ -757,7 +757,7 @@ fn ai_tokens_follow_volume_times_tokens() {
     );
     let per_message: Vec<f64> = results
         .iter()
-        .map(|r| r.tier.ai.input_tokens as f64 / r.tier.ai.messages as f64)
+        .map(|r| r.tier.ai.tokens.input as f64 / r.tier.ai.messages as f64)
         .collect();
     assert_agrees(
         "input tokens per message",
@@ -771,7 +771,7 @@ fn ai_tokens_follow_volume_times_tokens() {
         // has streamed back: only calls still streaming at the horizon (6 s
         // each, 7 a minute) are missing.
         let ai = &result.tier.ai;
-        let unanswered = (500.0 * ai.messages as f64 - ai.output_tokens as f64) / 500.0;
+        let unanswered = (500.0 * ai.messages as f64 - ai.tokens.output as f64) / 500.0;
         assert!(
             (0.0..=10.0).contains(&unanswered),
             "{unanswered} calls unanswered"

@@ -11,7 +11,7 @@ mod supabase;
 mod vercel;
 
 use crate::model::Replication;
-use crate::scenario::{Compute, Costs, MemoryBilled, Scenario};
+use crate::scenario::{AiTokens, Compute, Costs, MemoryBilled, Scenario};
 
 pub use supabase::SupabasePrices;
 pub use vercel::VercelPrices;
@@ -37,10 +37,8 @@ pub struct Usage {
     pub transfer_gb: f64,
     /// Redis commands (limiters and the app cache).
     pub redis_commands: f64,
-    /// AI input tokens.
-    pub input_tokens: f64,
-    /// AI output tokens.
-    pub output_tokens: f64,
+    /// AI tokens by how they are billed.
+    pub ai: AiTokens,
     /// Calls sent to each external API, in the scenario's order.
     pub external_calls: Vec<f64>,
 }
@@ -63,8 +61,13 @@ impl Usage {
             edge_requests: month(tier.edge_requests),
             transfer_gb: month(tier.transfer_bytes) / 1e9,
             redis_commands: month(tier.redis_commands),
-            input_tokens: month(tier.ai.input_tokens),
-            output_tokens: month(tier.ai.output_tokens),
+            ai: AiTokens {
+                input: month(tier.ai.tokens.input),
+                cache_write_5m: month(tier.ai.tokens.cache_write_5m),
+                cache_write_1h: month(tier.ai.tokens.cache_write_1h),
+                cache_read: month(tier.ai.tokens.cache_read),
+                output: month(tier.ai.tokens.output),
+            },
             external_calls: tier.externals.iter().map(|api| month(api.calls)).collect(),
         }
     }
@@ -130,11 +133,10 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     ];
     // A scenario with costs and an AI provider prices its tokens (validation
     // requires `price_per_mtok`).
-    if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.price_per_mtok) {
+    if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.prices) {
         charges.push(Charge {
             provider: "ai".into(),
-            usd: usage.input_tokens / 1e6 * prices.input.0
-                + usage.output_tokens / 1e6 * prices.output.0,
+            usd: prices.usd(&usage.ai),
         });
     }
     for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {

@@ -1,12 +1,22 @@
 //! The AI provider and the app's protections around it.
 //!
-//! Provider ([`Provider`]): a call is refused with 429 and a retry-after
-//! when a per-minute limit (requests, input tokens, output tokens; token
-//! buckets refilled continuously, FACTS.md §7) has not enough left, is
-//! answered 529 inside an outage window or with probability `error_rate`,
-//! and otherwise answers after the time to first token plus the output
-//! tokens at `output_tokens_per_second`, during which the function instance
-//! waits (I/O, not CPU).
+//! Provider ([`Provider`]): a call is answered 529 inside an outage window;
+//! past the month's spend cap, 429 without retry-after (the tier's cap,
+//! until 00:00 UTC on the 1st) or 400 (a limit the organisation set); 429
+//! with a retry-after when a per-minute limit (requests, input tokens,
+//! output tokens; token buckets refilled continuously, FACTS.md §7) has not
+//! enough left; 529 with probability `error_rate`; and otherwise streams
+//! its answer: the first token after the time to first token, the rest at
+//! `output_tokens_per_second`, while the function instance waits (I/O, not
+//! CPU).
+//!
+//! Prompt caching: a prompt's cached prefix is read when an entry for its
+//! key is live (written by an earlier call whose answer has begun, used
+//! within its lifetime), else written; a read refreshes the lifetime from
+//! the reading call's start. Cache reads do not count toward the input
+//! token limit, writes do (FACTS.md §7). A prefix shorter than the model's
+//! minimum is not cached. The call's cost counts toward the month's spend
+//! when the call is accepted.
 //!
 //! SDK retries: a 429 or 529 is retried up to `retries.max` times, after the
 //! retry-after for a 429, else `min(base x 2^n, cap) x (1 - U[0, 0.25])`, as
@@ -17,10 +27,14 @@
 //! for `reset_timeout`, then half-open: one probe call passes, the others
 //! fail fast; the probe's success closes it, its failure opens it again.
 
+use std::collections::HashMap;
+
 use rand::RngExt;
 
 use super::bucket::TokenBucket;
-use crate::scenario::{Ai as AiConfig, CircuitBreaker, DurationSampler};
+use crate::scenario::{
+    Ai as AiConfig, AiPrices, AiTokens, CircuitBreaker, DurationSampler, SpendCap,
+};
 use crate::sim::{RngStream, SimDuration, SimTime, duration_from_secs};
 
 /// A circuit breaker's state.
@@ -115,15 +129,147 @@ impl Breaker {
     }
 }
 
+/// One call's prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    /// Input tokens, the cached prefix included.
+    pub input: u32,
+    /// Output tokens.
+    pub output: u32,
+    /// Its cached prefix, if any.
+    pub prefix: Option<Prefix>,
+}
+
+/// A prompt's cached prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    /// Tokens.
+    pub tokens: u32,
+    /// Whose it is: calls with the same key share it.
+    pub key: u64,
+    /// Its lifetime after each use.
+    pub ttl: SimDuration,
+    /// Whether that lifetime is the 1-hour one (priced apart).
+    pub one_hour: bool,
+}
+
+/// What one answered call is billed for, tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    /// Uncached input.
+    pub input: u32,
+    /// Input written to the cache, 5-minute lifetime.
+    pub cache_write_5m: u32,
+    /// Input written to the cache, 1-hour lifetime.
+    pub cache_write_1h: u32,
+    /// Input read from the cache.
+    pub cache_read: u32,
+    /// Output.
+    pub output: u32,
+}
+
+impl TokenUsage {
+    /// As the prices read them.
+    pub fn tokens(&self) -> AiTokens {
+        AiTokens {
+            input: f64::from(self.input),
+            cache_write_5m: f64::from(self.cache_write_5m),
+            cache_write_1h: f64::from(self.cache_write_1h),
+            cache_read: f64::from(self.cache_read),
+            output: f64::from(self.output),
+        }
+    }
+}
+
 /// How the provider answers one attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// The answer streams back over this time.
-    Ok(SimDuration),
+    /// The answer streams back: its first token after `first_token`, the
+    /// rest over `stream`.
+    Ok {
+        /// Time to the first token.
+        first_token: SimDuration,
+        /// Time from the first token to the last.
+        stream: SimDuration,
+        /// What the call is billed for.
+        usage: TokenUsage,
+    },
     /// 429 rate_limit_error, retry after this long.
     RateLimited(SimDuration),
+    /// 429 past the tier's monthly spend cap, with no retry-after.
+    SpendCapped,
+    /// 400 past a spend limit the organisation set: not retried.
+    SpendLimited,
     /// 529 overloaded_error.
     Overloaded,
+}
+
+/// The month's spend against a cap.
+#[derive(Clone, Debug)]
+struct Spend {
+    cap: SpendCap,
+    prices: AiPrices,
+    /// USD spent this calendar month.
+    spent: f64,
+    /// When each later month begins, and how many have begun.
+    month_starts: Vec<SimTime>,
+    months_begun: usize,
+    /// When the cap was first reached.
+    reached_at: Option<SimTime>,
+}
+
+impl Spend {
+    /// Whether the cap stops calls at `now` (a new month starts afresh).
+    fn exhausted(&mut self, now: SimTime) -> bool {
+        while let Some(&start) = self.month_starts.get(self.months_begun)
+            && now >= start
+        {
+            self.months_begun += 1;
+            self.spent = 0.0;
+        }
+        if self.spent >= self.cap.usd {
+            self.reached_at.get_or_insert(now);
+            return true;
+        }
+        false
+    }
+}
+
+/// Cached prompt prefixes by key: (usable from, expires at).
+#[derive(Clone, Debug, Default)]
+struct PromptCaches {
+    entries: HashMap<u64, (SimTime, SimTime)>,
+    /// Entries after the last sweep of expired ones.
+    swept_to: usize,
+}
+
+impl PromptCaches {
+    /// Whether a call at `now` reads `key`'s prefix (else it writes it).
+    fn live(&self, now: SimTime, key: u64) -> bool {
+        self.entries
+            .get(&key)
+            .is_some_and(|&(usable, expires)| usable <= now && now < expires)
+    }
+
+    /// A call accepted at `now` read (`hit`) or wrote `prefix`; a written
+    /// entry is usable once the answer begins, at `first_token_at`.
+    fn record(&mut self, now: SimTime, prefix: &Prefix, hit: bool, first_token_at: SimTime) {
+        let expires_at = now.saturating_add(prefix.ttl);
+        let entry = self.entries.entry(prefix.key).or_insert((SimTime::MAX, 0));
+        if !hit && entry.1 <= now {
+            // Expired or new: this call writes it afresh.
+            entry.0 = first_token_at;
+        } else if !hit {
+            // Being written by a call whose answer has not begun: this one
+            // writes too, and the entry is usable from the earlier answer.
+            entry.0 = entry.0.min(first_token_at);
+        }
+        entry.1 = entry.1.max(expires_at);
+        if self.entries.len() > 2 * self.swept_to + 1_024 {
+            self.entries.retain(|_, entry| entry.1 > now);
+            self.swept_to = self.entries.len();
+        }
+    }
 }
 
 /// The AI provider.
@@ -138,6 +284,8 @@ pub struct Provider {
     max_retries: u32,
     base: SimDuration,
     cap: SimDuration,
+    spend: Option<Spend>,
+    caches: PromptCaches,
 }
 
 impl Provider {
@@ -161,11 +309,28 @@ impl Provider {
             max_retries: config.retries.max,
             base: config.retries.base.nanos(),
             cap: config.retries.cap.nanos(),
+            spend: config
+                .spend_cap
+                .zip(config.prices)
+                .map(|(cap, prices)| Spend {
+                    cap,
+                    prices,
+                    spent: config.spent_before_start,
+                    month_starts: config.month_starts.clone(),
+                    months_begun: 0,
+                    reached_at: None,
+                }),
+            caches: PromptCaches::default(),
         }
     }
 
-    /// One attempt at `now` with `input` and `output` tokens.
-    pub fn call(&mut self, now: SimTime, input: u32, output: u32, rng: &mut RngStream) -> Answer {
+    /// When the monthly spend cap was first reached, if it was.
+    pub fn spend_cap_reached_at(&self) -> Option<SimTime> {
+        self.spend.as_ref().and_then(|s| s.reached_at)
+    }
+
+    /// One attempt at `now` with `prompt`.
+    pub fn call(&mut self, now: SimTime, prompt: Prompt, rng: &mut RngStream) -> Answer {
         if self
             .outages
             .iter()
@@ -173,6 +338,26 @@ impl Provider {
         {
             return Answer::Overloaded;
         }
+        if let Some(spend) = &mut self.spend
+            && spend.exhausted(now)
+        {
+            return if spend.cap.own {
+                Answer::SpendLimited
+            } else {
+                Answer::SpendCapped
+            };
+        }
+        let hit = prompt
+            .prefix
+            .is_some_and(|prefix| self.caches.live(now, prefix.key));
+        // Cache reads do not count toward the input token limit.
+        let read = if hit {
+            prompt.prefix.map_or(0, |p| p.tokens)
+        } else {
+            0
+        };
+        let input = prompt.input - read;
+        let output = prompt.output;
         let needs = [1.0, f64::from(input), f64::from(output)];
         let mut retry_after = 0;
         for (bucket, need) in self.limits.iter_mut().zip(needs) {
@@ -193,8 +378,36 @@ impl Provider {
         if self.error_rate > 0.0 && rng.random::<f64>() < self.error_rate {
             return Answer::Overloaded;
         }
-        let streaming = duration_from_secs(f64::from(output) / self.output_per_sec);
-        Answer::Ok(self.time_to_first_token.sample(rng) + streaming)
+        let first_token = self.time_to_first_token.sample(rng);
+        let mut usage = TokenUsage {
+            input,
+            output,
+            cache_read: read,
+            ..TokenUsage::default()
+        };
+        if let Some(prefix) = &prompt.prefix {
+            self.caches
+                .record(now, prefix, hit, now.saturating_add(first_token));
+            if !hit {
+                usage.input -= prefix.tokens;
+                if prefix.one_hour {
+                    usage.cache_write_1h = prefix.tokens;
+                } else {
+                    usage.cache_write_5m = prefix.tokens;
+                }
+            }
+        }
+        if let Some(spend) = &mut self.spend {
+            spend.spent += spend.prices.usd(&usage.tokens());
+            if spend.spent >= spend.cap.usd {
+                spend.reached_at.get_or_insert(now);
+            }
+        }
+        Answer::Ok {
+            first_token,
+            stream: duration_from_secs(f64::from(output) / self.output_per_sec),
+            usage,
+        }
     }
 
     /// The wait before retry `attempt` (1-based) after `answer`, or `None`
@@ -209,9 +422,10 @@ impl Provider {
             return None;
         }
         match answer {
-            Answer::Ok(_) => None,
+            Answer::Ok { .. } | Answer::SpendLimited => None,
             Answer::RateLimited(after) => Some(after),
-            Answer::Overloaded => {
+            // No retry-after: the SDK backs off as after a 529.
+            Answer::SpendCapped | Answer::Overloaded => {
                 let doubled = self.base.saturating_mul(1 << (attempt - 1).min(30));
                 let jitter = 1.0 - 0.25 * rng.random::<f64>();
                 Some((doubled.min(self.cap) as f64 * jitter) as SimDuration)

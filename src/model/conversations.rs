@@ -34,6 +34,8 @@ struct Active {
     index: usize,
     user: u32,
     left: u32,
+    /// Its number among all conversations opened, from 1.
+    serial: u64,
 }
 
 /// The conversations of every volume-driven route.
@@ -43,6 +45,7 @@ pub struct Conversations {
     pub routes: Vec<ConversationRoute>,
     users: u32,
     active: Slab<Active>,
+    opened: u64,
 }
 
 /// A conversation's next message.
@@ -52,6 +55,8 @@ pub struct Message {
     pub route: usize,
     /// The user.
     pub user: u32,
+    /// The conversation's number among all opened, from 1.
+    pub conversation: u64,
     /// The gap before the conversation's next message, if one follows.
     pub gap: Option<SimTime>,
 }
@@ -86,6 +91,7 @@ impl Conversations {
             routes,
             users: users.min(u64::from(u32::MAX)) as u32,
             active: Slab::default(),
+            opened: 0,
         }
     }
 
@@ -104,14 +110,20 @@ impl Conversations {
             _ => rng.random_range(0..users),
         };
         let left = route.messages.sample(rng).max(1);
-        self.active.insert(Active { index, user, left })
+        self.opened += 1;
+        self.active.insert(Active {
+            index,
+            user,
+            left,
+            serial: self.opened,
+        })
     }
 
     /// Takes conversation `id`'s next message; closes it after its last.
     pub fn next_message(&mut self, id: u32, rng: &mut RngStream) -> Message {
         let active = self.active.get_mut(id);
         active.left -= 1;
-        let (index, user, left) = (active.index, active.user, active.left);
+        let (index, user, left, serial) = (active.index, active.user, active.left, active.serial);
         let route = &self.routes[index];
         let gap = if left == 0 {
             self.active.remove(id);
@@ -122,6 +134,7 @@ impl Conversations {
         Message {
             route: route.route,
             user,
+            conversation: serial,
             gap,
         }
     }

@@ -1,7 +1,10 @@
 //! What one replication measures, recorded as the run goes (streaming: no
 //! per-request storage).
 
-use crate::scenario::{Route, RouteSlo};
+use serde::{Deserialize, Serialize};
+
+use super::ai::TokenUsage;
+use crate::scenario::{Judge, Route, RouteSlo};
 use crate::sim::{NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
 
@@ -122,6 +125,8 @@ pub struct RouteMetrics {
     pub own_window: Option<WindowTracker>,
     /// Whether the scenario-wide latency SLO judges it.
     pub judged_by_scenario: bool,
+    /// Whether its latency runs to the AI answer's first token.
+    pub to_first_token: bool,
 }
 
 /// Significant digits of the routes' latency histograms (and of their
@@ -188,12 +193,14 @@ pub struct Metrics {
 pub struct AiMetrics {
     /// Messages that reached the AI stage.
     pub messages: u64,
-    /// Tokens of successful calls.
-    pub input_tokens: u64,
-    /// Output tokens of successful calls.
-    pub output_tokens: u64,
-    /// Attempts answered 429.
+    /// Tokens of successful calls, by how they are billed.
+    pub tokens: TokenCounts,
+    /// Attempts answered 429 by a per-minute limit.
     pub rate_limited: u64,
+    /// Attempts refused by the monthly spend cap or limit.
+    pub spend_capped: u64,
+    /// When the monthly spend cap was first reached.
+    pub spend_cap_reached_at: Option<SimTime>,
     /// Attempts answered 529.
     pub overloaded: u64,
     /// Retries the SDK made.
@@ -202,10 +209,38 @@ pub struct AiMetrics {
     pub breaker_opens: u64,
     /// Time from the start of the AI stage to the answer, successful calls.
     pub latency: LatencyHistogram,
+    /// Time from the start of the AI stage to the answer's first token.
+    pub first_token: LatencyHistogram,
     /// Attempts answered successfully per minute, by when they were sent.
     pub answered: MinuteSeries,
     /// Messages failed (errors and fast fails) per minute.
     pub failed: MinuteSeries,
+}
+
+/// Tokens of successful calls, by how the provider bills them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    /// Uncached input.
+    pub input: u64,
+    /// Input written to the cache, 5-minute lifetime.
+    pub cache_write_5m: u64,
+    /// Input written to the cache, 1-hour lifetime.
+    pub cache_write_1h: u64,
+    /// Input read from the cache.
+    pub cache_read: u64,
+    /// Output.
+    pub output: u64,
+}
+
+impl TokenCounts {
+    /// Adds one call's.
+    pub fn add(&mut self, usage: &TokenUsage) {
+        self.input += u64::from(usage.input);
+        self.cache_write_5m += u64::from(usage.cache_write_5m);
+        self.cache_write_1h += u64::from(usage.cache_write_1h);
+        self.cache_read += u64::from(usage.cache_read);
+        self.output += u64::from(usage.output);
+    }
 }
 
 impl Metrics {
@@ -237,6 +272,13 @@ impl Metrics {
                 own_window: matches!(route.slo, Some(RouteSlo::Own { .. }))
                     .then(|| WindowTracker::new(warmup, window, MIN_WINDOW_REQUESTS)),
                 judged_by_scenario: route.slo.is_none(),
+                to_first_token: matches!(
+                    route.slo,
+                    Some(RouteSlo::Own {
+                        judge: Judge::FirstToken,
+                        ..
+                    })
+                ),
             })
             .collect();
         Self {
@@ -267,13 +309,15 @@ impl Metrics {
             limiters: vec![(0, 0); limiters],
             ai: AiMetrics {
                 messages: 0,
-                input_tokens: 0,
-                output_tokens: 0,
+                tokens: TokenCounts::default(),
                 rate_limited: 0,
+                spend_capped: 0,
+                spend_cap_reached_at: None,
                 overloaded: 0,
                 retries: 0,
                 breaker_opens: 0,
                 latency: LatencyHistogram::new(3),
+                first_token: LatencyHistogram::new(3),
                 answered: MinuteSeries::new(minutes),
                 failed: MinuteSeries::new(minutes),
             },
@@ -403,12 +447,13 @@ impl Metrics {
         }
     }
 
-    /// A request of `class` ended at `now`.
+    /// A request of `class` ended at `now`; its AI answer's first token
+    /// came at `first_token_at` (0: none).
     #[inline]
     pub fn finished(
         &mut self,
         now: SimTime,
-        arrival: SimTime,
+        (arrival, first_token_at): (SimTime, SimTime),
         route: usize,
         class: Class,
         outcome: Outcome,
@@ -434,8 +479,13 @@ impl Metrics {
         if !self.counts(arrival) {
             return;
         }
-        let latency = (outcome == Outcome::Ok).then(|| now - arrival);
         let metrics = &mut self.routes[route];
+        let end = if metrics.to_first_token && first_token_at > 0 {
+            first_token_at
+        } else {
+            now
+        };
+        let latency = (outcome == Outcome::Ok).then(|| end - arrival);
         if latency.is_some() {
             self.transfer_bytes += metrics.response_bytes;
         }

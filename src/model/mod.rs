@@ -46,7 +46,7 @@ mod slab;
 mod stages;
 mod traffic;
 
-pub use ai::{Answer, Breaker, BreakerState, Permit, Provider};
+pub use ai::{Answer, Breaker, BreakerState, Permit, Prefix, Prompt, Provider, TokenUsage};
 pub use app_cache::{AppCache, TtlCache};
 pub use bucket::TokenBucket;
 pub use cdn::{Cdn, Lookup};
@@ -56,7 +56,7 @@ pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use jobs::{Job, JobCounts};
 pub use limiter::{Decision, Limiter};
-pub use metrics::{CdnResult, Class, Metrics, Outcome};
+pub use metrics::{CdnResult, Class, Metrics, Outcome, TokenCounts};
 pub use pooler::{Pooler, ServerConnection};
 pub use request::{Holdings, Queue, Request};
 pub use resource::{Resource, Waiter};
@@ -69,8 +69,10 @@ pub use slab::Slab;
 pub use stages::Stage;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
-use crate::scenario::{CountDist, DbAccess, DurationSampler, LimiterId, Scenario};
-use crate::sim::{self, RngStream, Scheduler, SimDuration, SimTime};
+use crate::scenario::{
+    CacheScope, CacheTtl, CountDist, DbAccess, DurationSampler, LimiterId, Scenario,
+};
+use crate::sim::{self, NANOS_PER_SEC, RngStream, Scheduler, SimDuration, SimTime};
 use stages::Step;
 use stages::ai::{AiService, AiStage};
 use stages::cdn::CdnStage;
@@ -229,6 +231,52 @@ enum Access {
     DataApi,
 }
 
+/// A route's AI call.
+#[derive(Clone, Copy, Debug)]
+struct RouteCall {
+    input: CountDist,
+    output: CountDist,
+    cache: Option<PrefixRule>,
+}
+
+/// Which part of a route's prompt is cached, and whose it is.
+#[derive(Clone, Copy, Debug)]
+struct PrefixRule {
+    /// Share of the input tokens.
+    share: f64,
+    /// Shorter prefixes are not cached.
+    min_tokens: u32,
+    /// Keyed by conversation, else by route.
+    per_conversation: bool,
+    /// The 1-hour lifetime, else the 5-minute one.
+    one_hour: bool,
+}
+
+impl PrefixRule {
+    /// The cached prefix of a prompt of `input` tokens to `route`, in
+    /// conversation `conversation` (0: none).
+    fn prefix(&self, input: u32, route: usize, conversation: u64) -> Option<Prefix> {
+        let tokens = (f64::from(input) * self.share).round() as u32;
+        // Anthropic: shorter prompts "will be processed without caching".
+        // A request outside a conversation (a fan-out child) has no history.
+        if tokens < self.min_tokens.max(1) || (self.per_conversation && conversation == 0) {
+            return None;
+        }
+        let minutes = if self.one_hour { 60 } else { 5 };
+        Some(Prefix {
+            tokens,
+            // Conversation numbers count from 1; route keys from the top.
+            key: if self.per_conversation {
+                conversation
+            } else {
+                u64::MAX - route as u64
+            },
+            ttl: minutes * 60 * NANOS_PER_SEC,
+            one_hour: self.one_hour,
+        })
+    }
+}
+
 /// A route compiled for the run.
 #[derive(Clone, Debug)]
 struct RouteModel {
@@ -236,7 +284,7 @@ struct RouteModel {
     handler: DurationSampler,
     queries: u32,
     read_share: f64,
-    ai: Option<(CountDist, CountDist)>,
+    ai: Option<RouteCall>,
     /// External calls: (API index, units).
     externals: Vec<(usize, u32)>,
     access: Access,
@@ -314,8 +362,17 @@ impl Stack {
                 // An AI call needs the scenario's provider (compiling checks it).
                 let ai = route
                     .ai
-                    .filter(|_| scenario.ai.is_some())
-                    .map(|ai| (ai.input_tokens.dist(), ai.output_tokens.dist()));
+                    .zip(scenario.ai.as_ref())
+                    .map(|(call, provider)| RouteCall {
+                        input: call.input_tokens.dist(),
+                        output: call.output_tokens.dist(),
+                        cache: call.prompt_cache.map(|cache| PrefixRule {
+                            share: cache.prefix.0,
+                            min_tokens: provider.min_cacheable_tokens,
+                            per_conversation: cache.per == CacheScope::Conversation,
+                            one_hour: cache.ttl == CacheTtl::OneHour,
+                        }),
+                    });
                 if ai.is_some() {
                     stages.push(Stage::Ai);
                 }
@@ -456,7 +513,7 @@ impl Stack {
             Some((session, think)) => scheduler.schedule_in(think, Event::Page { session }),
             None => self.metrics.session_closed(),
         }
-        self.issue(now, page.route, Class::User, page.user, scheduler);
+        self.issue(now, page.route, (Class::User, page.user, 0), scheduler);
     }
 
     /// Conversation `conversation` sends its next message; its first is
@@ -468,7 +525,12 @@ impl Stack {
         if let Some(gap) = message.gap {
             scheduler.schedule_in(gap, Event::Message { conversation });
         }
-        self.issue(now, message.route, Class::User, message.user, scheduler);
+        self.issue(
+            now,
+            message.route,
+            (Class::User, message.user, message.conversation),
+            scheduler,
+        );
     }
 
     /// Closes the run at the horizon and returns what it measured;
@@ -485,6 +547,8 @@ impl Stack {
                 }
             }
         }
+        self.metrics.ai.spend_cap_reached_at =
+            self.ai.as_ref().and_then(AiService::spend_cap_reached_at);
         let ai_slots = self.ai.as_mut().and_then(|ai| ai.in_flight.as_mut());
         let apis: Vec<ApiCounts> = self.apis.iter_mut().map(|api| api.finish(end)).collect();
         Replication::collect(
@@ -503,18 +567,17 @@ impl Stack {
         &mut self,
         now: SimTime,
         route: usize,
-        class: Class,
-        client: u32,
+        (class, client, conversation): (Class, u32, u64),
         scheduler: &mut Scheduler<Event>,
     ) {
         self.metrics.arrival(now, route, class);
-        let id = self
-            .requests
-            .insert(Request::new(route, class, client, now));
+        let mut request = Request::new(route, class, client, now);
+        request.ai.conversation = conversation;
+        let id = self.requests.insert(request);
         self.advance(now, id, scheduler);
         for index in 0..self.routes[route].fan_out.len() {
             let child = self.routes[route].fan_out[index];
-            self.issue(now, child, class, client, scheduler);
+            self.issue(now, child, (class, client, 0), scheduler);
         }
     }
 
@@ -686,7 +749,9 @@ impl Stack {
             request.invoked_at,
             request.holdings,
         );
-        self.metrics.finished(now, arrival, route, class, outcome);
+        let first_token_at = request.ai.first_token_at;
+        self.metrics
+            .finished(now, (arrival, first_token_at), route, class, outcome);
         self.requests.remove(id);
         if let Some(key) = holdings.origin_key {
             CdnStage::release(self, now, route, key, outcome, scheduler);
@@ -701,7 +766,7 @@ impl Stack {
             let counted = self.metrics.counts(arrival);
             if self.jobs[job].task_ended(now, outcome != Outcome::Ok, counted) {
                 let route = self.jobs[job].route;
-                self.issue(now, route, Class::Job, client, scheduler);
+                self.issue(now, route, (Class::Job, client, 0), scheduler);
             }
         }
     }
@@ -741,7 +806,7 @@ impl sim::Model for Stack {
                 }
                 let route = self.jobs[index].route;
                 for _ in 0..tasks {
-                    self.issue(now, route, Class::Job, u32::from(job), scheduler);
+                    self.issue(now, route, (Class::Job, u32::from(job), 0), scheduler);
                 }
             }
             Event::Abusive { client } => {
@@ -755,7 +820,7 @@ impl sim::Model for Stack {
                 {
                     scheduler.schedule_at(at, Event::Abusive { client });
                 }
-                self.issue(now, route, Class::Abusive, id, scheduler);
+                self.issue(now, route, (Class::Abusive, id, 0), scheduler);
             }
             Event::Step {
                 request,

@@ -12,9 +12,9 @@ use super::alerts::{MinuteSources, alert_results};
 use super::database::Node;
 use super::externals::ApiCounts;
 use super::jobs::Job;
-use super::metrics::{Metrics, Outcome};
+use super::metrics::{Metrics, Outcome, TokenCounts};
 use super::resource::Resource;
-use crate::scenario::{RouteSlo, Scenario};
+use crate::scenario::{RouteSlo, Scenario, utc_day_of_month};
 use crate::sim::{NANOS_PER_SEC, SimTime};
 use crate::stats::{Gauge, LatencyHistogram};
 
@@ -268,12 +268,15 @@ impl NodeResults {
 pub struct AiResults {
     /// Messages that reached the AI stage.
     pub messages: u64,
-    /// Input tokens of successful calls.
-    pub input_tokens: u64,
-    /// Output tokens of successful calls.
-    pub output_tokens: u64,
-    /// Attempts answered 429.
+    /// Tokens of successful calls, by how they are billed.
+    pub tokens: TokenCounts,
+    /// Attempts answered 429 by a per-minute limit.
     pub provider_429s: u64,
+    /// Attempts refused by the monthly spend cap (429) or limit (400).
+    pub spend_capped: u64,
+    /// When the spend cap was first reached: the UTC day of the month,
+    /// with the time of day as a fraction.
+    pub spend_cap_day: Option<f64>,
     /// Attempts answered 529.
     pub provider_529s: u64,
     /// Retries the SDK made.
@@ -282,6 +285,8 @@ pub struct AiResults {
     pub breaker_opens: u64,
     /// p95 from the start of the AI stage to the answer, ms.
     pub p95_ms: Option<f64>,
+    /// p95 from the start of the AI stage to the answer's first token, ms.
+    pub first_token_p95_ms: Option<f64>,
     /// The app's cap on calls in flight, when it has one.
     pub slots: Option<ResourceResults>,
 }
@@ -507,7 +512,7 @@ impl Replication {
         let mut app_cache = AppCacheCounts::default();
         for (route, config) in metrics.routes.iter_mut().zip(&scenario.routes) {
             let worst_window_p95_ms = match (&mut route.own_window, config.slo) {
-                (Some(window), Some(RouteSlo::Own { p95_latency })) => {
+                (Some(window), Some(RouteSlo::Own { p95_latency, .. })) => {
                     let (p95, _) = window.finish();
                     slo_met &= within(p95, p95_latency.secs() * 1_000.0);
                     known(p95)
@@ -557,15 +562,20 @@ impl Replication {
         let (primary_node, replica_nodes) = nodes.split_first_mut().expect("a primary");
         let primary = NodeResults::of(primary_node, end, measured.clone());
         let ai = &metrics.ai;
+        let spend_cap_day = ai
+            .spend_cap_reached_at
+            .map(|at| utc_day_of_month(scenario.start, scenario.timezone, at));
         let ai = AiResults {
             messages: ai.messages,
-            input_tokens: ai.input_tokens,
-            output_tokens: ai.output_tokens,
+            tokens: ai.tokens,
             provider_429s: ai.rate_limited,
+            spend_capped: ai.spend_capped,
+            spend_cap_day,
             provider_529s: ai.overloaded,
             retries: ai.retries,
             breaker_opens: ai.breaker_opens,
             p95_ms: known(ai.latency.quantile_ms(0.95)),
+            first_token_p95_ms: known(ai.first_token.quantile_ms(0.95)),
             slots: ai_slots.map(|slots| ResourceResults::of(slots, end).0),
         };
         let jobs = jobs

@@ -188,6 +188,30 @@ pub fn check_summary(loaded: &Loaded) -> String {
                 |cap| format!("at most {cap} in flight")
             )
         );
+        let tier = match ai.tier {
+            None => "no usage tier named",
+            Some(crate::scenario::AiTier::Start) => "usage tier Start",
+            Some(crate::scenario::AiTier::Build) => "usage tier Build",
+            Some(crate::scenario::AiTier::Scale) => "usage tier Scale",
+            Some(crate::scenario::AiTier::Custom) => "usage tier Custom",
+        };
+        let _ = writeln!(
+            text,
+            "      {tier}; {}",
+            ai.spend_cap.map_or_else(
+                || "no monthly spend cap".to_string(),
+                |cap| format!(
+                    "spend capped at ${} a calendar month ({}), ${} spent before the start",
+                    cap.usd,
+                    if cap.own {
+                        "a limit the organisation set: answered 400"
+                    } else {
+                        "the tier's: answered 429 until 00:00 UTC on the 1st"
+                    },
+                    ai.spent_before_start
+                )
+            )
+        );
     }
     for external in &scenario.externals {
         let api = &external.api;

@@ -174,13 +174,21 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
     columns.count("redis_commands", tier.redis_commands);
     let ai = &tier.ai;
     columns.count("ai_messages", ai.messages);
-    columns.count("ai_input_tokens", ai.input_tokens);
-    columns.count("ai_output_tokens", ai.output_tokens);
+    columns.count("ai_input_tokens", ai.tokens.input);
+    columns.count(
+        "ai_cache_write_tokens",
+        ai.tokens.cache_write_5m + ai.tokens.cache_write_1h,
+    );
+    columns.count("ai_cache_read_tokens", ai.tokens.cache_read);
+    columns.count("ai_output_tokens", ai.tokens.output);
     columns.count("ai_provider_429s", ai.provider_429s);
+    columns.count("ai_spend_capped", ai.spend_capped);
+    columns.maybe("ai_spend_cap_day", ai.spend_cap_day);
     columns.count("ai_provider_529s", ai.provider_529s);
     columns.count("ai_retries", ai.retries);
     columns.count("ai_breaker_opens", ai.breaker_opens);
     columns.maybe("ai_p95_ms", ai.p95_ms);
+    columns.maybe("ai_ttft_p95_ms", ai.first_token_p95_ms);
     push_resource(&mut columns, "ai_slots", ai.slots.as_ref());
     for (external, api) in stack.externals.iter().zip(&tier.externals) {
         let name = &external.name;
@@ -293,8 +301,13 @@ pub fn cost_columns(stack: &Scenario, bill: &Bill, usage: &Usage) -> Columns {
     columns.push("edge_requests", usage.edge_requests);
     columns.push("transfer_gb", usage.transfer_gb);
     columns.push("redis_commands", usage.redis_commands);
-    columns.push("ai_input_tokens", usage.input_tokens);
-    columns.push("ai_output_tokens", usage.output_tokens);
+    columns.push("ai_input_tokens", usage.ai.input);
+    columns.push(
+        "ai_cache_write_tokens",
+        usage.ai.cache_write_5m + usage.ai.cache_write_1h,
+    );
+    columns.push("ai_cache_read_tokens", usage.ai.cache_read);
+    columns.push("ai_output_tokens", usage.ai.output);
     for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {
         columns.push(format!("external_{}_calls", external.name), *calls);
     }

@@ -48,6 +48,59 @@ impl fmt::Display for Date {
     }
 }
 
+/// Simulated times (nanoseconds from time zero, midnight of `start` in
+/// `zone`) at which a calendar month begins in UTC, up to `horizon`.
+pub fn utc_month_starts(start: Date, zone: Timezone, horizon: u64) -> Vec<u64> {
+    // Time zero is UTC midnight of `start` less the zone's offset.
+    let zero = start.days_since_epoch() * 86_400 - i64::from(zone.offset_minutes) * 60;
+    let (mut year, mut month) = (start.year, start.month);
+    let mut starts = Vec::new();
+    loop {
+        (year, month) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
+        let first = Date {
+            year,
+            month,
+            day: 1,
+        };
+        let at = first.days_since_epoch() * 86_400 - zero;
+        let Ok(at) = u64::try_from(at) else { continue };
+        match at.checked_mul(NANOS_PER_SEC) {
+            Some(at) if at <= horizon => starts.push(at),
+            _ => return starts,
+        }
+    }
+}
+
+/// The UTC day of the month at simulated time `at` (nanoseconds), with
+/// the time of day as a fraction: 23.5 is noon on the 23rd.
+pub fn utc_day_of_month(start: Date, zone: Timezone, at: u64) -> f64 {
+    let seconds = start.days_since_epoch() as f64 * 86_400.0
+        - f64::from(zone.offset_minutes) * 60.0
+        + at as f64 / NANOS_PER_SEC as f64;
+    let days = (seconds / 86_400.0).floor();
+    let (_, _, day) = civil_from_days(days as i64);
+    f64::from(day) + (seconds / 86_400.0 - days)
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
 fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -191,6 +244,27 @@ mod tests {
         for text in ["day 1 03:00", "day 12 14:05", "day 30 23:59"] {
             assert_eq!(parse_day_time(text).expect("valid").to_string(), text);
         }
+    }
+
+    #[test]
+    fn utc_months_begin_where_the_zone_puts_them() {
+        let start = parse_date("2025-01-06").expect("a date");
+        let day = 86_400 * NANOS_PER_SEC;
+        // 26 days to 1 February, then 28 to 1 March.
+        assert_eq!(
+            utc_month_starts(start, Timezone::default(), 60 * day),
+            vec![26 * day, 54 * day]
+        );
+        // At +02:00 time zero is 22:00 UTC the day before: two hours later.
+        let east = parse_timezone("+02:00").expect("a zone");
+        assert_eq!(
+            utc_month_starts(start, east, 30 * day),
+            vec![26 * day + 7_200 * NANOS_PER_SEC]
+        );
+        assert_eq!(utc_day_of_month(start, Timezone::default(), day / 2), 6.5);
+        assert_eq!(utc_day_of_month(start, Timezone::default(), 26 * day), 1.0);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(start.days_since_epoch()), (2025, 1, 6));
     }
 
     #[test]

@@ -8,13 +8,16 @@ use std::collections::HashSet;
 use serde_saphyr::{Location, Spanned};
 
 use super::Diagnostic;
+use super::calendar;
 use super::compiled::{
-    AbusiveClients, Ai, AlertRule, ApiCall, Burst, ClientCount, Database, ExternalApi, Function,
-    Id, Job, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_QUERIES, MAX_READ_REPLICAS, MAX_USERS,
-    RateLimiter, Route, RouteId, Scenario, Tier, Traffic,
+    AbusiveClients, Ai, AiPrices, AlertRule, ApiCall, Burst, ClientCount, Database, ExternalApi,
+    Function, Id, Job, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_QUERIES, MAX_READ_REPLICAS,
+    MAX_USERS, RateLimiter, Route, RouteId, Scenario, SpendCap, Tier, Traffic,
 };
 use super::compose::SourceMap;
 use super::schema as file;
+use super::schema::AiLimits;
+use super::units::{Duration, Rate};
 use super::validate::{self, Report};
 
 /// Compiles `scenario`, read from the files of `source`; every problem comes
@@ -409,18 +412,122 @@ impl Compiler<'_, '_> {
             "ai.retries.max".into(),
             "a request counts its attempts in one byte",
         );
+        let tier = config.tier.as_ref().map(|t| t.value);
+        let prices = config.price_per_mtok.map(|p| {
+            // Anthropic: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x
+            // the input price (FACTS.md §7).
+            let input = p.input.0;
+            AiPrices {
+                input,
+                output: p.output.0,
+                cache_write_5m: p.cache_write_5m.map_or(1.25 * input, |a| a.0),
+                cache_write_1h: p.cache_write_1h.map_or(2.0 * input, |a| a.0),
+                cache_read: p.cache_read.map_or(0.1 * input, |a| a.0),
+            }
+        });
+        let tier_cap = tier.and_then(tier_spend_cap);
+        let spend_cap = match (&config.spend_limit, tier_cap) {
+            (Some(limit), Some(cap)) if limit.value.0 > cap => {
+                self.report.add(
+                    &limit.referenced,
+                    "ai.spend_limit",
+                    format!(
+                        "(${}) must not exceed the tier's monthly cap (${cap}): \
+                         Anthropic: \"Your spend limit cannot exceed your current tier's cap\"",
+                        limit.value.0
+                    ),
+                );
+                None
+            }
+            (Some(limit), _) => Some(SpendCap {
+                usd: limit.value.0,
+                own: true,
+            }),
+            (None, cap) => cap.map(|usd| SpendCap { usd, own: false }),
+        };
+        if spend_cap.is_some() && prices.is_none() {
+            self.report.add(
+                &ai.referenced,
+                "ai.price_per_mtok",
+                "is needed to count spend against the monthly cap of `ai.tier` or `ai.spend_limit`",
+            );
+        }
+        let class = config.model_class;
+        let tier_limits = tier.map(|t| tier_limits(t, class)).unwrap_or_default();
+        let limits = AiLimits {
+            requests: config.limits.requests.or(tier_limits.requests),
+            input_tokens: config.limits.input_tokens.or(tier_limits.input_tokens),
+            output_tokens: config.limits.output_tokens.or(tier_limits.output_tokens),
+        };
         Ai {
             model: config.model.clone(),
-            price_per_mtok: config.price_per_mtok,
+            tier,
+            prices,
+            spend_cap,
+            spent_before_start: config.spent_before_start.map_or(0.0, |a| a.0),
+            month_starts: calendar::utc_month_starts(
+                self.file.start,
+                self.file.timezone,
+                self.file.horizon.value.nanos(),
+            ),
+            min_cacheable_tokens: config
+                .min_cacheable_tokens
+                .unwrap_or_else(|| min_cacheable_tokens(class)),
             time_to_first_token: config.time_to_first_token,
             output_tokens_per_second: config.output_tokens_per_second.value,
-            limits: config.limits,
+            limits,
             error_rate: config.error_rate,
             outages: config.outages.clone(),
             retries: config.retries.value,
             circuit_breaker: config.circuit_breaker.as_ref().map(|b| b.value),
             max_in_flight: config.max_in_flight.as_ref().map(|c| c.value),
         }
+    }
+}
+
+/// A tier's monthly spend cap, USD (FACTS.md §7).
+fn tier_spend_cap(tier: file::AiTier) -> Option<f64> {
+    match tier {
+        file::AiTier::Start => Some(500.0),
+        file::AiTier::Build => Some(1_000.0),
+        file::AiTier::Scale => Some(200_000.0),
+        file::AiTier::Custom => None,
+    }
+}
+
+/// A tier's per-minute limits for a model class: requests, input and
+/// output tokens (FACTS.md §7; Custom: none, the scenario gives them).
+fn tier_limits(tier: file::AiTier, class: file::ModelClass) -> AiLimits {
+    let (requests, input, output) = match (tier, class) {
+        (file::AiTier::Custom, _) => return AiLimits::default(),
+        (file::AiTier::Start, file::ModelClass::Fable) => (1_000.0, 500_000.0, 100_000.0),
+        (file::AiTier::Build, file::ModelClass::Fable) => (2_000.0, 1_500_000.0, 300_000.0),
+        (file::AiTier::Scale, file::ModelClass::Fable) => (4_000.0, 4_000_000.0, 800_000.0),
+        (file::AiTier::Start, _) => (1_000.0, 2_000_000.0, 400_000.0),
+        (file::AiTier::Build, _) => (5_000.0, 5_000_000.0, 1_000_000.0),
+        (file::AiTier::Scale, _) => (10_000.0, 10_000_000.0, 2_000_000.0),
+    };
+    let per_minute = |count: f64| {
+        Some(Rate {
+            count,
+            per: Duration::from_secs(60),
+        })
+    };
+    AiLimits {
+        requests: per_minute(requests),
+        input_tokens: per_minute(input),
+        output_tokens: per_minute(output),
+    }
+}
+
+/// The shortest cacheable prompt prefix of a model class, tokens
+/// (FACTS.md §7: Sonnet 4.5/4.6/5 and Opus 4.8 1,024; Haiku 4.5 4,096;
+/// Fable 5 and 5.1 512).
+fn min_cacheable_tokens(class: file::ModelClass) -> u32 {
+    match class {
+        file::ModelClass::Sonnet | file::ModelClass::Opus => 1_024,
+        file::ModelClass::Haiku => 4_096,
+        file::ModelClass::Fable => 512,
     }
 }
 

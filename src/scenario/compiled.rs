@@ -14,9 +14,9 @@ use std::marker::PhantomData;
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
 use super::schema::{
-    AiLimits, AlertMetric, AppCache, Cache, CircuitBreaker, Compute, ConnectionThreshold,
+    AiLimits, AiTier, AlertMetric, AppCache, Cache, CircuitBreaker, Compute, ConnectionThreshold,
     Conversation, Costs, DbAccess, External, FunctionModel, HeavyUsers, Outage, Overflow, Pooler,
-    RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo, TokenPrices,
+    RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo,
 };
 use super::units::{Duration, Rate, Share, Size};
 
@@ -321,8 +321,19 @@ pub struct Job {
 pub struct Ai {
     /// Model name, for reports.
     pub model: Option<String>,
+    /// The usage tier, if one is named.
+    pub tier: Option<AiTier>,
     /// USD per million tokens.
-    pub price_per_mtok: Option<TokenPrices>,
+    pub prices: Option<AiPrices>,
+    /// The monthly spend cap, if any.
+    pub spend_cap: Option<SpendCap>,
+    /// USD spent in the calendar month the scenario starts in, before it starts.
+    pub spent_before_start: f64,
+    /// Simulated times at which a calendar month begins (00:00 UTC on the
+    /// 1st), within the horizon.
+    pub month_starts: Vec<u64>,
+    /// The shortest prefix the provider caches, tokens.
+    pub min_cacheable_tokens: u32,
     /// Time to the first output token.
     pub time_to_first_token: DurationDist,
     /// Output speed after the first token.
@@ -339,6 +350,58 @@ pub struct Ai {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// The app's cap on calls in flight.
     pub max_in_flight: Option<u32>,
+}
+
+/// USD per million tokens of each kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AiPrices {
+    /// Uncached input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache writes, 5-minute lifetime.
+    pub cache_write_5m: f64,
+    /// Cache writes, 1-hour lifetime.
+    pub cache_write_1h: f64,
+    /// Cache reads.
+    pub cache_read: f64,
+}
+
+impl AiPrices {
+    /// USD for tokens of each kind.
+    pub fn usd(&self, tokens: &AiTokens) -> f64 {
+        (tokens.input * self.input
+            + tokens.cache_write_5m * self.cache_write_5m
+            + tokens.cache_write_1h * self.cache_write_1h
+            + tokens.cache_read * self.cache_read
+            + tokens.output * self.output)
+            / 1e6
+    }
+}
+
+/// Tokens of each kind the provider bills: of one call, or summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AiTokens {
+    /// Uncached input.
+    pub input: f64,
+    /// Input written to the cache with the 5-minute lifetime.
+    pub cache_write_5m: f64,
+    /// Input written to the cache with the 1-hour lifetime.
+    pub cache_write_1h: f64,
+    /// Input read from the cache.
+    pub cache_read: f64,
+    /// Output.
+    pub output: f64,
+}
+
+/// A monthly spend cap and how the provider answers past it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpendCap {
+    /// USD a calendar month.
+    pub usd: f64,
+    /// Set by the organisation (answered 400, not retried) rather than by
+    /// its tier (429 without retry-after, retried by the SDK).
+    pub own: bool,
 }
 
 /// A function deployment with its own instance pool.

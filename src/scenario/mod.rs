@@ -20,22 +20,24 @@ mod validate;
 
 use std::path::Path;
 
-pub use calendar::{Date, DayTime, Timezone};
+pub use calendar::{Date, DayTime, Timezone, utc_day_of_month};
 pub use compiled::{
-    AbusiveClients, Ai, AlertRule, ApiCall, ApiId, Burst, ClientCount, ConnectionAlert, Database,
-    ExternalApi, Function, FunctionId, Id, Job, LimiterId, MAX_AI_RETRIES, MAX_EXTERNAL_CALLS,
-    MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId, Scenario, Tier, Traffic,
+    AbusiveClients, Ai, AiPrices, AiTokens, AlertRule, ApiCall, ApiId, Burst, ClientCount,
+    ConnectionAlert, Database, ExternalApi, Function, FunctionId, Id, Job, LimiterId,
+    MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId,
+    Scenario, SpendCap, Tier, Traffic,
 };
 use compose::{ReadError, SourceMap, Tree};
 pub use compute::ComputeSize;
 pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::{
-    AiLimits, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword, CircuitBreaker,
-    Compute, ConnectionThreshold, Conversation, Costs, DbAccess, External, FunctionModel,
-    HeavyUsers, LimitKey, MemoryBilled, Outage, Overflow, PoolMode, Pooler, Popularity, RateLimit,
-    Redis, Retries, Reuse, RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts,
-    SupabasePlan, TokenPrices, Tokens, UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
+    AiLimits, AiTier, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword,
+    CacheScope, CacheTtl, CircuitBreaker, Compute, ConnectionThreshold, Conversation, Costs,
+    DbAccess, External, FunctionModel, HeavyUsers, Judge, LimitKey, MemoryBilled, ModelClass,
+    Outage, Overflow, PoolMode, Pooler, Popularity, RateLimit, Redis, Retries, Reuse, RouteAi,
+    RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts, SupabasePlan, TokenPrices, Tokens,
+    UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
 };
 pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 

@@ -269,7 +269,21 @@ pub enum RouteSlo {
     Own {
         /// Target p95 latency.
         p95_latency: Duration,
+        /// What its latency is measured to.
+        #[serde(default)]
+        judge: Judge,
     },
+}
+
+/// What a route's latency is measured to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judge {
+    /// The whole response.
+    #[default]
+    Completion,
+    /// The AI answer's first token, as a streamed chat shows it.
+    FirstToken,
 }
 
 /// The keyword form of a route SLO.
@@ -456,6 +470,74 @@ pub struct RouteAi {
     pub input_tokens: Tokens,
     /// Answer tokens.
     pub output_tokens: Tokens,
+    /// The prompt's cached prefix, if the app marks one with `cache_control`.
+    #[serde(default)]
+    pub prompt_cache: Option<PromptCache>,
+}
+
+/// A prompt prefix cached by the provider (Anthropic's prompt caching).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptCache {
+    /// Share of the input tokens in the cached prefix.
+    pub prefix: Share,
+    /// How long an entry lives after its last use.
+    #[serde(default)]
+    pub ttl: CacheTtl,
+    /// Whose prefix it is.
+    pub per: CacheScope,
+}
+
+/// Anthropic's two cache lifetimes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum CacheTtl {
+    /// 5 minutes, the default; writes cost 1.25x input.
+    #[default]
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// 1 hour; writes cost 2x input.
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+/// Which calls share a cached prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheScope {
+    /// Every call of the route (a system prompt and tools).
+    Route,
+    /// Each conversation's messages (its history so far).
+    Conversation,
+}
+
+/// Anthropic's usage tiers (FACTS.md §7): each sets the rate limits and a
+/// monthly spend cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AiTier {
+    /// $500 a month.
+    Start,
+    /// $1,000 a month.
+    Build,
+    /// $200,000 a month.
+    Scale,
+    /// Limits arranged with Anthropic: no cap, `limits` as given.
+    Custom,
+}
+
+/// Which of Anthropic's rate-limit and caching classes the model is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelClass {
+    /// Sonnet 4.x and 5.
+    #[default]
+    Sonnet,
+    /// Haiku 4.5.
+    Haiku,
+    /// Opus 4.x and 5.
+    Opus,
+    /// Fable 5.x.
+    Fable,
 }
 
 /// The AI provider: latency, limits, errors, outages, the SDK's retries and
@@ -466,6 +548,22 @@ pub struct Ai {
     /// Model name, for reports and prices.
     #[serde(default)]
     pub model: Option<String>,
+    /// Its rate-limit class, for the tier's limits and the shortest
+    /// cacheable prefix.
+    #[serde(default)]
+    pub model_class: ModelClass,
+    /// The organisation's usage tier: rate limits and monthly spend cap.
+    #[serde(default)]
+    pub tier: Option<Spanned<AiTier>>,
+    /// A monthly spend limit the organisation set below its tier's cap.
+    #[serde(default)]
+    pub spend_limit: Option<Spanned<Amount>>,
+    /// Spent already in the calendar month the scenario starts in.
+    #[serde(default)]
+    pub spent_before_start: Option<Amount>,
+    /// The shortest prefix the provider caches, tokens.
+    #[serde(default)]
+    pub min_cacheable_tokens: Option<u32>,
     /// USD per million tokens (read by the cost model).
     #[serde(default)]
     pub price_per_mtok: Option<TokenPrices>,
@@ -502,6 +600,15 @@ pub struct TokenPrices {
     pub input: Amount,
     /// Output tokens.
     pub output: Amount,
+    /// Cache writes with the 5-minute lifetime (1.25x input).
+    #[serde(default)]
+    pub cache_write_5m: Option<Amount>,
+    /// Cache writes with the 1-hour lifetime (2x input).
+    #[serde(default)]
+    pub cache_write_1h: Option<Amount>,
+    /// Cache reads (0.1x input).
+    #[serde(default)]
+    pub cache_read: Option<Amount>,
 }
 
 /// Provider rate limits (Anthropic: requests, input and output tokens per minute).

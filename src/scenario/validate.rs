@@ -8,7 +8,8 @@ use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
 use super::schema::{
-    Algorithm, Cache, Compute, FunctionModel, Popularity, Route, Scenario, SupabasePlan,
+    Algorithm, Cache, CacheScope, Compute, FunctionModel, Judge, Popularity, Route, RouteSlo,
+    Scenario, SupabasePlan,
 };
 use super::units::is_zero_or_more;
 use super::{CountDist, Diagnostic};
@@ -427,6 +428,31 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             weighted |= weight.value > 0.0;
         }
         check_route_cache(report, route, index);
+        let prompt_cache = route.ai.as_ref().and_then(|ai| ai.prompt_cache);
+        if prompt_cache.is_some_and(|c| c.per == CacheScope::Conversation)
+            && route.per_user_per_month.is_none()
+        {
+            report.add(
+                &route.name.referenced,
+                key("ai.prompt_cache.per"),
+                "is `conversation`, but the route has no conversations: give it \
+                 per_user_per_month (and `conversation`), or cache `per: route`",
+            );
+        }
+        if matches!(
+            route.slo,
+            Some(RouteSlo::Own {
+                judge: Judge::FirstToken,
+                ..
+            })
+        ) && route.ai.is_none()
+        {
+            report.add(
+                &route.name.referenced,
+                key("slo.judge"),
+                "is `first_token`, but the route makes no AI call: judge `completion`",
+            );
+        }
         if let Some(app_cache) = &route.app_cache {
             let config = app_cache.value;
             if route.queries.value == 0 {

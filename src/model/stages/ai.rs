@@ -1,13 +1,17 @@
 //! The AI stage: the circuit breaker, the app's cap on calls in flight,
 //! the provider's answer and the SDK's retries (see [`crate::model::Provider`]).
 //! A request holds the breaker's permit and a slot of the cap for the
-//! length of its call, and waits for a slot in the cap's queue.
+//! length of its call, and waits for a slot in the cap's queue. The answer
+//! streams: its first token arrives, then the rest, and the request (its
+//! instance, and a connection it holds) waits until the last.
 
 use super::{StageModel, Step};
 use crate::model::metrics::Outcome;
-use crate::model::{Answer, Breaker, Event, Permit, Provider, Queue, Resource, Stack};
+use crate::model::{
+    Answer, Breaker, Event, Permit, Prompt, Provider, Queue, Resource, Stack, TokenUsage,
+};
 use crate::scenario::{Ai as AiConfig, BreakerScope, CircuitBreaker};
-use crate::sim::{Scheduler, SimTime};
+use crate::sim::{Scheduler, SimDuration, SimTime};
 
 /// The AI provider and the app's protections around it.
 pub struct AiService {
@@ -36,6 +40,13 @@ impl AiService {
     }
 }
 
+impl AiService {
+    /// When the monthly spend cap was first reached, if it was.
+    pub fn spend_cap_reached_at(&self) -> Option<SimTime> {
+        self.provider.spend_cap_reached_at()
+    }
+}
+
 /// Where a request is inside the AI stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -45,6 +56,8 @@ pub enum Phase {
     Slot,
     /// Send an attempt to the provider.
     Call,
+    /// The answer's first token has arrived.
+    FirstToken,
     /// The answer has streamed back.
     Answered,
 }
@@ -56,10 +69,18 @@ pub struct Progress {
     pub phase: Phase,
     /// Retries made (at most 255: the compiled scenario bounds `retries.max`).
     pub attempts: u8,
-    /// Input and output tokens.
-    pub tokens: (u32, u32),
+    /// The conversation it belongs to (0: none), for its cached prefix.
+    pub conversation: u64,
+    /// Its prompt.
+    pub prompt: Prompt,
+    /// What the answered call is billed for.
+    pub usage: TokenUsage,
+    /// The answer's time from its first token to its last.
+    pub stream: SimDuration,
     /// When the stage started.
     pub started: SimTime,
+    /// When the answer's first token arrived (0: not yet).
+    pub first_token_at: SimTime,
 }
 
 impl Progress {
@@ -68,8 +89,16 @@ impl Progress {
         Self {
             phase: Phase::Start,
             attempts: 0,
-            tokens: (0, 0),
+            conversation: 0,
+            prompt: Prompt {
+                input: 0,
+                output: 0,
+                prefix: None,
+            },
+            usage: TokenUsage::default(),
+            stream: 0,
             started: arrival,
+            first_token_at: 0,
         }
     }
 }
@@ -105,16 +134,20 @@ impl StageModel for AiStage {
                         stack.metrics.ai.failed.bump(now);
                         return Step::End(Outcome::AiFastFailed);
                     };
-                    let (input, output) = stack.routes[route]
+                    let call = stack.routes[route]
                         .ai
                         .expect("the route builder gives this stage to AI routes only");
-                    let tokens = (
-                        input.sample(&mut stack.streams.ai),
-                        output.sample(&mut stack.streams.ai),
-                    );
+                    let input = call.input.sample(&mut stack.streams.ai);
+                    let output = call.output.sample(&mut stack.streams.ai);
                     let request = stack.requests.get_mut(id);
+                    request.ai.prompt = Prompt {
+                        input,
+                        output,
+                        prefix: call
+                            .cache
+                            .and_then(|rule| rule.prefix(input, route, request.ai.conversation)),
+                    };
                     request.holdings.ai.permit = Some(probe);
-                    request.ai.tokens = tokens;
                     request.ai.started = now;
                     request.ai.phase = Phase::Slot;
                 }
@@ -128,21 +161,31 @@ impl StageModel for AiStage {
                     }
                 }
                 Phase::Call => {
-                    let (input, output) = request.ai.tokens;
+                    let prompt = request.ai.prompt;
                     let attempt = u32::from(request.ai.attempts) + 1;
                     // The route builder gives this stage only with a provider.
                     let Some(ai) = stack.ai.as_mut() else {
                         return Step::Next;
                     };
-                    let answer = ai.provider.call(now, input, output, &mut stack.streams.ai);
+                    let answer = ai.provider.call(now, prompt, &mut stack.streams.ai);
                     let metrics = &mut stack.metrics.ai;
                     match answer {
-                        Answer::Ok(latency) => {
+                        Answer::Ok {
+                            first_token,
+                            stream,
+                            usage,
+                        } => {
                             metrics.answered.bump(now);
-                            stack.requests.get_mut(id).ai.phase = Phase::Answered;
-                            return Step::Wait(latency);
+                            let progress = &mut stack.requests.get_mut(id).ai;
+                            progress.usage = usage;
+                            progress.stream = stream;
+                            progress.phase = Phase::FirstToken;
+                            return Step::Wait(first_token);
                         }
                         Answer::RateLimited(_) => metrics.rate_limited += u64::from(counted),
+                        Answer::SpendCapped | Answer::SpendLimited => {
+                            metrics.spend_capped += u64::from(counted);
+                        }
                         Answer::Overloaded => metrics.overloaded += u64::from(counted),
                     }
                     match ai
@@ -161,12 +204,24 @@ impl StageModel for AiStage {
                         }
                     }
                 }
+                Phase::FirstToken => {
+                    if counted {
+                        stack
+                            .metrics
+                            .ai
+                            .first_token
+                            .record(now - request.ai.started);
+                    }
+                    let progress = &mut stack.requests.get_mut(id).ai;
+                    progress.first_token_at = now;
+                    progress.phase = Phase::Answered;
+                    return Step::Wait(progress.stream);
+                }
                 Phase::Answered => {
                     if counted {
-                        let (input, output) = request.ai.tokens;
+                        let usage = request.ai.usage;
                         let metrics = &mut stack.metrics.ai;
-                        metrics.input_tokens += u64::from(input);
-                        metrics.output_tokens += u64::from(output);
+                        metrics.tokens.add(&usage);
                         metrics.latency.record(now - request.ai.started);
                     }
                     AiStage::finish(stack, now, id, true, scheduler);
