@@ -781,6 +781,130 @@ fn ai_tokens_follow_volume_times_tokens() {
     }
 }
 
+/// The month's spend cap (see the scenario): exactly the calls it pays for
+/// are answered each calendar month, and answers resume at 00:00 UTC on
+/// the 1st.
+#[test]
+fn a_spend_cap_stops_answers_at_the_cap_until_the_month_ends() {
+    let results = replications(&load("ai-spend-cap.yaml"));
+    for result in &results {
+        let answered = &result.minutes.ai_answered;
+        let january: f64 = answered[..1_440].iter().sum();
+        let february: f64 = answered[1_440..].iter().sum();
+        assert_eq!(january, 500.0);
+        assert_eq!(february, 500.0);
+        assert!(answered[1_440] > 0.0, "answers resume at the month's start");
+        let tier = &result.tier;
+        assert_eq!(tier.ai.tokens.input, 1_000 * 1_000);
+        // Each refused message made 3 attempts (2 SDK retries) and failed,
+        // but for those still backing off at the horizon (1.5 s of
+        // backoff at 14 messages a minute: one or two, an attempt or two).
+        let failed = tier.outcomes.count(Outcome::AiError);
+        assert!(failed > 10_000, "{failed}");
+        let unfinished = tier.ai.spend_capped - 3 * failed;
+        assert!(
+            unfinished <= 6,
+            "{unfinished} attempts of unfinished messages"
+        );
+        assert_eq!(tier.ai.provider_429s, 0);
+        let day = tier.ai.spend_cap_day.expect("the cap is reached");
+        assert!((31.0..31.1).contains(&day), "reached on day {day}");
+    }
+    // A limit the organisation set is answered 400, which the SDK does not
+    // retry; it may not exceed the tier's cap.
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/ai-spend-cap.yaml");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    let limited = |limit: u32| {
+        scenario::parse(
+            &path,
+            &text.replace(
+                "  tier: start\n",
+                &format!("  tier: start\n  spend_limit: {limit}\n"),
+            ),
+        )
+    };
+    let scenario = limited(100).expect("valid").scenario;
+    let result = simulate(&scenario, scenario.tiers[0].users, 0);
+    assert_eq!(
+        result.minutes.ai_answered[..1_440].iter().sum::<f64>(),
+        100.0
+    );
+    let failed = result.tier.outcomes.count(Outcome::AiError);
+    assert_eq!(result.tier.ai.spend_capped, failed);
+    let error = limited(600).expect_err("over the tier's cap").to_string();
+    assert!(
+        error.contains("`ai.spend_limit`: ($600) must not exceed the tier's monthly cap ($500)"),
+        "{error}"
+    );
+}
+
+/// Prompt caching on deterministic conversations (see the scenario).
+#[test]
+fn cache_writes_and_reads_are_counted_exactly() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/ai-prompt-cache.yaml");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    let replicate = |text: &str| {
+        let scenario = scenario::parse(&path, text).expect("valid").scenario;
+        simulate(&scenario, scenario.tiers[0].users, 0)
+    };
+    let run = |text: &str| replicate(text).tier;
+    let tier = run(&text);
+    let (tokens, messages) = (tier.ai.tokens, tier.ai.messages);
+    assert!(messages > 3_000, "{messages}");
+    assert_eq!(messages % 4, 0, "every conversation ends");
+    let conversations = messages / 4;
+    assert_eq!(tokens.cache_write_5m, 2_000 * conversations);
+    assert_eq!(tokens.cache_read, 6_000 * conversations);
+    assert_eq!(tokens.input, 2_000 * messages);
+    assert_eq!(tokens.cache_write_1h, 0);
+    // The answer's first token after 1 s, its last after 2 s.
+    let near = |ms: Option<f64>, expected: f64| {
+        let ms = ms.expect("answered");
+        assert!(
+            (ms - expected).abs() <= expected * HISTOGRAM_RELATIVE_ERROR,
+            "{ms} is not {expected}"
+        );
+    };
+    near(tier.ai.first_token_p95_ms, 1_000.0);
+    near(tier.ai.p95_ms, 2_000.0);
+
+    // Gaps longer than the lifetime: every message writes.
+    let tier = run(&text.replace("value: 1m }", "value: 10m }"));
+    let (tokens, messages) = (tier.ai.tokens, tier.ai.messages);
+    assert_eq!(tokens.cache_read, 0);
+    assert_eq!(tokens.cache_write_5m, 2_000 * messages);
+
+    // Judged on the first token, the chat route's latency is 1 s and a
+    // millisecond of handler, not 2 s.
+    let judged = |judge: &str| {
+        let replication = replicate(&text.replace(
+            "    slo: exclude",
+            &format!("    slo: {{ p95_latency: 5s, judge: {judge} }}"),
+        ));
+        replication.routes[1].latency.p95_ms.expect("answered")
+    };
+    near(Some(judged("first_token")), 1_001.0);
+    near(Some(judged("completion")), 2_001.0);
+
+    // An input-token limit under the full prompts' rate but over what is
+    // debited (uncached input and writes): cache reads pass uncounted.
+    let limit = 5_000u64;
+    let tier = run(&text.replace(
+        "  output_tokens_per_second: 100",
+        &format!("  output_tokens_per_second: 100\n  limits: {{ input_tokens: {limit}/min }}"),
+    ));
+    let tokens = tier.ai.tokens;
+    let debited = tokens.input + tokens.cache_write_5m;
+    assert!(tier.ai.provider_429s > 0, "the limit binds");
+    assert!(debited <= limit * 1_440 + limit, "{debited}");
+    assert!(
+        debited + tokens.cache_read > limit * 1_441,
+        "the prompts passed exceed what the limit allows counted whole"
+    );
+}
+
 #[test]
 fn an_outage_fails_every_call_and_opens_the_breaker_at_its_threshold() {
     let results = replications(&load("ai-outage.yaml"));
