@@ -454,10 +454,11 @@ impl Compiler<'_, '_> {
         }
         let class = config.model_class;
         let tier_limits = tier.map(|t| tier_limits(t, class)).unwrap_or_default();
+        let set = config.limits.unwrap_or_default();
         let limits = AiLimits {
-            requests: config.limits.requests.or(tier_limits.requests),
-            input_tokens: config.limits.input_tokens.or(tier_limits.input_tokens),
-            output_tokens: config.limits.output_tokens.or(tier_limits.output_tokens),
+            requests: set.requests.or(tier_limits.requests),
+            input_tokens: set.input_tokens.or(tier_limits.input_tokens),
+            output_tokens: set.output_tokens.or(tier_limits.output_tokens),
         };
         Ai {
             model: config.model.clone(),

@@ -571,9 +571,10 @@ pub struct Ai {
     pub time_to_first_token: DurationDist,
     /// Output speed after the first token.
     pub output_tokens_per_second: Spanned<f64>,
-    /// Provider limits, token buckets refilled continuously.
+    /// Provider limits, token buckets refilled continuously (each one set
+    /// overrides the tier's; `~` leaves the tier's).
     #[serde(default)]
-    pub limits: AiLimits,
+    pub limits: Option<AiLimits>,
     /// Share of calls answered 529 (overloaded).
     #[serde(default)]
     pub error_rate: Share,
