@@ -989,6 +989,38 @@ fn a_daily_quota_passes_exactly_its_units_each_day() {
     );
 }
 
+/// Statement timeouts cancel exactly the queries that would run or wait
+/// for a CPU past them (see the scenario), and the role sets the timeout.
+#[test]
+fn statement_timeouts_cancel_exactly_the_queries_past_them() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/validation/statement-timeout.yaml");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    let run = |text: &str| {
+        let scenario = scenario::parse(&path, text).expect("valid").scenario;
+        simulate(&scenario, 1, 0).tier
+    };
+    let tier = run(&text);
+    let burst = tier.jobs[0];
+    assert_eq!((burst.tasks, burst.failed), (5, 3));
+    assert_eq!(tier.primary.statement_timeouts, 3);
+    // As `anon` (3 s) the third query ends exactly at its limit, 3.005 s,
+    // and the last two reach theirs as the CPU frees: cancelled.
+    let tier = run(&text
+        .replace("db_role: postgres", "db_role: anon")
+        .replace("  statement_timeouts: { postgres: 2500ms }\n", ""));
+    assert_eq!(
+        (tier.jobs[0].failed, tier.primary.statement_timeouts),
+        (2, 2)
+    );
+    // 0 s disables the timeout, as in Postgres: all five finish.
+    let tier = run(&text.replace("postgres: 2500ms", "postgres: 0s"));
+    assert_eq!(
+        (tier.jobs[0].failed, tier.primary.statement_timeouts),
+        (0, 0)
+    );
+}
+
 #[test]
 fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
     let queued = simulate(&load("job-queue.yaml"), 1, 0).tier;

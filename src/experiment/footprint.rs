@@ -13,7 +13,7 @@
 
 use super::{Plan, RunOptions};
 use crate::model::ArrivalRate;
-use crate::scenario::{Cache, LimitKey, Scenario};
+use crate::scenario::{Cache, CacheScope, CacheTtl, LimitKey, Scenario};
 
 /// Events the engine handles per user request (1.8-2.5 measured on the
 /// baseline's tiers: arrivals, timed steps, sessions' later pages,
@@ -60,6 +60,11 @@ const BYTES_PER_CDN_KEY: f64 = 48.0;
 
 /// Bytes per app cache key (its expiry).
 const BYTES_PER_APP_CACHE_KEY: f64 = 8.0;
+
+/// A conversation's cached prompt prefix: a hash map entry (key and two
+/// times, with the map's spare capacity), kept up to twice over between
+/// sweeps of the expired ones.
+const BYTES_PER_PROMPT_CACHE_ENTRY: f64 = 2.0 * 48.0;
 
 /// The process before any replication: code, embedded fonts, thread stacks,
 /// allocator arenas, the loaded scenario (14-15 MB peak resident measured
@@ -205,6 +210,24 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
                     cdn + app
                 })
                 .sum();
+            // Conversations' cached prefixes live for their lifetime after
+            // each message: at most the peak message rate times it.
+            let prompt_caches: f64 = stack
+                .routes
+                .iter()
+                .filter_map(|route| {
+                    let cache = route.ai?.prompt_cache?;
+                    let volume = route.per_user_per_month?;
+                    let ttl_secs = match cache.ttl {
+                        CacheTtl::FiveMinutes => 300.0,
+                        CacheTtl::OneHour => 3_600.0,
+                    };
+                    let peak_messages =
+                        tier.users as f64 * volume / 30.0 / 86_400.0 * peaking.max(1.0) * burst;
+                    (cache.per == CacheScope::Conversation)
+                        .then(|| peak_messages * ttl_secs * BYTES_PER_PROMPT_CACHE_ENTRY)
+                })
+                .sum();
             let histograms = (stack.routes.len() as f64 + 4.0) * HISTOGRAM_BYTES;
             let windows = minutes * 60.0 / stack.slo.window.secs().max(1.0) * 16.0;
             let warm: f64 = stack
@@ -219,7 +242,8 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
                 + warm
                 + abusive * BYTES_PER_ABUSIVE_CLIENT
                 + limiters
-                + caches;
+                + caches
+                + prompt_caches;
             largest_working = largest_working.max(working);
             work_items += u64::from(replications);
             requests += tier_requests * f64::from(replications);

@@ -50,6 +50,8 @@ pub struct Database {
     pub connection_timeout: Option<SimDuration>,
     /// Queries run, from warm-up.
     pub queries: u64,
+    /// Queries cancelled by their statement timeout, from warm-up.
+    pub cancelled: u64,
 }
 
 impl Database {
@@ -70,6 +72,7 @@ impl Database {
             data_api_timeouts: 0,
             connection_timeout: config.connection_timeout.map(|t| t.nanos()),
             queries: 0,
+            cancelled: 0,
         }
     }
 

@@ -37,11 +37,14 @@ pub enum Outcome {
     AiFastFailed,
     /// An external API's quota was used up.
     ExternalQuota,
+    /// Postgres cancelled a query that ran or waited for a CPU past its
+    /// role's statement timeout (SQLSTATE 57014).
+    StatementTimeout,
 }
 
 impl Outcome {
     /// Every failure (every outcome but `Ok`), in report order.
-    pub const FAILURES: [Outcome; 11] = [
+    pub const FAILURES: [Outcome; 12] = [
         Outcome::DbRefused,
         Outcome::PoolerRefused,
         Outcome::PoolerTimeout,
@@ -53,6 +56,7 @@ impl Outcome {
         Outcome::AiError,
         Outcome::AiFastFailed,
         Outcome::ExternalQuota,
+        Outcome::StatementTimeout,
     ];
 
     /// How many outcomes there are: `Ok` and the failures.

@@ -284,6 +284,7 @@ struct RouteModel {
     handler: DurationSampler,
     queries: u32,
     read_share: f64,
+    statement_timeout: SimDuration,
     ai: Option<RouteCall>,
     /// External calls: (API index, units).
     externals: Vec<(usize, u32)>,
@@ -381,6 +382,11 @@ impl Stack {
                     handler: route.handler_time.sampler(),
                     queries: route.queries,
                     read_share: route.read_share,
+                    // 0 disables it, as in Postgres.
+                    statement_timeout: match route.statement_timeout.nanos() {
+                        0 => SimDuration::MAX,
+                        timeout => timeout,
+                    },
                     ai,
                     externals: route
                         .externals

@@ -214,6 +214,8 @@ pub struct NodeResults {
     pub connection_limit: u32,
     /// Queries run.
     pub queries: u64,
+    /// Queries cancelled by their statement timeout (SQLSTATE 57014).
+    pub statement_timeouts: u64,
     /// Its pooler, when enabled.
     pub pooler: Option<PoolerResults>,
     /// Its CPUs, when modelled.
@@ -255,6 +257,7 @@ impl NodeResults {
             peak_demanded,
             connection_limit: database.limit,
             queries: database.queries,
+            statement_timeouts: database.cancelled,
             pooler,
             cpus,
             data_api: ResourceResults::of(&mut database.data_api, end).0,

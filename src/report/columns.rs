@@ -64,6 +64,7 @@ fn failure_column(outcome: Outcome) -> &'static str {
         Outcome::AiError => "ai_errors",
         Outcome::AiFastFailed => "ai_fast_failed",
         Outcome::ExternalQuota => "external_quota_failures",
+        Outcome::StatementTimeout => "statement_timeouts",
     }
 }
 
@@ -117,6 +118,7 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         f64::from(node.connection_limit),
     );
     columns.count(name("db_queries"), node.queries);
+    columns.count(name("db_statement_timeouts"), node.statement_timeouts);
     let pooler = node.pooler.as_ref();
     let pooler_count = |value: fn(&crate::model::PoolerResults) -> u64| {
         pooler.map_or(f64::NAN, |p| value(p) as f64)

@@ -315,6 +315,11 @@ impl Compiler<'_, '_> {
                 units: call.value.units,
             })
             .collect();
+        let db_access = route
+            .db_access
+            .as_ref()
+            .map(|a| a.value)
+            .unwrap_or_default();
         Route {
             name: route.name.value.clone(),
             request: route.request.clone(),
@@ -322,11 +327,13 @@ impl Compiler<'_, '_> {
             function,
             queries: route.queries.value,
             read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),
-            db_access: route
-                .db_access
-                .as_ref()
-                .map(|a| a.value)
-                .unwrap_or_default(),
+            db_access,
+            statement_timeout: self.file.database.value.statement_timeouts.of(route
+                .db_role
+                .unwrap_or(match db_access {
+                    file::DbAccess::Sql => file::DbRole::Postgres,
+                    file::DbAccess::DataApi => file::DbRole::Authenticated,
+                })),
             handler_time: route.handler_time,
             response_size: route.response_size,
             fan_out,

@@ -246,6 +246,9 @@ pub struct Route {
     pub read_share: f64,
     /// How queries reach Postgres.
     pub db_access: DbAccess,
+    /// Longest one of its queries may run or wait for a CPU in Postgres
+    /// before it is cancelled (SQLSTATE 57014).
+    pub statement_timeout: Duration,
     /// CPU time in the handler.
     pub handler_time: DurationDist,
     /// Response body size.

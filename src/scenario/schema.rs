@@ -259,6 +259,51 @@ pub enum DbAccess {
     DataApi,
 }
 
+/// The Postgres role a route's queries run as, which sets their statement
+/// timeout (Supabase's defaults, FACTS.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbRole {
+    /// The Data API without a user: 3 s.
+    Anon,
+    /// The Data API as a signed-in user: 8 s.
+    Authenticated,
+    /// The Data API with the service key: 8 s (the authenticator's).
+    ServiceRole,
+    /// SQL as `postgres`: the global 2 minutes.
+    Postgres,
+}
+
+/// Statement timeouts per role; each one set overrides Supabase's default.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementTimeouts {
+    /// `anon` (3 s).
+    #[serde(default)]
+    pub anon: Option<Duration>,
+    /// `authenticated` (8 s).
+    #[serde(default)]
+    pub authenticated: Option<Duration>,
+    /// `service_role` (8 s).
+    #[serde(default)]
+    pub service_role: Option<Duration>,
+    /// `postgres` (2 min).
+    #[serde(default)]
+    pub postgres: Option<Duration>,
+}
+
+impl StatementTimeouts {
+    /// The timeout of `role`: as set, else Supabase's default (FACTS.md §2).
+    pub fn of(&self, role: DbRole) -> Duration {
+        match role {
+            DbRole::Anon => self.anon.unwrap_or(Duration::from_secs(3)),
+            DbRole::Authenticated => self.authenticated.unwrap_or(Duration::from_secs(8)),
+            DbRole::ServiceRole => self.service_role.unwrap_or(Duration::from_secs(8)),
+            DbRole::Postgres => self.postgres.unwrap_or(Duration::from_secs(120)),
+        }
+    }
+}
+
 /// A route's own SLO, or its exclusion from the scenario's.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -317,6 +362,9 @@ pub struct Route {
     /// How queries reach Postgres.
     #[serde(default)]
     pub db_access: Option<Spanned<DbAccess>>,
+    /// The role its queries run as (SQL: `postgres`; Data API: `authenticated`).
+    #[serde(default)]
+    pub db_role: Option<DbRole>,
     /// CPU time in the handler, excluding queries and external calls.
     pub handler_time: DurationDist,
     /// Response body size.
@@ -893,6 +941,9 @@ pub struct Database {
     /// A connection pooler between the instances and Postgres.
     #[serde(default)]
     pub pooler: Option<Pooler>,
+    /// Statement timeouts per role.
+    #[serde(default)]
+    pub statement_timeouts: StatementTimeouts,
 }
 
 fn default_data_api_timeout() -> Duration {

@@ -52,6 +52,9 @@ pub struct Progress {
     pub node: u8,
     /// DatabaseStage left.
     pub queries_left: u32,
+    /// When Postgres cancels its current query (its statement timeout from
+    /// when the query reached it).
+    pub cancel_at: SimTime,
 }
 
 /// What a request holds for its current query, on its query's node.
@@ -85,7 +88,7 @@ impl NodeQueue {
             NodeQueue::Pooler => Outcome::PoolerTimeout,
             NodeQueue::DataApi => Outcome::DataApiTimeout,
             NodeQueue::Own => Outcome::ConnectionTimeout,
-            NodeQueue::Cpu => Outcome::Timeout,
+            NodeQueue::Cpu => Outcome::StatementTimeout,
         }
     }
 }
@@ -115,11 +118,12 @@ impl StageModel for DatabaseStage {
         loop {
             let request = stack.requests.get(id);
             let route = &stack.routes[request.route as usize];
-            let (access, function, queries, read_share) = (
+            let (access, function, queries, read_share, statement_timeout) = (
                 route.access,
                 route.function,
                 route.queries,
                 route.read_share,
+                route.statement_timeout,
             );
             let counted = stack.metrics.counts(request.arrival);
             let (slot, node) = (request.holdings.instance, usize::from(request.query.node));
@@ -268,22 +272,38 @@ impl StageModel for DatabaseStage {
                     }
                 }
                 Phase::Cpu => {
-                    stack.requests.get_mut(id).query.phase = Phase::Query;
+                    // The query has its connection: it is in Postgres, and
+                    // its statement timeout runs from here.
+                    let cancel_at = now.saturating_add(statement_timeout);
+                    let query = &mut stack.requests.get_mut(id).query;
+                    query.phase = Phase::Query;
+                    query.cancel_at = cancel_at;
                     if let Some(cpus) = &mut stack.nodes[node].database.cpus {
                         if !cpus.take_or_wait(now, id) {
                             let queue = crate::model::Queue::Database(NodeQueue::Cpu);
-                            return stack.park(id, queue, None, scheduler);
+                            return stack.park(id, queue, Some(cancel_at), scheduler);
                         }
                         stack.requests.get_mut(id).holdings.query.cpu = true;
                     }
                 }
                 Phase::Query => {
+                    let cancel_at = request.query.cancel_at;
                     stack.requests.get_mut(id).query.phase = Phase::Done;
                     let database = &mut stack.nodes[node].database;
                     if counted {
                         database.queries += 1;
                     }
-                    return Step::Wait(database.query_time.sample(&mut stack.streams.service));
+                    let runs = database.query_time.sample(&mut stack.streams.service);
+                    if now.saturating_add(runs) > cancel_at {
+                        if counted {
+                            database.cancelled += 1;
+                        }
+                        // Cancelled at its timeout; what it holds is given
+                        // back as the request ends.
+                        stack.requests.get_mut(id).failure = Some(Outcome::StatementTimeout);
+                        return Step::Wait(cancel_at.saturating_sub(now));
+                    }
+                    return Step::Wait(runs);
                 }
                 Phase::Done => {
                     DatabaseStage::release(stack, now, id, scheduler);
@@ -457,6 +477,9 @@ impl DatabaseStage {
             NodeQueue::Cpu => {
                 if let Some(cpus) = &mut database.cpus {
                     cpus.cancel(now, id);
+                }
+                if outcome == Outcome::StatementTimeout && counted {
+                    database.cancelled += 1;
                 }
             }
             NodeQueue::DataApi => {
