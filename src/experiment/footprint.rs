@@ -225,7 +225,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
                     let peak_messages =
                         tier.users as f64 * volume / 30.0 / 86_400.0 * peaking.max(1.0) * burst;
                     (cache.per == CacheScope::Conversation)
-                        .then(|| peak_messages * ttl_secs * BYTES_PER_PROMPT_CACHE_ENTRY)
+                        .then_some(peak_messages * ttl_secs * BYTES_PER_PROMPT_CACHE_ENTRY)
                 })
                 .sum();
             let histograms = (stack.routes.len() as f64 + 4.0) * HISTOGRAM_BYTES;
