@@ -66,6 +66,7 @@ functions:
     max_duration: 1d
 database:
   platform_connections: 10
+  ipv4_addon: true
   connect_time: {{ dist: constant, value: 1ms }}
   query_time: {{ dist: constant, value: 1ms }}
 {extra}"
@@ -131,6 +132,40 @@ fn supabase_bills_compute_per_node_less_the_credit() {
     config.plan = SupabasePlan::Team;
     // Team on Small: $599 + $0.0206 x 720 - $10.
     close(SupabasePrices::of(&config).bill(Compute::Small, 1), 603.832);
+    // The IPv4 add-on: $0.0055 an hour for each database, replicas included.
+    close(SupabasePrices::ipv4_addon(2), 2.0 * 0.0055 * 720.0);
+}
+
+/// Vercel reaches only IPv4, so a priced scenario whose SQL goes direct
+/// (IPv6 without the add-on) must buy the add-on or use Supavisor.
+#[test]
+fn direct_connections_from_vercel_need_the_ipv4_addon() {
+    let costs = "  max_connections: 100\ncosts:\n  allow_short_horizon: true\n";
+    let text = scenario_text("7d", costs).replace("  ipv4_addon: true\n", "");
+    let error = scenario::parse(Path::new("case.yaml"), &text)
+        .expect_err("IPv6 only")
+        .to_string();
+    assert!(
+        error.contains("`database.ipv4_addon`: is needed: Vercel is IPv4-only"),
+        "{error}"
+    );
+    let shared = text.replace(
+        "  platform_connections: 10\n",
+        "  platform_connections: 10\n  pooler: { enabled: true, kind: supavisor, default_pool_size: 15, round_trip: 2ms }\n",
+    );
+    parse(&shared);
+    let loaded = parse(&scenario_text("7d", costs));
+    let usage = usage();
+    let bill = costs::bill(
+        loaded.scenario.costs.as_ref().expect("costs"),
+        &loaded.scenario,
+        &usage,
+    );
+    assert!(
+        bill.notes
+            .iter()
+            .any(|n| n.contains("IPv4 add-on on 1 database(s): $3.96"))
+    );
 }
 
 #[test]

@@ -1021,6 +1021,35 @@ fn statement_timeouts_cancel_exactly_the_queries_past_them() {
     );
 }
 
+/// Supavisor's session-mode client limit (see the scenario): the clients
+/// over the pool size wait a minute, then exactly those are refused.
+#[test]
+fn supavisor_session_mode_refuses_exactly_the_clients_over_the_pool() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/validation/supavisor-session.yaml");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    let run = |text: &str| {
+        let scenario = scenario::parse(&path, text).expect("valid").scenario;
+        simulate(&scenario, 1, 0).tier
+    };
+    let tier = run(&text);
+    let pooler = tier.primary.pooler.expect("a pooler");
+    assert_eq!((tier.jobs[0].tasks, tier.jobs[0].failed), (8, 3));
+    assert_eq!(pooler.client_refusals, 3);
+    assert_eq!(pooler.peak_clients, 5);
+    // Clients that leave within the minute let the waiting ones in.
+    let tier = run(&text
+        .replace("value: 2m }", "value: 30s }")
+        .replace("idle_timeout: 10m", "idle_timeout: 0s"));
+    assert_eq!(
+        (
+            tier.jobs[0].failed,
+            tier.primary.pooler.expect("a pooler").client_refusals
+        ),
+        (0, 0)
+    );
+}
+
 #[test]
 fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
     let queued = simulate(&load("job-queue.yaml"), 1, 0).tier;

@@ -113,7 +113,14 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     let supabase = SupabasePrices::of(&costs.supabase);
     let compute = supabase.compute(stack, &mut notes);
     let nodes = 1 + stack.database.read_replicas;
-    let supabase_usd = supabase.bill(compute, nodes);
+    let mut supabase_usd = supabase.bill(compute, nodes);
+    if stack.database.ipv4_addon {
+        let addon = SupabasePrices::ipv4_addon(nodes);
+        supabase_usd += addon;
+        notes.push(format!(
+            "Supabase IPv4 add-on on {nodes} database(s): ${addon:.2}"
+        ));
+    }
     let upstash = &costs.upstash;
     let upstash_usd = beyond(usage.redis_commands, upstash.free_commands.0) / 100_000.0
         * upstash.per_100k_commands.0;

@@ -54,6 +54,12 @@ impl SupabasePrices {
         }
     }
 
+    /// The month's charge for the IPv4 add-on on `nodes` databases: "$0.0055
+    /// per hour ($4 per month)" for each, replicas included (FACTS.md §2).
+    pub fn ipv4_addon(nodes: u32) -> f64 {
+        0.0055 * MONTH_DAYS * 24.0 * f64::from(nodes)
+    }
+
     /// The month's Supabase charge for `nodes` databases on `compute`.
     pub fn bill(&self, compute: Compute, nodes: u32) -> f64 {
         let hourly = self.compute_hour.unwrap_or(compute.size().hourly_usd);

@@ -57,7 +57,7 @@ pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use jobs::{Job, JobCounts};
 pub use limiter::{Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome, TokenCounts};
-pub use pooler::{Pooler, ServerConnection};
+pub use pooler::{ClientConnect, Pooler, ServerConnection};
 pub use request::{Holdings, Queue, Request};
 pub use resource::{Resource, Waiter};
 pub use results::{
@@ -739,7 +739,9 @@ impl Stack {
             match queue {
                 // The CDN's waiters leave with the origin call they wait for.
                 Queue::Cdn => {}
-                Queue::Database(queue) => DatabaseStage::cancel(self, now, id, queue, outcome),
+                Queue::Database(queue) => {
+                    DatabaseStage::cancel(self, now, id, (queue, outcome), scheduler);
+                }
                 Queue::AiSlot => AiStage::cancel(self, now, id),
             }
         }

@@ -13,12 +13,17 @@
 //! `query_wait_timeout`. Idle server connections close after
 //! `server_idle_timeout`, the longest idle first; reuse is last in, first
 //! out, as PgBouncer's default.
+//!
+//! Supabase's shared Supavisor differs where its docs say so (FACTS.md §2):
+//! its own servers add `round_trip` to each query; in session mode its
+//! clients are limited to the pool size, and a connect over it waits up to
+//! the checkout timeout for a client to leave, then is refused.
 
 use std::collections::VecDeque;
 
 use super::database::Database;
 use super::resource::{Resource, Waiter};
-use crate::scenario::{Database as DatabaseConfig, PoolMode, Pooler as PoolerConfig};
+use crate::scenario::{Database as DatabaseConfig, PoolMode, Pooler as PoolerConfig, PoolerKind};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
 
@@ -33,6 +38,17 @@ pub enum ServerConnection {
     Queued,
 }
 
+/// What an instance opening its client connections gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientConnect {
+    /// They fit.
+    Connected,
+    /// Over the limit: wait for clients to leave (Supavisor, session mode).
+    Queued,
+    /// Over the limit: refused.
+    Refused,
+}
+
 /// The pooler's state.
 #[derive(Clone, Debug)]
 pub struct Pooler {
@@ -43,6 +59,12 @@ pub struct Pooler {
     /// Wait after which reserve connections may open.
     pub reserve_timeout: SimDuration,
     max_clients: u32,
+    /// Whether a connect over the client limit waits rather than fails.
+    clients_wait: bool,
+    /// Connects waiting for clients to leave: (request, connections).
+    pub waiting_clients: VecDeque<(u32, u32)>,
+    /// Added to each query by the pooler's own servers.
+    pub round_trip: SimDuration,
     /// Longest wait for a server connection.
     pub query_wait_timeout: SimDuration,
     server_idle_timeout: SimDuration,
@@ -63,14 +85,27 @@ impl Pooler {
     /// The pooler of `database`, if it has one enabled.
     pub fn new(database: &DatabaseConfig, from: SimTime, minutes: usize) -> Option<Self> {
         let config: &PoolerConfig = database.pooler.as_ref().filter(|p| p.enabled)?;
+        // Supavisor in session mode: "the max amount of clients is
+        // restricted to the 'Pool Size'", and an extra one "will queue in
+        // the pooler for up to a minute" (FACTS.md §2).
+        let session_clients =
+            config.kind == PoolerKind::Supavisor && config.mode == PoolMode::Session;
+        let max_clients = if session_clients {
+            database.max_client_conn().min(config.pool_size())
+        } else {
+            database.max_client_conn()
+        };
         Some(Self {
             mode: config.mode,
-            pool_size: config.default_pool_size.0,
+            pool_size: config.pool_size(),
             reserve_size: config.reserve_pool_size,
             reserve_timeout: config.reserve_pool_timeout.nanos(),
-            max_clients: database.max_client_conn(),
-            query_wait_timeout: config.query_wait_timeout.nanos(),
-            server_idle_timeout: config.server_idle_timeout.nanos(),
+            max_clients,
+            clients_wait: session_clients,
+            waiting_clients: VecDeque::new(),
+            round_trip: config.round_trip.map_or(0, |r| r.nanos()),
+            query_wait_timeout: config.wait_timeout().nanos(),
+            server_idle_timeout: config.idle_timeout().nanos(),
             clients: Gauge::new(from, minutes),
             servers: Resource::new(0, from, minutes),
             idle_since: VecDeque::new(),
@@ -85,20 +120,55 @@ impl Pooler {
         self.reserve_size > 0
     }
 
-    /// An instance opens `count` client connections at `now`; whether they fit.
-    pub fn connect_client(&mut self, now: SimTime, count: u32, counted: bool) -> bool {
-        let fits = self.clients.value() + u64::from(count) <= u64::from(self.max_clients);
-        if fits {
-            self.clients.add(now, i64::from(count));
-        } else if counted {
-            self.refusals += 1;
-        }
-        fits
+    /// Whether `count` more client connections fit.
+    fn fits(&self, count: u32) -> bool {
+        self.clients.value() + u64::from(count) <= u64::from(self.max_clients)
     }
 
-    /// `count` client connections close at `now`.
-    pub fn disconnect_client(&mut self, now: SimTime, count: u32) {
+    /// `request`'s instance opens `count` client connections at `now`.
+    pub fn connect_client(
+        &mut self,
+        now: SimTime,
+        (request, count): (u32, u32),
+        counted: bool,
+    ) -> ClientConnect {
+        if self.waiting_clients.is_empty() && self.fits(count) {
+            self.clients.add(now, i64::from(count));
+            ClientConnect::Connected
+        } else if self.clients_wait {
+            self.waiting_clients.push_back((request, count));
+            ClientConnect::Queued
+        } else {
+            if counted {
+                self.refusals += 1;
+            }
+            ClientConnect::Refused
+        }
+    }
+
+    /// `count` client connections close at `now`; returns the waiting
+    /// connects that now fit, in arrival order, connected.
+    pub fn disconnect_client(&mut self, now: SimTime, count: u32) -> Vec<u32> {
         self.clients.add(now, -i64::from(count));
+        let mut connected = Vec::new();
+        while let Some(&(request, count)) = self.waiting_clients.front()
+            && self.fits(count)
+        {
+            self.waiting_clients.pop_front();
+            self.clients.add(now, i64::from(count));
+            connected.push(request);
+        }
+        connected
+    }
+
+    /// Takes `request`'s connect out of the wait: refused (counted) when
+    /// the wait ran out.
+    pub fn cancel_client(&mut self, request: u32, timed_out: bool, counted: bool) {
+        self.waiting_clients
+            .retain(|&(waiting, _)| waiting != request);
+        if timed_out && counted {
+            self.refusals += 1;
+        }
     }
 
     /// `request` asks for a server connection at `now`.

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::experiment::{Plan, RunOptions, footprint, requests_per_page};
 use crate::model::ArrivalRate;
-use crate::scenario::{Algorithm, Cache, ClientCount, Loaded, Scenario};
+use crate::scenario::{Algorithm, Cache, ClientCount, Loaded, PoolMode, PoolerKind, Scenario};
 
 /// One line on the database: connections, CPUs, pooler.
 fn write_database(text: &mut String, scenario: &Scenario) {
@@ -20,12 +20,22 @@ fn write_database(text: &mut String, scenario: &Scenario) {
         Some(pooler) => {
             let _ = write!(
                 text,
-                "; pooler in {:?} mode: {} clients, pool of {} (+{} reserve), waits up to {}",
-                pooler.mode,
+                "; {} in {} mode: {} clients, pool of {} (+{} reserve), waits up to {}{}",
+                match pooler.kind {
+                    PoolerKind::Pgbouncer => "dedicated PgBouncer",
+                    PoolerKind::Supavisor => "shared Supavisor",
+                },
+                match pooler.mode {
+                    PoolMode::Transaction => "transaction",
+                    PoolMode::Session => "session",
+                },
                 database.max_client_conn(),
-                pooler.default_pool_size.0,
+                pooler.pool_size(),
                 pooler.reserve_pool_size,
-                pooler.query_wait_timeout
+                pooler.wait_timeout(),
+                pooler
+                    .round_trip
+                    .map_or_else(String::new, |r| format!(", {r} more a query"))
             );
         }
         None => {

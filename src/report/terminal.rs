@@ -73,7 +73,7 @@ pub fn saturation_summary(run: &ScenarioRun) -> String {
             Pressure {
                 what: "pooler server connections",
                 used: mean(tier, |t| pooler_servers(t).map(|l| l.peak_busy as f64)),
-                limit: pooler.map_or(0.0, |p| f64::from(p.default_pool_size.0)),
+                limit: pooler.map_or(0.0, |p| f64::from(p.pool_size())),
                 detail: format!(
                     "in use at peak; wait p95 {:.1} ms, {:.0} queries timed out",
                     mean(tier, |t| pooler_servers(t).and_then(|l| l.wait_p95_ms)),

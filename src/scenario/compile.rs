@@ -407,6 +407,7 @@ impl Compiler<'_, '_> {
             data_api_timeout: database.data_api_timeout,
             connection_timeout: database.connection_timeout,
             pooler: database.pooler,
+            ipv4_addon: database.ipv4_addon,
         }
     }
 

@@ -466,6 +466,8 @@ pub struct Database {
     pub connection_timeout: Option<Duration>,
     /// The connection pooler, as configured (enabled or not).
     pub pooler: Option<Pooler>,
+    /// Whether each database node has Supabase's IPv4 add-on.
+    pub ipv4_addon: bool,
 }
 
 /// An alert as evaluated: threshold in the metric's unit.

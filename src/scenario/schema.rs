@@ -944,6 +944,10 @@ pub struct Database {
     /// Statement timeouts per role.
     #[serde(default)]
     pub statement_timeouts: StatementTimeouts,
+    /// Supabase's IPv4 add-on: a direct connection or the dedicated
+    /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
+    #[serde(default)]
+    pub ipv4_addon: bool,
 }
 
 fn default_data_api_timeout() -> Duration {
@@ -1005,12 +1009,16 @@ pub enum PoolMode {
 pub struct Pooler {
     /// Whether instances connect through it (else directly).
     pub enabled: bool,
+    /// Supabase's dedicated PgBouncer or its shared Supavisor.
+    #[serde(default)]
+    pub kind: PoolerKind,
     /// When a server connection is given back.
     #[serde(default)]
     pub mode: PoolMode,
-    /// Server connections the pool opens at most.
-    #[serde(default = "default_pool_size")]
-    pub default_pool_size: Count,
+    /// Server connections the pool opens at most (PgBouncer: 20; Supavisor:
+    /// required, Supabase publishes no default per compute).
+    #[serde(default)]
+    pub default_pool_size: Option<Count>,
     /// Extra server connections for clients that waited `reserve_pool_timeout`.
     #[serde(default)]
     pub reserve_pool_size: u32,
@@ -1020,29 +1028,62 @@ pub struct Pooler {
     /// Client connections accepted at most (default: the compute's pooler limit, else 100).
     #[serde(default)]
     pub max_client_conn: Option<u32>,
-    /// Longest a query waits for a server connection before the client is dropped.
-    #[serde(default = "default_query_wait_timeout")]
-    pub query_wait_timeout: Duration,
-    /// Idle time after which a server connection is closed.
-    #[serde(default = "default_server_idle_timeout")]
-    pub server_idle_timeout: Duration,
+    /// Longest a query waits for a server connection before the client is
+    /// dropped (PgBouncer's `query_wait_timeout`, 120 s; Supavisor's
+    /// checkout timeout, 60 s).
+    #[serde(default)]
+    pub query_wait_timeout: Option<Duration>,
+    /// Idle time after which a server connection is closed (PgBouncer
+    /// 600 s; Supavisor 5 minutes).
+    #[serde(default)]
+    pub server_idle_timeout: Option<Duration>,
+    /// Supavisor: the round trip its separate server adds to each query
+    /// (required: Supabase publishes no figure).
+    #[serde(default)]
+    pub round_trip: Option<Duration>,
 }
 
-// PgBouncer's defaults (FACTS.md §1).
-fn default_pool_size() -> Count {
-    Count(20)
+/// Which of Supabase's poolers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolerKind {
+    /// The dedicated PgBouncer on the database's machine (paid plans;
+    /// transaction mode; IPv6, or IPv4 with the add-on).
+    #[default]
+    Pgbouncer,
+    /// The shared Supavisor on its own servers (IPv4 on every plan).
+    Supavisor,
 }
 
+impl Pooler {
+    /// Server connections the pool opens at most (PgBouncer's default 20,
+    /// FACTS.md §1; Supavisor's must be given).
+    pub fn pool_size(&self) -> u32 {
+        self.default_pool_size.map_or(20, |c| c.0)
+    }
+
+    /// The longest wait for a server connection: as set, else PgBouncer's
+    /// `query_wait_timeout` (120 s) or Supavisor's checkout timeout (60 s).
+    pub fn wait_timeout(&self) -> Duration {
+        self.query_wait_timeout.unwrap_or(match self.kind {
+            PoolerKind::Pgbouncer => Duration::from_secs(120),
+            PoolerKind::Supavisor => Duration::from_secs(60),
+        })
+    }
+
+    /// Idle time before a server connection closes: as set, else
+    /// PgBouncer's 600 s or Supavisor's 5 minutes (FACTS.md §2).
+    pub fn idle_timeout(&self) -> Duration {
+        self.server_idle_timeout.unwrap_or(match self.kind {
+            PoolerKind::Pgbouncer => Duration::from_secs(600),
+            PoolerKind::Supavisor => Duration::from_secs(300),
+        })
+    }
+}
+
+// PgBouncer's default (FACTS.md §1).
 fn default_reserve_pool_timeout() -> Duration {
     Duration::from_secs(5)
-}
-
-fn default_query_wait_timeout() -> Duration {
-    Duration::from_secs(120)
-}
-
-fn default_server_idle_timeout() -> Duration {
-    Duration::from_secs(600)
 }
 
 impl Scenario {

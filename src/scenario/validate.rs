@@ -8,8 +8,8 @@ use serde_saphyr::{Location, Spanned};
 
 use super::compose::SourceMap;
 use super::schema::{
-    Algorithm, Cache, CacheScope, Compute, FunctionModel, Judge, Popularity, Route, RouteSlo,
-    Scenario, SupabasePlan,
+    Algorithm, Cache, CacheScope, Compute, DbAccess, FunctionModel, Judge, PoolMode, PoolerKind,
+    Popularity, Route, RouteSlo, Scenario, SupabasePlan,
 };
 use super::units::is_zero_or_more;
 use super::{CountDist, Diagnostic};
@@ -756,6 +756,74 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
             &database.connections_per_instance.referenced,
             "database.connections_per_instance",
             "must be 1 or more",
+        );
+    }
+    check_pooler(report, scenario);
+}
+
+/// Supabase's two poolers as documented (FACTS.md §2), and how IPv4-only
+/// Vercel reaches the database.
+fn check_pooler(report: &mut Report, scenario: &Scenario) {
+    let database = &scenario.database.value;
+    let at = &scenario.database.referenced;
+    let pooler = database.pooler.as_ref().filter(|p| p.enabled);
+    if let Some(pooler) = pooler {
+        match pooler.kind {
+            PoolerKind::Supavisor => {
+                if pooler.default_pool_size.is_none() {
+                    report.add(
+                        at,
+                        "database.pooler.default_pool_size",
+                        "is needed with `kind: supavisor`: Supabase publishes no default pool \
+                         size per compute (it is set in the dashboard)",
+                    );
+                }
+                if pooler.round_trip.is_none() {
+                    report.add(
+                        at,
+                        "database.pooler.round_trip",
+                        "is needed with `kind: supavisor`: the shared pooler runs on its own \
+                         servers and Supabase publishes no latency for the hop; an assumption \
+                         (1ms to 5ms within a region is plausible)",
+                    );
+                }
+            }
+            PoolerKind::Pgbouncer if pooler.mode == PoolMode::Session => report.add(
+                at,
+                "database.pooler.mode",
+                "is `session`, but Supabase's dedicated PgBouncer runs in transaction mode \
+                 only; session mode is the shared pooler's (`kind: supavisor`)",
+            ),
+            PoolerKind::Pgbouncer => {}
+        }
+    }
+    // Vercel reaches only IPv4 addresses; Supabase's direct connections and
+    // its dedicated PgBouncer are IPv6 without the add-on. Scenarios with
+    // costs are priced on these platforms, so they must say how.
+    let uses_sql = scenario.routes.value.iter().any(|route| {
+        route.queries.value > 0
+            && route
+                .db_access
+                .as_ref()
+                .map(|a| a.value)
+                .unwrap_or_default()
+                == DbAccess::Sql
+    });
+    let over_ipv6 = pooler.is_none_or(|p| p.kind == PoolerKind::Pgbouncer);
+    if scenario.costs.is_some() && uses_sql && over_ipv6 && !database.ipv4_addon {
+        report.add(
+            at,
+            "database.ipv4_addon",
+            format!(
+                "is needed: Vercel is IPv4-only and Supabase's {} is IPv6 unless the project \
+                 has the IPv4 add-on ($4 a month a database); set `ipv4_addon: true`, or reach \
+                 the database through the shared pooler (`pooler: {{ kind: supavisor }}`)",
+                if pooler.is_some() {
+                    "dedicated PgBouncer"
+                } else {
+                    "direct connection"
+                }
+            ),
         );
     }
 }

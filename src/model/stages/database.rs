@@ -13,7 +13,8 @@
 use super::{StageModel, Step, app_cache};
 use crate::model::metrics::Outcome;
 use crate::model::{
-    Access, Event, FunctionPool, Link, Node, Pooler, ServerConnection, SessionServer, Stack,
+    Access, ClientConnect, Event, FunctionPool, Link, Node, Pooler, ServerConnection,
+    SessionServer, Stack,
 };
 use crate::scenario::PoolMode;
 use crate::sim::{Scheduler, SimDuration, SimTime};
@@ -35,6 +36,8 @@ pub enum Phase {
     Own,
     /// Get a connection for the query (pooler transaction or Data API).
     Connection,
+    /// Cross the shared pooler's own servers (Supavisor's `round_trip`).
+    Hop,
     /// Get a CPU.
     Cpu,
     /// Run the query.
@@ -75,6 +78,8 @@ pub enum NodeQueue {
     Own,
     /// For a pooler server connection.
     Pooler,
+    /// For room among the pooler's clients (Supavisor, session mode).
+    PoolerClient,
     /// For a PostgREST connection.
     DataApi,
     /// For a CPU.
@@ -86,6 +91,8 @@ impl NodeQueue {
     pub fn timeout(self) -> Outcome {
         match self {
             NodeQueue::Pooler => Outcome::PoolerTimeout,
+            // Supavisor's EMAXCONN once the wait has run out.
+            NodeQueue::PoolerClient => Outcome::PoolerRefused,
             NodeQueue::DataApi => Outcome::DataApiTimeout,
             NodeQueue::Own => Outcome::ConnectionTimeout,
             NodeQueue::Cpu => Outcome::StatementTimeout,
@@ -162,22 +169,34 @@ impl StageModel for DatabaseStage {
                     }
                     let Node { database, pooler } = &mut stack.nodes[node];
                     let per_instance = database.per_instance;
-                    let connected = match pooler {
-                        Some(pooler) => pooler.connect_client(now, per_instance, counted),
+                    let connect = match pooler {
+                        Some(pooler) => pooler.connect_client(now, (id, per_instance), counted),
                         None => {
                             let first_time = !link.wanted;
                             link.wanted = true;
-                            database.connect(now, first_time)
+                            if database.connect(now, first_time) {
+                                ClientConnect::Connected
+                            } else {
+                                ClientConnect::Refused
+                            }
                         }
                     };
-                    if connected {
-                        link.connections = per_instance;
-                    } else {
-                        stack.requests.get_mut(id).failure = Some(if pooler.is_some() {
-                            Outcome::PoolerRefused
-                        } else {
-                            Outcome::DbRefused
-                        });
+                    match connect {
+                        ClientConnect::Connected => link.connections = per_instance,
+                        ClientConnect::Refused => {
+                            stack.requests.get_mut(id).failure = Some(if pooler.is_some() {
+                                Outcome::PoolerRefused
+                            } else {
+                                Outcome::DbRefused
+                            });
+                        }
+                        ClientConnect::Queued => {
+                            let timeout_at = pooler
+                                .as_ref()
+                                .map(|p| now.saturating_add(p.query_wait_timeout));
+                            let queue = crate::model::Queue::Database(NodeQueue::PoolerClient);
+                            return stack.park(id, queue, timeout_at, scheduler);
+                        }
                     }
                     return Step::Wait(database.connect_time.sample(&mut stack.streams.database));
                 }
@@ -234,7 +253,7 @@ impl StageModel for DatabaseStage {
                     }
                 }
                 Phase::Connection => {
-                    stack.requests.get_mut(id).query.phase = Phase::Cpu;
+                    stack.requests.get_mut(id).query.phase = Phase::Hop;
                     let Node { database, pooler } = &mut stack.nodes[node];
                     match (access, pooler) {
                         (Access::Pooler, Some(pooler)) => {
@@ -269,6 +288,16 @@ impl StageModel for DatabaseStage {
                         }
                         // Direct connections are the instance's, held with its link.
                         _ => {}
+                    }
+                }
+                Phase::Hop => {
+                    stack.requests.get_mut(id).query.phase = Phase::Cpu;
+                    let round_trip = stack.nodes[node]
+                        .pooler
+                        .as_ref()
+                        .map_or(0, |p| p.round_trip);
+                    if access == Access::Pooler && round_trip > 0 {
+                        return Step::Wait(round_trip);
                     }
                 }
                 Phase::Cpu => {
@@ -362,6 +391,8 @@ impl DatabaseStage {
     ) {
         let request = stack.requests.get_mut(id);
         match queue {
+            // Its link's connections were recorded as it was let in.
+            NodeQueue::PoolerClient => {}
             NodeQueue::Own => request.holdings.query.own = true,
             NodeQueue::Cpu => request.holdings.query.cpu = true,
             NodeQueue::DataApi => request.holdings.query.connection = true,
@@ -461,7 +492,13 @@ impl DatabaseStage {
     }
 
     /// Takes request `id` out of `queue`, where it waited, ending with `outcome`.
-    pub fn cancel(stack: &mut Stack, now: SimTime, id: u32, queue: NodeQueue, outcome: Outcome) {
+    pub fn cancel(
+        stack: &mut Stack,
+        now: SimTime,
+        id: u32,
+        (queue, outcome): (NodeQueue, Outcome),
+        scheduler: &mut Scheduler<Event>,
+    ) {
         let request = stack.requests.get(id);
         let counted = stack.metrics.counts(request.arrival);
         let node = usize::from(request.query.node);
@@ -500,10 +537,47 @@ impl DatabaseStage {
                 }
                 // PgBouncer disconnects a client whose query waited too long.
                 if timed_out && link.connections > 0 {
-                    pooler.disconnect_client(now, link.connections);
-                    link.connections = 0;
+                    let count = std::mem::take(&mut link.connections);
+                    let connected = pooler.disconnect_client(now, count);
+                    DatabaseStage::clients_connected(stack, now, node, connected, scheduler);
                 }
             }
+            NodeQueue::PoolerClient => {
+                if let Some(pooler) = pooler {
+                    pooler.cancel_client(id, outcome == Outcome::PoolerRefused, counted);
+                }
+            }
+        }
+    }
+
+    /// Connects that waited for room among `node`'s pooler clients got it
+    /// at `now`: each instance's link records its connections, and the
+    /// request goes on after its connect. An instance that got connected
+    /// meanwhile gives the room back.
+    fn clients_connected(
+        stack: &mut Stack,
+        now: SimTime,
+        node: usize,
+        connected: Vec<u32>,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let mut connected = std::collections::VecDeque::from(connected);
+        while let Some(id) = connected.pop_front() {
+            let request = stack.requests.get(id);
+            let (function, slot) = (
+                stack.routes[request.route as usize].function,
+                request.holdings.instance,
+            );
+            let Node { database, pooler } = &mut stack.nodes[node];
+            let per_instance = database.per_instance;
+            let link = instance_link(&mut stack.functions, function, slot, node);
+            if link.connections == 0 {
+                link.connections = per_instance;
+            } else if let Some(pooler) = pooler {
+                connected.extend(pooler.disconnect_client(now, per_instance));
+            }
+            let connect = database.connect_time.sample(&mut stack.streams.database);
+            DatabaseStage::served(stack, now, id, NodeQueue::PoolerClient, connect, scheduler);
         }
     }
 
@@ -571,10 +645,11 @@ impl DatabaseStage {
         let Some(pooler) = stack.nodes[node].pooler.as_mut() else {
             return;
         };
-        pooler.disconnect_client(now, count);
+        let connected = pooler.disconnect_client(now, count);
         if session_server {
             DatabaseStage::release_server(stack, now, node, scheduler);
         }
+        DatabaseStage::clients_connected(stack, now, node, connected, scheduler);
     }
 
     /// `node`'s pooler may open its reserve for the head of its queue.
