@@ -1050,6 +1050,24 @@ fn supavisor_session_mode_refuses_exactly_the_clients_over_the_pool() {
     );
 }
 
+/// Burstable CPUs' credits drain and refill at their rates (see the
+/// scenario): exactly the queries that find too few run at the baseline.
+#[test]
+fn cpu_credits_drain_and_refill_at_the_baseline() {
+    let tier = simulate(&load("cpu-burst.yaml"), 1, 0).tier;
+    let cpus = tier.primary.cpus.expect("CPUs");
+    assert_eq!(cpus.throttled_queries, Some(25));
+    assert_eq!(cpus.lowest_credits, Some(0.0));
+    let (a, b) = (tier.jobs[0], tier.jobs[1]);
+    assert_eq!((a.tasks, a.failed, b.tasks, b.failed), (30, 0, 10, 0));
+    let close = |secs: Option<f64>, expected: f64| {
+        let secs = secs.expect("a run");
+        assert!((secs - expected).abs() < 1e-6, "{secs} is not {expected}");
+    };
+    close(a.mean_run_secs, 201.005);
+    close(b.mean_run_secs, 64.0);
+}
+
 #[test]
 fn a_job_queue_caps_tasks_in_flight_and_finishes_them_all() {
     let queued = simulate(&load("job-queue.yaml"), 1, 0).tier;

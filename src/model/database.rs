@@ -17,7 +17,7 @@
 
 use super::pooler::Pooler;
 use super::resource::Resource;
-use crate::scenario::{Database as DatabaseConfig, DurationSampler};
+use crate::scenario::{CpuBurst, Database as DatabaseConfig, DurationSampler};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
 
@@ -52,6 +52,70 @@ pub struct Database {
     pub queries: u64,
     /// Queries cancelled by their statement timeout, from warm-up.
     pub cancelled: u64,
+    /// Burstable CPUs' credits, if modelled.
+    pub credits: Option<CpuCredits>,
+}
+
+/// Burstable CPUs' credits (core-nanoseconds): earned at the baseline's
+/// share of every CPU's time up to a full bank, spent by each query's CPU
+/// time as it starts. A query that finds fewer credits than it needs runs
+/// at the baseline's speed, and the balance goes below zero until
+/// earnings repay it: sustained, the CPUs do the baseline's work.
+#[derive(Clone, Debug)]
+pub struct CpuCredits {
+    /// Share of a CPU sustained without credits.
+    baseline: f64,
+    /// Credits earned per nanosecond (all CPUs).
+    earned_per_nano: f64,
+    /// A full bank.
+    bank: f64,
+    /// Credits now (below zero: owed).
+    balance: f64,
+    /// When `balance` was brought up to date.
+    updated: SimTime,
+    /// Queries run at the baseline's speed, from warm-up.
+    pub throttled: u64,
+    /// The lowest balance after warm-up, as a share of the bank.
+    pub lowest: f64,
+}
+
+impl CpuCredits {
+    /// A full bank for `cpus` CPUs of `burst`.
+    pub fn new(burst: &CpuBurst, cpus: u32) -> Self {
+        let earned_per_nano = burst.baseline.0 * f64::from(cpus);
+        let bank = earned_per_nano * burst.bank.nanos() as f64;
+        Self {
+            baseline: burst.baseline.0,
+            earned_per_nano,
+            bank,
+            // assumption: the instance starts with a full bank.
+            balance: bank,
+            updated: 0,
+            throttled: 0,
+            lowest: 1.0,
+        }
+    }
+
+    /// A query of `cpu` CPU time starts at `now`: how long it runs.
+    pub fn run(&mut self, now: SimTime, cpu: SimDuration, counted: bool) -> SimDuration {
+        let earned = now.saturating_sub(self.updated) as f64 * self.earned_per_nano;
+        self.balance = (self.balance + earned).min(self.bank);
+        self.updated = now;
+        let needed = cpu as f64;
+        let fast = self.balance >= needed;
+        self.balance -= needed;
+        if counted {
+            self.lowest = self.lowest.min(self.balance.max(0.0) / self.bank.max(1.0));
+        }
+        if fast {
+            cpu
+        } else {
+            if counted {
+                self.throttled += 1;
+            }
+            (needed / self.baseline) as SimDuration
+        }
+    }
 }
 
 impl Database {
@@ -73,6 +137,10 @@ impl Database {
             connection_timeout: config.connection_timeout.map(|t| t.nanos()),
             queries: 0,
             cancelled: 0,
+            credits: config
+                .cpu_burst
+                .zip(config.cpus())
+                .map(|(burst, cpus)| CpuCredits::new(&burst, cpus)),
         }
     }
 

@@ -51,7 +51,7 @@ pub use app_cache::{AppCache, TtlCache};
 pub use bucket::TokenBucket;
 pub use cdn::{Cdn, Lookup};
 pub use conversations::{ConversationRoute, Conversations, Message};
-pub use database::{Database, Node};
+pub use database::{CpuCredits, Database, Node};
 pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
 pub use jobs::{Job, JobCounts};

@@ -199,6 +199,10 @@ pub struct CpuResults {
     pub utilisation: Option<f64>,
     /// Mean share busy in the busiest minute after warm-up.
     pub busiest_minute_utilisation: f64,
+    /// Burstable CPUs: queries run at the baseline's speed for want of credits.
+    pub throttled_queries: Option<u64>,
+    /// Burstable CPUs: the lowest credit balance, as a share of a full bank.
+    pub lowest_credits: Option<f64>,
 }
 
 /// One database node: the primary or a read replica.
@@ -249,6 +253,8 @@ impl NodeResults {
                 servers,
                 utilisation: known(mean_busy / f64::from(count)),
                 busiest_minute_utilisation: busiest / f64::from(count),
+                throttled_queries: database.credits.as_ref().map(|c| c.throttled),
+                lowest_credits: database.credits.as_ref().map(|c| c.lowest),
             }
         });
         Self {

@@ -49,6 +49,14 @@ fn write_database(text: &mut String, scenario: &Scenario) {
     }
     if let Some(cpus) = database.cpus() {
         let _ = write!(text, "; {cpus} CPUs serve queries");
+        if let Some(burst) = database.cpu_burst {
+            let _ = write!(
+                text,
+                ", burstable: {:.0}% sustained, a bank of {} of earnings",
+                burst.baseline.0 * 100.0,
+                burst.bank
+            );
+        }
     }
     match database.read_replicas {
         0 => text.push('\n'),

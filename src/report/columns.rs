@@ -147,6 +147,14 @@ fn push_node(columns: &mut Columns, prefix: &str, node: &NodeResults) {
         name("db_cpu_busiest_minute_utilisation"),
         cpus.map(|c| c.busiest_minute_utilisation),
     );
+    columns.maybe(
+        name("db_cpu_throttled_queries"),
+        cpus.and_then(|c| c.throttled_queries).map(|q| q as f64),
+    );
+    columns.maybe(
+        name("db_cpu_lowest_credits"),
+        cpus.and_then(|c| c.lowest_credits),
+    );
     push_resource(columns, &name("data_api"), Some(&node.data_api));
     columns.count(name("data_api_wait_timeouts"), node.data_api_wait_timeouts);
 }

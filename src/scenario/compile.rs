@@ -408,6 +408,7 @@ impl Compiler<'_, '_> {
             connection_timeout: database.connection_timeout,
             pooler: database.pooler,
             ipv4_addon: database.ipv4_addon,
+            cpu_burst: database.cpu_burst.as_ref().map(|b| b.value),
         }
     }
 

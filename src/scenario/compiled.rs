@@ -15,8 +15,8 @@ use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
 use super::schema::{
     AiLimits, AiTier, AlertMetric, AppCache, Cache, CircuitBreaker, Compute, ConnectionThreshold,
-    Conversation, Costs, DbAccess, External, FunctionModel, HeavyUsers, Outage, Overflow, Pooler,
-    RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo,
+    Conversation, Costs, CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Outage, Overflow,
+    Pooler, RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo,
 };
 use super::units::{Duration, Rate, Share, Size};
 
@@ -468,6 +468,8 @@ pub struct Database {
     pub pooler: Option<Pooler>,
     /// Whether each database node has Supabase's IPv4 add-on.
     pub ipv4_addon: bool,
+    /// Burstable CPUs, if modelled.
+    pub cpu_burst: Option<CpuBurst>,
 }
 
 /// An alert as evaluated: threshold in the metric's unit.

@@ -34,10 +34,10 @@ pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::{
     AiLimits, AiTier, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword,
     CacheScope, CacheTtl, CircuitBreaker, Compute, ConnectionThreshold, Conversation, Costs,
-    DbAccess, External, FunctionModel, HeavyUsers, Judge, LimitKey, MemoryBilled, ModelClass,
-    Outage, Overflow, PoolMode, Pooler, PoolerKind, Popularity, RateLimit, Redis, Retries, Reuse,
-    RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts, SupabasePlan, TokenPrices,
-    Tokens, UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
+    CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Judge, LimitKey, MemoryBilled,
+    ModelClass, Outage, Overflow, PoolMode, Pooler, PoolerKind, Popularity, RateLimit, Redis,
+    Retries, Reuse, RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts,
+    SupabasePlan, TokenPrices, Tokens, UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
 };
 pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 

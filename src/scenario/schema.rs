@@ -944,6 +944,10 @@ pub struct Database {
     /// Statement timeouts per role.
     #[serde(default)]
     pub statement_timeouts: StatementTimeouts,
+    /// Burstable CPUs (computes below Large): the baseline they sustain and
+    /// the credits that let them run above it.
+    #[serde(default)]
+    pub cpu_burst: Option<Spanned<CpuBurst>>,
     /// Supabase's IPv4 add-on: a direct connection or the dedicated
     /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
     #[serde(default)]
@@ -1041,6 +1045,18 @@ pub struct Pooler {
     /// (required: Supabase publishes no figure).
     #[serde(default)]
     pub round_trip: Option<Duration>,
+}
+
+/// Burstable CPUs: each earns credits at `baseline` of its time and spends
+/// them running queries; with too few left for a query, the query runs at
+/// the baseline's speed (Supabase publishes no figures: FACTS.md §2).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuBurst {
+    /// Share of each CPU sustained without credits.
+    pub baseline: Share,
+    /// Credits a full bank holds, as time of earning (AWS T instances: 24h).
+    pub bank: Duration,
 }
 
 /// Which of Supabase's poolers.

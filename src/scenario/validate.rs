@@ -758,6 +758,23 @@ fn check_database(report: &mut Report, scenario: &Scenario) {
             "must be 1 or more",
         );
     }
+    if let Some(burst) = &database.cpu_burst {
+        if burst.value.baseline.0 <= 0.0 {
+            report.add(
+                &burst.referenced,
+                "database.cpu_burst.baseline",
+                "must be above 0%: a CPU sustains some share of its time",
+            );
+        }
+        let cpus = database.cpus.is_some() || database.compute.is_some();
+        if !cpus {
+            report.add(
+                &burst.referenced,
+                "database.cpu_burst",
+                "needs CPUs that serve queries (`cpus`, or a `compute` that gives them)",
+            );
+        }
+    }
     check_pooler(report, scenario);
 }
 

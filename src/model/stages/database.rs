@@ -322,7 +322,11 @@ impl StageModel for DatabaseStage {
                     if counted {
                         database.queries += 1;
                     }
-                    let runs = database.query_time.sample(&mut stack.streams.service);
+                    let cpu = database.query_time.sample(&mut stack.streams.service);
+                    let runs = match &mut database.credits {
+                        Some(credits) => credits.run(now, cpu, counted),
+                        None => cpu,
+                    };
                     if now.saturating_add(runs) > cancel_at {
                         if counted {
                             database.cancelled += 1;
