@@ -17,7 +17,7 @@
 
 use super::pooler::Pooler;
 use super::resource::Resource;
-use crate::scenario::{CpuBurst, Database as DatabaseConfig, DurationSampler};
+use crate::scenario::{Compute, CpuBurst, Database as DatabaseConfig, DurationSampler};
 use crate::sim::{SimDuration, SimTime};
 use crate::stats::Gauge;
 
@@ -137,8 +137,10 @@ impl Database {
             connection_timeout: config.connection_timeout.map(|t| t.nanos()),
             queries: 0,
             cancelled: 0,
+            // Large and bigger run at full speed whatever `cpu_burst` says.
             credits: config
                 .cpu_burst
+                .filter(|_| config.compute.is_none_or(Compute::bursts))
                 .zip(config.cpus())
                 .map(|(burst, cpus)| CpuCredits::new(&burst, cpus)),
         }

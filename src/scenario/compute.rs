@@ -33,6 +33,15 @@ impl Compute {
         Compute::Xl16,
     ];
 
+    /// Whether its CPUs burst: "Compute instances smaller than `Large`"
+    /// (FACTS.md §2).
+    pub fn bursts(self) -> bool {
+        matches!(
+            self,
+            Compute::Nano | Compute::Micro | Compute::Small | Compute::Medium
+        )
+    }
+
     /// The name the scenario file uses.
     pub fn name(self) -> &'static str {
         match self {
