@@ -91,22 +91,37 @@ pub fn check_summary(loaded: &Loaded) -> String {
         text,
         "  tiers ({per_session:.1} requests per session, fan-out included):"
     );
+    // The sessions' peak hour, and at most that times the largest burst's
+    // multiplier (a burst multiplies the session rate while it lasts, at
+    // whatever hour it falls).
+    let burst = scenario
+        .traffic
+        .bursts
+        .iter()
+        .map(|b| b.multiplier)
+        .fold(1.0, f64::max);
     let _ = writeln!(
         text,
-        "    {:<12} {:>9} {:>14} {:>16} {:>18}",
-        "tier", "users", "sessions/day", "requests/day", "peak-hour req/s"
+        "    {:<12} {:>9} {:>14} {:>16} {:>18} {:>17}",
+        "tier", "users", "sessions/day", "requests/day", "peak-hour req/s", "burst: at most"
     );
     for tier in &scenario.tiers {
         let rate = ArrivalRate::new(scenario, tier.users);
         let sessions = rate.mean_sessions_per_day();
+        let peak = rate.peak_hour_per_sec() * per_session;
         let _ = writeln!(
             text,
-            "    {:<12} {:>9} {:>14.0} {:>16.0} {:>18.2}",
+            "    {:<12} {:>9} {:>14.0} {:>16.0} {:>18.2} {:>17}",
             tier.name,
             tier.users,
             sessions,
             sessions * per_session,
-            rate.peak_hour_per_sec() * per_session
+            peak,
+            if burst > 1.0 {
+                format!("{:.2}", peak * burst)
+            } else {
+                "no burst".to_string()
+            }
         );
     }
     let _ = writeln!(text, "  functions:");

@@ -162,6 +162,29 @@ fn paired(
     (base, estimate(&differences))
 }
 
+/// What a paired difference says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Its 95% interval excludes zero.
+    Significant,
+    /// Its 95% interval includes zero.
+    NotSignificant,
+    /// Fewer than 3 pairs, or no variance: no interval to judge by.
+    Unjudged,
+}
+
+/// Whether the `difference` of `pairs` paired replications is evidence of
+/// a change: only with 3 pairs or more and some variance.
+fn judge(difference: &crate::stats::Estimate, pairs: usize) -> Change {
+    if pairs < 3 || !difference.half_width.is_finite() || difference.half_width == 0.0 {
+        Change::Unjudged
+    } else if difference.mean.abs() > difference.half_width {
+        Change::Significant
+    } else {
+        Change::NotSignificant
+    }
+}
+
 impl Comparison<'_> {
     fn reference(&self) -> &ScenarioRun<'_> {
         &self.runs[0]
@@ -210,17 +233,17 @@ impl<'a> Exporter<Comparison<'a>> for CompareCsv {
                     push_estimate(&mut row, &values(run, index, metric));
                 }
                 for run in &comparison.runs[1..] {
-                    let (_, difference) = paired(reference, run, index, metric);
+                    let (base, difference) = paired(reference, run, index, metric);
                     row.push(number(difference.mean));
                     row.push(number(difference.half_width));
-                    let significant = if !difference.half_width.is_finite() {
-                        ""
-                    } else if difference.mean.abs() > difference.half_width {
-                        "yes"
-                    } else {
-                        "no"
-                    };
-                    row.push(significant.into());
+                    row.push(
+                        match judge(&difference, base.len()) {
+                            Change::Significant => "yes",
+                            Change::NotSignificant => "no",
+                            Change::Unjudged => "",
+                        }
+                        .into(),
+                    );
                 }
                 csv.write_record(&row)?;
             }
@@ -290,22 +313,35 @@ pub fn comparison_summary(comparison: &Comparison) -> String {
         let _ = writeln!(text, "{} against {base}:", Comparison::name(run));
         for (index, tier) in reference.tiers.iter().enumerate() {
             let mut changes = Vec::new();
+            let mut unjudged = 0;
             for metric in &METRICS {
                 let (base_values, difference) = paired(reference, run, index, metric);
-                if difference.mean.abs() > difference.half_width {
-                    let before = estimate(&base_values).mean;
-                    changes.push(format!(
-                        "{} {} -> {} ({:+.4} ± {:.4})",
-                        metric.label,
-                        number(before),
-                        number(before + difference.mean),
-                        difference.mean,
-                        difference.half_width
-                    ));
+                match judge(&difference, base_values.len()) {
+                    Change::Significant => {
+                        let before = estimate(&base_values).mean;
+                        changes.push(format!(
+                            "{} {} -> {} ({}{} ± {})",
+                            metric.label,
+                            number(before),
+                            number(before + difference.mean),
+                            if difference.mean > 0.0 { "+" } else { "" },
+                            number(difference.mean),
+                            number(difference.half_width)
+                        ));
+                    }
+                    Change::Unjudged if difference.mean != 0.0 => unjudged += 1,
+                    _ => {}
                 }
             }
             let _ = writeln!(text, "  {} ({} users):", tier.name, tier.users);
-            if changes.is_empty() {
+            if unjudged > 0 {
+                let _ = writeln!(
+                    text,
+                    "    {unjudged} key metrics differ but cannot be judged: a change needs at \
+                     least 3 replications and some variance between them (see compare.csv)"
+                );
+            }
+            if changes.is_empty() && unjudged == 0 {
                 let _ = writeln!(text, "    no key metric changed beyond its CI");
             }
             for change in changes {

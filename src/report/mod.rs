@@ -131,14 +131,54 @@ fn push_estimate(row: &mut Vec<String>, values: &[f64]) {
     row.push(number(estimate.half_width));
 }
 
+/// Significant digits a CSV number keeps.
+const SIGNIFICANT_DIGITS: i32 = 6;
+
 /// Formats a number for CSV: empty for NaN, integers without decimals,
-/// others with 4 decimals, so output is stable and byte-comparable.
+/// others to 6 significant digits without trailing zeros (a ratio of
+/// 0.001225 and its CI keep their value), in exponent form below 1e-6;
+/// output is stable and byte-comparable.
 pub fn number(value: f64) -> String {
     if !value.is_finite() {
-        String::new()
-    } else if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
+        return String::new();
+    }
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return format!("{value:.0}");
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    if magnitude < -6 {
+        let text = format!("{value:.*e}", (SIGNIFICANT_DIGITS - 1) as usize);
+        let (mantissa, exponent) = text.split_once('e').expect("exponent form");
+        return format!("{}e{exponent}", trim_zeros(mantissa));
+    }
+    let decimals = (SIGNIFICANT_DIGITS - 1 - magnitude).max(0) as usize;
+    trim_zeros(&format!("{value:.decimals$}")).to_string()
+}
+
+/// `text` without the trailing zeros of its fraction (nor a bare point).
+fn trim_zeros(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
     } else {
-        format!("{value:.4}")
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    #[test]
+    fn numbers_keep_six_significant_digits_at_any_magnitude() {
+        assert_eq!(number(f64::NAN), "");
+        assert_eq!(number(42.0), "42");
+        assert_eq!(number(1_993.931_84), "1993.93");
+        assert_eq!(number(0.001_225), "0.001225");
+        assert_eq!(number(0.000_04), "0.00004");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(-0.012_345_67), "-0.0123457");
+        assert_eq!(number(12_345_678.9), "12345679");
+        assert_eq!(number(0.999_999_9), "1");
+        assert_eq!(number(1.234_567e-9), "1.23457e-9");
     }
 }
