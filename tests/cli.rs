@@ -413,6 +413,45 @@ fn a_functions_model_decides_what_concurrency_may_be() {
     );
 }
 
+/// A plain duration or number where a distribution is taken is a constant;
+/// a bare number for a duration says it lacks a unit.
+#[test]
+fn plain_values_are_constant_distributions() {
+    let path = validation_path("prewarm.yaml");
+    let text = fs::read_to_string(&path).expect("shipped");
+    let parse = |text: &str| capsim::scenario::parse(&path, text);
+    let full = parse(&text).expect("valid").scenario;
+    let plain = parse(
+        &text
+            .replace(
+                "cold_start: { dist: constant, value: 0s }",
+                "cold_start: 0s",
+            )
+            .replace(
+                "requests_per_session: { dist: constant, value: 1 }",
+                "requests_per_session: 1",
+            ),
+    )
+    .expect("valid")
+    .scenario;
+    assert_eq!(plain.functions[0].cold_start, full.functions[0].cold_start);
+    assert_eq!(
+        plain.traffic.requests_per_session,
+        full.traffic.requests_per_session
+    );
+    let error = parse(&text.replace(
+        "handler_time: { dist: exponential, mean: 1s }",
+        "handler_time: 15",
+    ))
+    .expect_err("no unit")
+    .to_string();
+    assert!(
+        error
+            .contains("`routes[0].handler_time`: `15` has no unit: write a duration such as 300ms"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_tier_may_not_change_the_experiment() {
     let dir = tempfile::tempdir().expect("temporary directory");

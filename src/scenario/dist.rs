@@ -5,15 +5,14 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Deserialize;
 
-use super::units::Duration;
+use super::units::{Duration, parse_duration};
 use crate::sim::{RngStream, SimDuration, duration_from_secs};
 
 /// The standard normal quantile at 0.95, to fit a lognormal to a median and a p95.
 const Z95: f64 = 1.644_853_626_951_472_2;
 
-/// A distribution of durations.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "RawDurationDist")]
+/// A distribution of durations; a plain duration (`300ms`) is a constant.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum DurationDist {
     /// Always `value`.
     Constant(Duration),
@@ -66,6 +65,45 @@ fn refuse_extra(dist: &str, present: &[(&str, bool)], allowed: &[&str]) -> Resul
     {
         Some((key, _)) => Err(format!("`{key}` does not apply to `dist: {dist}`")),
         None => Ok(()),
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationDist {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DistVisitor;
+        impl<'de> serde::de::Visitor<'de> for DistVisitor {
+            type Value = DurationDist;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a duration such as 300ms (always that long) or a distribution; \
+                     {DURATION_DIST_HELP}"
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DurationDist, E> {
+                parse_duration(text)
+                    .map(DurationDist::Constant)
+                    .map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<DurationDist, E> {
+                match value {
+                    0 => Ok(DurationDist::Constant(Duration(0))),
+                    _ => Err(E::custom(format!(
+                        "`{value}` has no unit: write a duration such as 300ms, or {DURATION_DIST_HELP}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<DurationDist, A::Error> {
+                let raw = RawDurationDist::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                DurationDist::try_from(raw).map_err(serde::de::Error::custom)
+            }
+        }
+        deserializer.deserialize_any(DistVisitor)
     }
 }
 
@@ -205,9 +243,9 @@ impl DurationSampler {
     }
 }
 
-/// A distribution of counts (1 or more, or 0 or more for `constant`).
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "RawCountDist")]
+/// A distribution of counts (1 or more, or 0 or more for `constant`); a
+/// plain number is a constant.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CountDist {
     /// Always `value`.
     Constant(u32),
@@ -235,6 +273,36 @@ struct RawCountDist {
     max: Option<u32>,
 }
 
+const COUNT_DIST_HELP: &str = "valid: a whole number (always that many), \
+     { dist: constant, value: N } | { dist: geometric, mean: N } (N >= 1) \
+     | { dist: uniform, min: N, max: N }";
+
+impl<'de> Deserialize<'de> for CountDist {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DistVisitor;
+        impl<'de> serde::de::Visitor<'de> for DistVisitor {
+            type Value = CountDist;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a count; {COUNT_DIST_HELP}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<CountDist, E> {
+                u32::try_from(value)
+                    .map(CountDist::Constant)
+                    .map_err(|_| E::custom(format!("`{value}` is too large: at most {}", u32::MAX)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CountDist, A::Error> {
+                let raw =
+                    RawCountDist::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                CountDist::try_from(raw).map_err(serde::de::Error::custom)
+            }
+        }
+        deserializer.deserialize_any(DistVisitor)
+    }
+}
+
 impl TryFrom<RawCountDist> for CountDist {
     type Error = String;
 
@@ -252,8 +320,7 @@ impl TryFrom<RawCountDist> for CountDist {
             "uniform" => &["min", "max"],
             other => {
                 return Err(format!(
-                    "`{other}` is not a distribution of counts; valid: {{ dist: constant, value: N }} \
-                     | {{ dist: geometric, mean: N }} (N >= 1) | {{ dist: uniform, min: N, max: N }}"
+                    "`{other}` is not a distribution of counts; {COUNT_DIST_HELP}"
                 ));
             }
         };
