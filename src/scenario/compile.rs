@@ -134,7 +134,7 @@ impl Compiler<'_, '_> {
             .iter()
             .map(|tier| Tier {
                 name: tier.name.clone(),
-                users: tier.users.value,
+                users: tier.users.value.0,
             })
             .collect();
         let routes: Vec<Route> = file
@@ -204,7 +204,7 @@ impl Compiler<'_, '_> {
         let max_users = scenario.max_users();
         for (index, tier) in file.tiers.value.iter().enumerate() {
             self.at_most(
-                tier.users.value,
+                tier.users.value.0,
                 max_users,
                 &tier.users.referenced,
                 format!("tiers[{index}].users"),

@@ -13,7 +13,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
-use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
+use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold, UserCount};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -81,8 +81,8 @@ pub struct Scenario {
 pub struct Tier {
     /// Label in reports.
     pub name: String,
-    /// Registered users.
-    pub users: Spanned<u64>,
+    /// Registered users (`50k`, `1.5M` allowed).
+    pub users: Spanned<UserCount>,
     /// Stack changes for this tier: composition merges them over the
     /// scenario before the file is read (see [`super::Loaded::stack`]), so
     /// the value itself is not read here.

@@ -353,6 +353,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_counts_take_thousands_and_millions() {
+        assert_eq!(parse_user_count("50k"), Ok(UserCount(50_000)));
+        assert_eq!(parse_user_count("1.5M"), Ok(UserCount(1_500_000)));
+        assert_eq!(parse_user_count("5000"), Ok(UserCount(5_000)));
+        for bad in ["1.5", "k", "-3k", "50 users", "0.5k5"] {
+            let error = parse_user_count(bad).expect_err(bad);
+            assert!(error.contains("is not a number of users: write"), "{error}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration(250_000_000));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
@@ -383,5 +394,60 @@ mod tests {
         assert_eq!(parse_size("1GB").unwrap().gigabytes(), 1.0);
         assert_eq!(parse_size("512MB").unwrap().0, 512 << 20);
         assert!(parse_size("12 furlongs").is_err());
+    }
+}
+
+/// A number of users: a whole number, or with `k` (thousands) or `M`
+/// (millions): `50k`, `1.5M`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserCount(pub u64);
+
+const USER_COUNT_HELP: &str = "a whole number of users, such as 5000, 50k or 1.5M";
+
+/// Parses `50k`, `1.5M` or `5000`.
+pub fn parse_user_count(text: &str) -> Result<UserCount, String> {
+    let invalid = || format!("`{text}` is not a number of users: write {USER_COUNT_HELP}");
+    let trimmed = text.trim();
+    let (number, scale) = match trimmed.strip_suffix(['k', 'K']) {
+        Some(number) => (number, 1e3),
+        None => match trimmed.strip_suffix('M') {
+            Some(number) => (number, 1e6),
+            None => (trimmed, 1.0),
+        },
+    };
+    let value: f64 = number.trim().parse().map_err(|_| invalid())?;
+    let users = value * scale;
+    if !users.is_finite() || users < 0.0 || users.fract() != 0.0 || users > u64::MAX as f64 {
+        return Err(invalid());
+    }
+    Ok(UserCount(users as u64))
+}
+
+impl<'de> Deserialize<'de> for UserCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UserCountVisitor;
+        impl Visitor<'_> for UserCountVisitor {
+            type Value = UserCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(USER_COUNT_HELP)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<UserCount, E> {
+                Ok(UserCount(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<UserCount, E> {
+                Err(E::custom(format!(
+                    "`{value}` is not a number of users: write {USER_COUNT_HELP}"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<UserCount, E> {
+                Err(E::custom(format!(
+                    "`{value}` is not a number of users: write {USER_COUNT_HELP}"
+                )))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<UserCount, E> {
+                parse_user_count(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(UserCountVisitor)
     }
 }

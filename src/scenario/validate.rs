@@ -266,7 +266,7 @@ fn check_tiers(report: &mut Report, scenario: &Scenario) {
     }
     let mut seen = HashSet::new();
     for (index, tier) in scenario.tiers.value.iter().enumerate() {
-        if tier.users.value == 0 {
+        if tier.users.value.0 == 0 {
             report.add(
                 &tier.users.referenced,
                 format!("tiers[{index}].users"),
