@@ -450,6 +450,19 @@ fn plain_values_are_constant_distributions() {
             .contains("`routes[0].handler_time`: `15` has no unit: write a duration such as 300ms"),
         "{error}"
     );
+    // Seed, replications and horizon have defaults: 1, 10 and 30 days.
+    let bare: String = text
+        .lines()
+        .filter(|l| {
+            !["seed:", "replications:", "horizon:", "warmup:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let bare = parse(&bare).expect("valid").scenario;
+    assert_eq!((bare.seed, bare.replications), (1, 10));
+    assert_eq!(bare.horizon.secs(), 30.0 * 86_400.0);
 }
 
 #[test]

@@ -24,16 +24,19 @@ pub struct Scenario {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
-    /// Root of every random stream.
+    /// Root of every random stream (1).
+    #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Independent replications per tier.
+    /// Independent replications per tier (10).
+    #[serde(default = "default_replications")]
     pub replications: Spanned<u32>,
     /// Calendar date of day 1.
     pub start: Date,
     /// Zone of daily profiles and burst times.
     #[serde(default)]
     pub timezone: Timezone,
-    /// Simulated time per replication.
+    /// Simulated time per replication (30 days: a month, as bills are).
+    #[serde(default = "default_horizon")]
     pub horizon: Spanned<Duration>,
     /// Initial time excluded from statistics.
     #[serde(default)]
@@ -873,6 +876,22 @@ pub struct Function {
     /// Longest a request may run (then 504).
     #[serde(default = "default_max_duration")]
     pub max_duration: Duration,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_replications() -> Spanned<u32> {
+    Spanned::new(10, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_horizon() -> Spanned<Duration> {
+    Spanned::new(
+        Duration::from_secs(30 * 86_400),
+        Location::UNKNOWN,
+        Location::UNKNOWN,
+    )
 }
 
 fn no_queries() -> Spanned<u32> {
