@@ -167,12 +167,7 @@ pub fn footprint(plans: &[Plan], options: RunOptions) -> Footprint {
             // the other requests as peaked as the sessions.
             let peaking =
                 rate.peak_hour_per_sec() / rate.mean_sessions_per_day().max(1e-300) * 86_400.0;
-            let burst = stack
-                .traffic
-                .bursts
-                .iter()
-                .map(|b| b.multiplier)
-                .fold(1.0, f64::max);
+            let burst = stack.traffic.largest_burst();
             let peak_per_sec = (rate.peak_hour_per_sec() * requests_per_session(stack)
                 + other_per_day / 86_400.0 * peaking.max(1.0))
                 * burst;

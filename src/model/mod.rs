@@ -250,6 +250,8 @@ struct PrefixRule {
     per_conversation: bool,
     /// The 1-hour lifetime, else the 5-minute one.
     one_hour: bool,
+    /// That lifetime.
+    ttl: SimDuration,
 }
 
 impl PrefixRule {
@@ -262,7 +264,6 @@ impl PrefixRule {
         if tokens < self.min_tokens.max(1) || (self.per_conversation && conversation == 0) {
             return None;
         }
-        let minutes = if self.one_hour { 60 } else { 5 };
         Some(Prefix {
             tokens,
             // Conversation numbers count from 1; route keys from the top.
@@ -271,7 +272,7 @@ impl PrefixRule {
             } else {
                 u64::MAX - route as u64
             },
-            ttl: minutes * 60 * NANOS_PER_SEC,
+            ttl: self.ttl,
             one_hour: self.one_hour,
         })
     }
@@ -372,6 +373,10 @@ impl Stack {
                             min_tokens: provider.min_cacheable_tokens,
                             per_conversation: cache.per == CacheScope::Conversation,
                             one_hour: cache.ttl == CacheTtl::OneHour,
+                            ttl: match cache.ttl {
+                                CacheTtl::FiveMinutes => 5 * 60 * NANOS_PER_SEC,
+                                CacheTtl::OneHour => 60 * 60 * NANOS_PER_SEC,
+                            },
                         }),
                     });
                 if ai.is_some() {

@@ -62,7 +62,7 @@ pub struct Pooler {
     /// Whether a connect over the client limit waits rather than fails.
     clients_wait: bool,
     /// Connects waiting for clients to leave: (request, connections).
-    pub waiting_clients: VecDeque<(u32, u32)>,
+    waiting_clients: VecDeque<(u32, u32)>,
     /// Added to each query by the pooler's own servers.
     pub round_trip: SimDuration,
     /// Longest wait for a server connection.

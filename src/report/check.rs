@@ -94,12 +94,7 @@ pub fn check_summary(loaded: &Loaded) -> String {
     // The sessions' peak hour, and at most that times the largest burst's
     // multiplier (a burst multiplies the session rate while it lasts, at
     // whatever hour it falls).
-    let burst = scenario
-        .traffic
-        .bursts
-        .iter()
-        .map(|b| b.multiplier)
-        .fold(1.0, f64::max);
+    let burst = scenario.traffic.largest_burst();
     let _ = writeln!(
         text,
         "    {:<12} {:>9} {:>14} {:>16} {:>18} {:>17}",

@@ -184,6 +184,13 @@ pub struct Traffic {
     pub abusive_clients: Option<AbusiveClients>,
 }
 
+impl Traffic {
+    /// The largest burst's multiplier of the session rate (1 without any).
+    pub fn largest_burst(&self) -> f64 {
+        self.bursts.iter().map(|b| b.multiplier).fold(1.0, f64::max)
+    }
+}
+
 /// A scheduled surge: the session rate times `multiplier` for `duration`.
 #[derive(Clone, Debug)]
 pub struct Burst {
