@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use capsim::costs::{self, SupabasePrices, Usage, VercelPrices};
+use capsim::costs::{self, Line, SupabasePrices, UpstashPrices, Usage, VercelPrices};
 use capsim::experiment::{self, Plan, RunOptions, next_compute};
 use capsim::model::{NodeResults, Replication, TierResults};
 use capsim::scenario::{
-    self, AiTokens, Compute, Costs, Loaded, SupabasePlan, VercelBilling, VercelPlan,
+    self, AiTokens, CdnBilling, Compute, Costs, Loaded, SupabasePlan, UpstashPlan, VercelBilling,
+    VercelPlan,
 };
 
 fn usage() -> Usage {
@@ -18,7 +19,14 @@ fn usage() -> Usage {
         wall_clock_gb_hours: 0.0,
         edge_requests: 0.0,
         transfer_gb: 0.0,
+        origin_transfer_gb: 0.0,
+        image_transformations: 0.0,
+        image_cache_reads: 0.0,
+        image_cache_writes: 0.0,
+        db_egress_gb: 0.0,
+        active_users: 0.0,
         redis_commands: 0.0,
+        redis_peak_per_sec: 0.0,
         ai: AiTokens::default(),
         external_calls: Vec::new(),
     }
@@ -77,23 +85,70 @@ fn parse(text: &str) -> Loaded {
     scenario::parse(Path::new("case.yaml"), text).expect("the case is valid")
 }
 
+/// The sum of `lines`, and the line named `item`.
+fn total(lines: &[Line]) -> f64 {
+    lines.iter().map(|line| line.usd).sum()
+}
+
+fn item(lines: &[Line], item: &str) -> f64 {
+    lines
+        .iter()
+        .find(|line| line.item == item)
+        .unwrap_or_else(|| panic!("no line {item}"))
+        .usd
+}
+
 #[test]
-fn vercel_pro_bills_usage_beyond_the_included_amounts_less_the_seat_credit() {
+fn vercel_pro_bills_metered_usage_less_the_plan_credit_and_the_cdn_by_its_flat_rate_tier() {
     let prices = VercelPrices::of(&Costs::default().vercel);
     assert_eq!(prices.plan, VercelPlan::Pro);
+    assert_eq!(prices.cdn, CdnBilling::FlatRate);
     let mut month = usage();
-    month.active_cpu_hours = 26.0; // 10 h over 16: 10 x $0.128 = $1.28
-    month.memory_gb_hours = 2_440.0; // 1,000 over 1,440: $10.60
-    month.invocations = 3e6; // 2M over 1M: $1.20
-    month.edge_requests = 15e6; // 5M over 10M: $10.00
-    month.transfer_gb = 1_100.0; // 100 over 1 TB: $15.00
-    close(prices.usage_charges(&month), 38.08);
+    month.active_cpu_hours = 10.0; // Pro includes none: 10 x $0.128 = $1.28
+    month.memory_gb_hours = 1_000.0; // $10.60
+    month.invocations = 2e6; // $1.20
+    month.origin_transfer_gb = 100.0; // $6.00
+    month.image_transformations = 20_000.0; // 20 x $0.05 = $1.00
+    month.image_cache_reads = 5e6; // 5 x $0.40 = $2.00
+    month.image_cache_writes = 1e6; // $4.00
+    month.edge_requests = 15e6; // beyond the $20 tier's 10M: the $100 tier
+    month.transfer_gb = 1_100.0; // beyond the included 1 TB, inside 50 TB
     let mut notes = Vec::new();
-    // $20 seat + ($38.08 - $20 credit).
-    close(prices.bill(&month, &mut notes), 38.08);
-    assert!(notes.is_empty());
-    // Under every included amount: the seat alone.
-    close(prices.bill(&usage(), &mut notes), 20.0);
+    let lines = prices.bill(&month, &mut notes);
+    close(item(&lines, "plan"), 20.0);
+    close(item(&lines, "functions"), 1.28 + 10.60 + 1.20);
+    close(item(&lines, "origin_transfer"), 6.0);
+    close(item(&lines, "images"), 7.0);
+    close(item(&lines, "cdn"), 100.0);
+    // The credit covers metered usage only, not the tier's fixed price.
+    close(item(&lines, "credit"), -20.0);
+    close(total(&lines), 20.0 + 100.0 + (26.08 - 20.0));
+    assert!(notes.iter().any(|n| n.contains("$100 tier")), "{notes:?}");
+    // Within the included tier and under the credit: the seat alone.
+    let mut small = usage();
+    small.edge_requests = 1e6;
+    small.transfer_gb = 1_000.0;
+    small.invocations = 1e6;
+    close(total(&prices.bill(&small, &mut Vec::new())), 20.0);
+    // Beyond the largest tier (150M), on demand: 199M over 1M at $2.
+    let mut huge = usage();
+    huge.edge_requests = 200e6;
+    let lines = prices.bill(&huge, &mut notes);
+    close(item(&lines, "cdn"), 398.0);
+    close(item(&lines, "credit"), -20.0);
+}
+
+#[test]
+fn vercel_on_demand_cdn_bills_requests_and_transfer_per_unit() {
+    let mut config = Costs::default().vercel;
+    config.cdn = CdnBilling::OnDemand;
+    let prices = VercelPrices::of(&config);
+    let mut month = usage();
+    month.edge_requests = 6e6; // 5M over 1M: $10.00
+    month.transfer_gb = 1_100.0; // 100 GB over 1 TB: $15.00
+    let lines = prices.bill(&month, &mut Vec::new());
+    close(item(&lines, "cdn"), 25.0);
+    close(total(&lines), 20.0 + 25.0 - 20.0);
 }
 
 #[test]
@@ -104,7 +159,10 @@ fn vercel_legacy_bills_wall_clock_gigabyte_hours() {
     let mut month = usage();
     month.wall_clock_gb_hours = 1_500.0; // 500 over 1,000 at $0.18: $90
     month.active_cpu_hours = 1_000.0; // not a legacy meter
-    close(prices.bill(&month, &mut Vec::new()), 20.0 + 90.0 - 20.0);
+    close(
+        total(&prices.bill(&month, &mut Vec::new())),
+        20.0 + 90.0 - 20.0,
+    );
 }
 
 #[test]
@@ -115,25 +173,70 @@ fn vercel_hobby_over_its_included_amounts_says_it_needs_pro() {
     let mut month = usage();
     month.invocations = 2e6; // 1M over Hobby's 1M: $0.60
     month.edge_requests = 1e6; // exactly Hobby's 1M
+    month.image_transformations = 5_000.0; // exactly Hobby's 5K
     let mut notes = Vec::new();
-    close(prices.bill(&month, &mut notes), 0.60);
+    close(total(&prices.bill(&month, &mut notes)), 0.60);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("needs Pro"), "{}", notes[0]);
 }
 
 #[test]
-fn supabase_bills_compute_per_node_less_the_credit() {
+fn supabase_bills_compute_per_node_less_the_credit_and_usage_beyond_the_quotas() {
     let mut config = Costs::default().supabase;
     let pro = SupabasePrices::of(&config);
     // Micro: $0.01344 x 720 h = $9.68, inside the $10 credit.
-    close(pro.bill(Compute::Micro, 1), 25.0);
+    close(pro.compute_usd(Compute::Micro, 1), 0.0);
     // Large and one replica: $0.1517 x 720 x 2 = $218.448, less $10.
-    close(pro.bill(Compute::Large, 2), 25.0 + 218.448 - 10.0);
+    close(pro.compute_usd(Compute::Large, 2), 218.448 - 10.0);
     config.plan = SupabasePlan::Team;
-    // Team on Small: $599 + $0.0206 x 720 - $10.
-    close(SupabasePrices::of(&config).bill(Compute::Small, 1), 603.832);
+    // Team on Small: $0.0206 x 720 - $10.
+    close(
+        SupabasePrices::of(&config).compute_usd(Compute::Small, 1),
+        4.832,
+    );
     // The IPv4 add-on: $0.0055 an hour for each database, replicas included.
     close(SupabasePrices::ipv4_addon(2), 2.0 * 0.0055 * 720.0);
+    // Egress, disk and monthly active users beyond Pro's 250 GB, 8 GB and
+    // 100,000; a replica's disk (1.25 x 20 GB) in full.
+    let loaded = parse(&scenario_text(
+        "7d",
+        "  compute: micro\n  disk_size: 20GB\n  read_replicas: 1\ncosts:\n  allow_short_horizon: true\n  supabase: { auth: true }\n",
+    ));
+    let stack = &loaded.scenario;
+    let prices = SupabasePrices::of(&stack.costs.as_ref().expect("costs").supabase);
+    let mut month = usage();
+    month.db_egress_gb = 350.0;
+    month.active_users = 150_000.0;
+    let mut notes = Vec::new();
+    let lines = prices.bill(stack, Compute::Micro, &month, &mut notes);
+    close(item(&lines, "plan"), 25.0);
+    close(item(&lines, "egress"), 100.0 * 0.09);
+    close(item(&lines, "disk"), (12.0 + 25.0) * 0.125);
+    close(item(&lines, "mau"), 50_000.0 * 0.00325);
+    close(item(&lines, "ipv4"), 2.0 * 0.0055 * 720.0);
+}
+
+#[test]
+fn upstash_fixed_plans_bill_a_flat_price_and_say_when_they_are_cheaper_or_throttle() {
+    let mut month = usage();
+    month.redis_commands = 20e6; // pay as you go: 19.5M over 500K at $0.20 per 100K = $39
+    month.redis_peak_per_sec = 200.0;
+    let mut config = Costs::default().upstash;
+    let mut notes = Vec::new();
+    let lines = UpstashPrices::of(&config).bill(&month, &mut notes);
+    close(total(&lines), 39.0);
+    assert!(
+        notes.iter().any(|n| n.contains("fixed 250 MB ($10/month")),
+        "{notes:?}"
+    );
+    config.plan = UpstashPlan::Fixed1gb;
+    let mut notes = Vec::new();
+    month.redis_peak_per_sec = 12_000.0;
+    close(
+        total(&UpstashPrices::of(&config).bill(&month, &mut notes)),
+        20.0,
+    );
+    assert!(notes.iter().any(|n| n.contains("throttles")), "{notes:?}");
 }
 
 /// Vercel reaches only IPv4, so a priced scenario whose SQL goes direct
@@ -201,7 +304,7 @@ fn usage_is_scaled_to_a_thirty_day_month_before_free_amounts_are_subtracted() {
         .find(|c| c.provider == "upstash")
         .expect("an Upstash charge");
     close(
-        upstash.usd,
+        upstash.usd(),
         (5_000.0 * scale - 500_000.0) / 100_000.0 * 0.20,
     );
 }

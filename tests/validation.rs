@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use capsim::experiment::simulate;
 use capsim::model::{
-    Breaker, BreakerState, Limiter, Outcome, Permit, Replication, ResourceResults, RouteResults,
-    TierResults,
+    BlockedIdentifiers, Breaker, BreakerState, Limiter, Outcome, Permit, Replication,
+    ResourceResults, RouteResults, TierResults,
 };
 use capsim::scenario::{
     self, Algorithm, BreakerScope, CircuitBreaker, Duration, LimitKey, RateLimit, Scenario,
@@ -516,7 +516,67 @@ fn limiter(
         refill_rate,
         interval: if bucket { period } else { None },
         key: LimitKey::User,
+        ephemeral_cache: true,
     }
+}
+
+/// A client calling every second for `minutes` minutes through one
+/// instance, as the limiter stage does: the instance's cache of blocked
+/// identifiers first, then the script. Returns (allowed, Redis commands,
+/// rejections answered from the cache).
+fn every_second_through_one_instance(config: RateLimit, minutes: u64) -> (u64, u64, u64) {
+    let mut limiter = Limiter::new(&config);
+    let mut blocked = BlockedIdentifiers::default();
+    let (mut allowed, mut commands, mut cached) = (0, 0, 0);
+    for second in 0..minutes * 60 {
+        let now = second * 1_000_000_000 + 500_000_000;
+        if blocked.blocks(now, 7) {
+            cached += 1;
+            continue;
+        }
+        let decision = limiter.check(now, 7);
+        blocked.remember(7, decision);
+        allowed += u64::from(decision.allowed);
+        commands += u64::from(decision.commands);
+    }
+    (allowed, commands, cached)
+}
+
+#[test]
+fn blocked_identifiers_are_answered_from_memory_until_the_reset() {
+    // Fixed window of 1 per minute, a call every second: per minute the
+    // first passes (3 commands), the second is rejected by the script (2)
+    // and remembered until the window's end, the other 58 cost nothing.
+    let (allowed, commands, cached) =
+        every_second_through_one_instance(limiter(Algorithm::FixedWindow, 1, 60_000, None), 60);
+    assert_eq!((allowed, commands, cached), (60, 60 * 5, 60 * 58));
+    // Sliding window, 10 per minute: in steady state the weighted previous
+    // window (10 * (1 - elapsed)) plus this one's count reaches 10 within
+    // the minute; once the script rejects, the rest of the window is free.
+    let (allowed, commands, cached) =
+        every_second_through_one_instance(limiter(Algorithm::SlidingWindow, 10, 60_000, None), 60);
+    let rejected_by_script = 60 * 60 - allowed - cached;
+    assert_eq!(rejected_by_script, 60, "one script rejection a window");
+    assert!(commands <= 5 * allowed + 3 * 60, "{commands}");
+    // Token bucket of 5, 1 token per 10 s from the first call (0.5 s): a
+    // rejection is remembered until the next refill, inclusive, so the call
+    // at the refill itself (10.5 s, ...) is answered from memory and the
+    // next one takes the token; then one script rejection and 8 cached
+    // calls a cycle (5 cached in the first, 7 in the last, cut at 599.5 s).
+    let (allowed, commands, cached) =
+        every_second_through_one_instance(limiter(Algorithm::TokenBucket, 5, 10_000, Some(1)), 10);
+    assert_eq!(allowed, 5 + 59, "the bucket, then one per refill");
+    assert_eq!(cached, 5 + 58 * 8 + 7);
+    assert_eq!(commands, 4 * 64 + 2 * 60);
+    // Without the cache every rejection is a script call.
+    let mut config = limiter(Algorithm::FixedWindow, 1, 60_000, None);
+    config.ephemeral_cache = false;
+    let mut plain = Limiter::new(&config);
+    assert!(!plain.ephemeral_cache);
+    let commands: u32 = (0..60)
+        .map(|second| plain.check(second * 1_000_000_000, 7).commands)
+        .sum();
+    assert_eq!(commands, 3 + 59 * 2);
 }
 
 #[test]
@@ -662,7 +722,7 @@ fn a_rejected_request_is_an_invocation_and_costs_its_commands() {
         functions:\n  - { name: app, cold_start: { dist: constant, value: 0s }, idle_timeout: 1h }\n\
         database:\n  max_connections: 10\n  connect_time: { dist: constant, value: 1ms }\n\
         \x20 query_time: { dist: constant, value: 1ms }\n\
-        rate_limits:\n  once: { algorithm: fixed_window, limit: 1, window: 1m, key: ip }\n";
+        rate_limits:\n  once: { algorithm: fixed_window, limit: 1, window: 1m, key: ip, ephemeral_cache: false }\n";
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("limited.yaml");
     let scenario = scenario::parse(&path, text).expect("valid").scenario;
     let result = simulate(&scenario, 1, 0).tier;
@@ -672,8 +732,27 @@ fn a_rejected_request_is_an_invocation_and_costs_its_commands() {
     assert_eq!(result.invocations, calls);
     assert_eq!(result.abusive.limited, calls - 1_440);
     assert_eq!(result.limiters[0].abusive, calls - 1_440);
+    assert_eq!(result.limiters[0].from_cache, 0);
     assert_eq!(result.redis_commands, 3 * 1_440 + 2 * (calls - 1_440));
     assert!(result.error_rate().is_none(), "no user requests to judge");
+    // With the instance's cache of blocked identifiers (the library's
+    // default): one script rejection a minute, the rest answered from
+    // memory at no command. A call in the very millisecond a window ends
+    // is still blocked by the cache (its reset is inclusive), so a few
+    // minutes may pass none.
+    let cached = scenario::parse(&path, &text.replace(", ephemeral_cache: false", ""))
+        .expect("valid")
+        .scenario;
+    let result = simulate(&cached, 1, 0).tier;
+    let calls = result.abusive.requests;
+    let limited = result.abusive.limited;
+    let allowed = calls - limited;
+    let from_cache = result.limiters[0].from_cache;
+    assert!((1_430..=1_440).contains(&allowed), "{allowed}");
+    let by_script = limited - from_cache;
+    assert!((1_430..=1_441).contains(&by_script), "{by_script}");
+    assert_eq!(result.redis_commands, 3 * allowed + 2 * by_script);
+    assert!(result.redis_commands < 3 * 1_440 + 2 * (calls - 1_440) / 10);
 }
 
 #[test]
@@ -1306,4 +1385,54 @@ alerts:
     assert_eq!(ten.minutes, 17 * 10);
     assert_eq!(high.minutes, 0);
     assert!(high.first_minute.is_none());
+}
+
+/// The usage the bill's CDN, image, origin-transfer and egress lines are
+/// priced from: counted exactly per page view, invocation and query, and
+/// the image cache's transformations against the TTL formula.
+#[test]
+fn page_views_images_and_transfers_are_metered_as_the_bill_prices_them() {
+    let scenario = load("page-views.yaml");
+    let results = replications(&scenario);
+    for result in &results {
+        let tier = &result.tier;
+        let metered = &tier.metered;
+        assert_eq!(metered.page_views, tier.requests);
+        assert_eq!(metered.asset_requests, 3 * metered.page_views);
+        assert_eq!(metered.asset_bytes, 300 * 1_024 * metered.page_views);
+        assert_eq!(metered.images.requests, metered.page_views);
+        let units = metered.images.read_units + metered.images.write_units;
+        assert_eq!(units, 3 * metered.images.requests, "20 KB is 3 units");
+        assert_eq!(
+            metered.images.write_units,
+            3 * metered.images.transformations
+        );
+        assert_eq!(
+            metered.origin_bytes,
+            tier.invocations * (2 + 50) * 1_024,
+            "every invocation answered"
+        );
+        assert_eq!(metered.db_egress_bytes, tier.invocations * 8 * 1_024);
+    }
+    let (lambda, ttl) = (0.5f64, 10.0f64);
+    // Sessions pick their user uniformly: by Poisson thinning each of the N
+    // users has a session in the measured t = 99,900 s with probability
+    // 1 - e^(-lambda t / N).
+    let users = 43_200.0f64;
+    assert_agrees(
+        "distinct active users",
+        metric(&results, |t| count(t.metered.active_users)),
+        users * (1.0 - (-lambda * 99_900.0 / users).exp()),
+        0.01,
+        0.0,
+    );
+    assert_agrees(
+        "image transformations per image request",
+        metric(&results, |t| {
+            Some(t.metered.images.transformations as f64 / t.metered.images.requests as f64)
+        }),
+        1.0 / (1.0 + lambda * ttl),
+        0.02,
+        0.0,
+    );
 }

@@ -8,12 +8,14 @@
 //! overrides them.
 
 mod supabase;
+mod upstash;
 mod vercel;
 
 use crate::model::Replication;
 use crate::scenario::{AiTokens, Compute, Costs, MemoryBilled, Scenario};
 
 pub use supabase::SupabasePrices;
+pub use upstash::UpstashPrices;
 pub use vercel::VercelPrices;
 
 /// Days in the projected month.
@@ -31,12 +33,29 @@ pub struct Usage {
     pub memory_gb_hours: f64,
     /// Memory GB-hours over wall-clock invocation time (legacy billing).
     pub wall_clock_gb_hours: f64,
-    /// Requests that reached Vercel's edge.
+    /// Requests that reached Vercel's CDN: API calls, pages' static files
+    /// and images.
     pub edge_requests: f64,
-    /// GB of answered responses (10^9 bytes).
+    /// GB (10^9 bytes) the CDN sent to browsers: answered responses,
+    /// static files and images (Fast Data Transfer).
     pub transfer_gb: f64,
-    /// Redis commands (limiters and the app cache).
+    /// GB between the CDN and the functions (Fast Origin Transfer).
+    pub origin_transfer_gb: f64,
+    /// Image transformations (optimizer cache misses).
+    pub image_transformations: f64,
+    /// Image cache reads, 8 KB units.
+    pub image_cache_reads: f64,
+    /// Image cache writes, 8 KB units.
+    pub image_cache_writes: f64,
+    /// GB the database returned (Supabase egress).
+    pub db_egress_gb: f64,
+    /// Distinct users active over the measured days: monthly active users
+    /// when those days are a month (not scaled: a user counts once).
+    pub active_users: f64,
+    /// Redis commands.
     pub redis_commands: f64,
+    /// Redis commands per second over the busiest minute (not scaled).
+    pub redis_peak_per_sec: f64,
     /// AI tokens by how they are billed.
     pub ai: AiTokens,
     /// Calls sent to each external API, in the scenario's order.
@@ -48,6 +67,7 @@ impl Usage {
     pub fn month(stack: &Scenario, replication: &Replication) -> Self {
         let scale = MONTH_DAYS * 86_400.0 / stack.measured_secs();
         let tier = &replication.tier;
+        let metered = &tier.metered;
         let month = |count: u64| count as f64 * scale;
         Self {
             invocations: month(tier.invocations),
@@ -58,9 +78,19 @@ impl Usage {
             } * scale
                 / 3_600.0,
             wall_clock_gb_hours: tier.invocation_gb_seconds * scale / 3_600.0,
-            edge_requests: month(tier.edge_requests),
-            transfer_gb: month(tier.transfer_bytes) / 1e9,
+            edge_requests: month(
+                tier.edge_requests + metered.asset_requests + metered.images.requests,
+            ),
+            transfer_gb: month(tier.transfer_bytes + metered.asset_bytes + metered.image_bytes)
+                / 1e9,
+            origin_transfer_gb: month(metered.origin_bytes) / 1e9,
+            image_transformations: month(metered.images.transformations),
+            image_cache_reads: month(metered.images.read_units),
+            image_cache_writes: month(metered.images.write_units),
+            db_egress_gb: month(metered.db_egress_bytes) / 1e9,
+            active_users: metered.active_users as f64,
             redis_commands: month(tier.redis_commands),
+            redis_peak_per_sec: metered.redis_peak_minute as f64 / 60.0,
             ai: AiTokens {
                 input: month(tier.ai.tokens.input),
                 cache_write_5m: month(tier.ai.tokens.cache_write_5m),
@@ -73,14 +103,61 @@ impl Usage {
     }
 }
 
-/// One provider's monthly charge.
+/// One line of a provider's charge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    /// What it is for, as a costs.csv column after the provider's name:
+    /// `plan`, `functions`, `cdn`, `egress`, `credit` and so on.
+    pub item: &'static str,
+    /// USD per month; a credit is negative.
+    pub usd: f64,
+}
+
+/// One provider's monthly charge, line by line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Charge {
     /// The provider, as a costs.csv column: `vercel`, `supabase`, `upstash`,
     /// `ai`, or `external_<name>`.
     pub provider: String,
-    /// USD per month.
-    pub usd: f64,
+    /// Its lines, in a fixed order.
+    pub lines: Vec<Line>,
+}
+
+impl Charge {
+    fn new(provider: impl Into<String>, lines: Vec<Line>) -> Self {
+        Self {
+            provider: provider.into(),
+            lines,
+        }
+    }
+
+    /// USD per month, all lines.
+    pub fn usd(&self) -> f64 {
+        self.lines.iter().map(|line| line.usd).sum()
+    }
+
+    /// The lines with any credit spent on the lines before it, in order,
+    /// so that none is negative (for stacking in a chart).
+    pub fn net_lines(&self) -> Vec<Line> {
+        let mut net: Vec<Line> = self
+            .lines
+            .iter()
+            .filter(|l| l.usd >= 0.0)
+            .cloned()
+            .collect();
+        let mut credit: f64 = -self
+            .lines
+            .iter()
+            .filter(|l| l.usd < 0.0)
+            .map(|l| l.usd)
+            .sum::<f64>();
+        for line in net.iter_mut().rev() {
+            let spent = credit.min(line.usd);
+            line.usd -= spent;
+            credit -= spent;
+        }
+        net
+    }
 }
 
 /// A month's bill for one replication.
@@ -90,14 +167,15 @@ pub struct Bill {
     pub charges: Vec<Charge>,
     /// The Supabase compute the bill prices.
     pub compute: Compute,
-    /// What a reader must know: plan limits crossed, assumptions made.
+    /// What a reader must know: plan limits crossed, tiers chosen,
+    /// cheaper plans, assumptions made.
     pub notes: Vec<String>,
 }
 
 impl Bill {
     /// The month's total, USD.
     pub fn total(&self) -> f64 {
-        self.charges.iter().map(|c| c.usd).sum()
+        self.charges.iter().map(Charge::usd).sum()
     }
 }
 
@@ -112,45 +190,61 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     let vercel = VercelPrices::of(&costs.vercel).bill(usage, &mut notes);
     let supabase = SupabasePrices::of(&costs.supabase);
     let compute = supabase.compute(stack, &mut notes);
-    let nodes = 1 + stack.database.read_replicas;
-    let mut supabase_usd = supabase.bill(compute, nodes);
-    if stack.database.ipv4_addon {
-        let addon = SupabasePrices::ipv4_addon(nodes);
-        supabase_usd += addon;
-        notes.push(format!(
-            "Supabase IPv4 add-on on {nodes} database(s): ${addon:.2}"
-        ));
-    }
-    let upstash = &costs.upstash;
-    let upstash_usd = beyond(usage.redis_commands, upstash.free_commands.0) / 100_000.0
-        * upstash.per_100k_commands.0;
+    let supabase = supabase.bill(stack, compute, usage, &mut notes);
+    let upstash = UpstashPrices::of(&costs.upstash).bill(usage, &mut notes);
     let mut charges = vec![
-        Charge {
-            provider: "vercel".into(),
-            usd: vercel,
-        },
-        Charge {
-            provider: "supabase".into(),
-            usd: supabase_usd,
-        },
-        Charge {
-            provider: "upstash".into(),
-            usd: upstash_usd,
-        },
+        Charge::new("vercel", vercel),
+        Charge::new("supabase", supabase),
+        Charge::new("upstash", upstash),
     ];
     // A scenario with costs and an AI provider prices its tokens (validation
     // requires `price_per_mtok`).
     if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.prices) {
-        charges.push(Charge {
-            provider: "ai".into(),
-            usd: prices.usd(&usage.ai),
-        });
+        let tokens = &usage.ai;
+        let part = |tokens: AiTokens| prices.usd(&tokens);
+        charges.push(Charge::new(
+            "ai",
+            vec![
+                Line {
+                    item: "input",
+                    usd: part(AiTokens {
+                        input: tokens.input,
+                        ..AiTokens::default()
+                    }),
+                },
+                Line {
+                    item: "cache_writes",
+                    usd: part(AiTokens {
+                        cache_write_5m: tokens.cache_write_5m,
+                        cache_write_1h: tokens.cache_write_1h,
+                        ..AiTokens::default()
+                    }),
+                },
+                Line {
+                    item: "cache_reads",
+                    usd: part(AiTokens {
+                        cache_read: tokens.cache_read,
+                        ..AiTokens::default()
+                    }),
+                },
+                Line {
+                    item: "output",
+                    usd: part(AiTokens {
+                        output: tokens.output,
+                        ..AiTokens::default()
+                    }),
+                },
+            ],
+        ));
     }
     for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {
-        charges.push(Charge {
-            provider: format!("external_{}", external.name),
-            usd: calls * external.api.price_per_call.0,
-        });
+        charges.push(Charge::new(
+            format!("external_{}", external.name),
+            vec![Line {
+                item: "calls",
+                usd: calls * external.api.price_per_call.0,
+            }],
+        ));
     }
     Bill {
         charges,

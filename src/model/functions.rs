@@ -13,6 +13,7 @@ use rand::RngExt;
 use super::Slab;
 use super::ai::Breaker;
 use super::bucket::TokenBucket;
+use super::limiter::BlockedIdentifiers;
 use crate::scenario::{DurationSampler, Function, Overflow, Reuse};
 use crate::sim::{RngStream, SimDuration, SimTime};
 
@@ -44,6 +45,9 @@ pub struct Instance {
     pub breaker: Option<Breaker>,
     /// The requests computing on its vCPUs.
     pub cpu: SharedCpu,
+    /// Per rate limiter (the scenario's order), the identifiers it
+    /// remembers as blocked; grown on first use.
+    pub blocked: Vec<BlockedIdentifiers>,
 }
 
 /// The requests computing on one instance at once: they share its vCPUs
@@ -269,6 +273,7 @@ impl FunctionPool {
             links: Vec::new(),
             breaker: None,
             cpu: SharedCpu::default(),
+            blocked: Vec::new(),
         };
         self.next_serial += 1;
         self.alive += 1;

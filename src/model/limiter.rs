@@ -8,8 +8,12 @@
 //! - Token bucket: refill `refill_rate` tokens per whole `interval` elapsed,
 //!   up to `limit`; reject when no token is left.
 //!
-//! The in-memory "ephemeral cache" of blocked identifiers is not modelled,
-//! so every rejected call costs its Redis commands: an upper bound.
+//! Each function instance keeps the library's "ephemeral cache" of blocked
+//! identifiers ([`BlockedIdentifiers`]): once the script rejects an
+//! identifier, the instance answers its calls itself, with no Redis command
+//! and no round trip, until the rejection's reset time.
+
+use std::collections::HashMap;
 
 use crate::scenario::{Algorithm, LimitKey, RateLimit};
 use crate::sim::SimTime;
@@ -23,6 +27,40 @@ pub struct Decision {
     pub allowed: bool,
     /// Redis commands the call cost.
     pub commands: u32,
+    /// When a rejection ends, as the script returns it (ms): the window's
+    /// end, or the bucket's next refill.
+    pub reset_ms: u64,
+}
+
+/// One instance's in-memory cache of the identifiers a limiter rejected,
+/// as @upstash/ratelimit keeps it in module scope: `blockUntil(id, reset)`
+/// after a rejection, and `isBlocked(id)` true while `reset` is not yet
+/// past (FACTS.md §6).
+#[derive(Clone, Debug, Default)]
+pub struct BlockedIdentifiers {
+    until_ms: HashMap<u32, u64>,
+}
+
+impl BlockedIdentifiers {
+    /// Whether `id` is blocked at `now`; forgets an entry whose reset passed.
+    pub fn blocks(&mut self, now: SimTime, id: u32) -> bool {
+        let now_ms = now / NANOS_PER_MILLI;
+        match self.until_ms.get(&id) {
+            Some(&reset) if reset >= now_ms => true,
+            Some(_) => {
+                self.until_ms.remove(&id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `decision` rejected `id`.
+    pub fn remember(&mut self, id: u32, decision: Decision) {
+        if !decision.allowed {
+            self.until_ms.insert(id, decision.reset_ms);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,6 +84,8 @@ pub struct Limiter {
     refill_rate: u32,
     /// What it counts by.
     pub key: LimitKey,
+    /// Whether instances keep the cache of blocked identifiers.
+    pub ephemeral_cache: bool,
     states: Vec<State>,
 }
 
@@ -62,6 +102,7 @@ impl Limiter {
             window_ms: period.map_or(1, |p| (p.nanos() / NANOS_PER_MILLI).max(1)),
             refill_rate: config.refill_rate.unwrap_or(0),
             key: config.key,
+            ephemeral_cache: config.ephemeral_cache,
             states: Vec::new(),
         }
     }
@@ -98,7 +139,9 @@ fn roll(state: &mut State, current: u64) {
 }
 
 fn sliding_window(state: &mut State, now_ms: u64, limit: u32, window: u64) -> Decision {
-    roll(state, now_ms / window);
+    let current = now_ms / window;
+    roll(state, current);
+    let reset_ms = (current + 1) * window;
     let in_current = (now_ms % window) as f64 / window as f64;
     let weighted_previous = ((1.0 - in_current) * f64::from(state.previous)).floor() as u64;
     if weighted_previous + u64::from(state.count) >= u64::from(limit) {
@@ -106,6 +149,7 @@ fn sliding_window(state: &mut State, now_ms: u64, limit: u32, window: u64) -> De
         return Decision {
             allowed: false,
             commands: 3,
+            reset_ms,
         };
     }
     state.count += 1;
@@ -113,16 +157,19 @@ fn sliding_window(state: &mut State, now_ms: u64, limit: u32, window: u64) -> De
     Decision {
         allowed: true,
         commands: if state.count == 1 { 5 } else { 4 },
+        reset_ms,
     }
 }
 
 fn fixed_window(state: &mut State, now_ms: u64, limit: u32, window: u64) -> Decision {
-    roll(state, now_ms / window);
+    let current = now_ms / window;
+    roll(state, current);
     state.count += 1;
     // EVAL, INCRBY, and PEXPIRE when the key is new.
     Decision {
         allowed: state.count <= limit,
         commands: if state.count == 1 { 3 } else { 2 },
+        reset_ms: (current + 1) * window,
     }
 }
 
@@ -151,6 +198,7 @@ fn token_bucket(
         return Decision {
             allowed: false,
             commands: 2,
+            reset_ms: state.at + interval,
         };
     }
     state.count -= 1;
@@ -158,5 +206,6 @@ fn token_bucket(
     Decision {
         allowed: true,
         commands: 4,
+        reset_ms: state.at + interval,
     }
 }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::ai::TokenUsage;
-use crate::scenario::{Judge, Route, RouteSlo};
+use super::images::ImageCounts;
+use super::results::LimiterResults;
+use crate::scenario::{Judge, PageView, Route, RouteSlo};
 use crate::sim::{NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
 
@@ -186,8 +188,27 @@ pub struct Metrics {
     pub invocations: u64,
     /// Redis commands sent.
     pub redis_commands: u64,
-    /// Per limiter: (users' requests limited, abusive clients' requests limited).
-    pub limiters: Vec<(u64, u64)>,
+    /// Redis commands sent per minute, warm-up included.
+    pub redis_per_minute: MinuteSeries,
+    /// Bytes between the CDN and the functions: each invocation's request,
+    /// and its response when it answered (Fast Origin Transfer).
+    pub origin_bytes: u64,
+    /// Bytes the database returned to queries that finished (Supabase egress).
+    pub db_egress_bytes: u64,
+    /// Users' requests that stand for a page view (routes with `page`).
+    pub page_views: u64,
+    /// Static files those page views loaded from the CDN.
+    pub asset_requests: u64,
+    /// Their bytes.
+    pub asset_bytes: u64,
+    /// What their images cost the optimizer.
+    pub images: ImageCounts,
+    /// Bytes of the images delivered.
+    pub image_bytes: u64,
+    /// Which users had a session or sent a message after warm-up, one bit each.
+    pub active_users: Vec<u64>,
+    /// Per limiter, the requests it rejected.
+    pub limiters: Vec<LimiterResults>,
     /// The AI calls.
     pub ai: AiMetrics,
 }
@@ -310,7 +331,16 @@ impl Metrics {
             transfer_bytes: 0,
             invocations: 0,
             redis_commands: 0,
-            limiters: vec![(0, 0); limiters],
+            redis_per_minute: MinuteSeries::new(minutes),
+            origin_bytes: 0,
+            db_egress_bytes: 0,
+            page_views: 0,
+            asset_requests: 0,
+            asset_bytes: 0,
+            images: ImageCounts::default(),
+            image_bytes: 0,
+            active_users: Vec::new(),
+            limiters: vec![LimiterResults::default(); limiters],
             ai: AiMetrics {
                 messages: 0,
                 tokens: TokenCounts::default(),
@@ -417,13 +447,15 @@ impl Metrics {
         }
     }
 
-    /// The app cache answered a request that arrived at `arrival`, with one
-    /// Redis command (GET); a miss later costs one more (SET).
+    /// The app cache answered at `now` a request that arrived at `arrival`,
+    /// with one Redis command (GET); a miss later costs one more (SET).
     #[inline]
-    pub fn app_cache(&mut self, arrival: SimTime, route: usize, hit: bool) {
+    pub fn app_cache(&mut self, (arrival, now): (SimTime, SimTime), route: usize, hit: bool) {
         if self.counts(arrival) {
             self.routes[route].app_cache[usize::from(!hit)] += 1;
-            self.redis_commands += if hit { 1 } else { 2 };
+            let commands = if hit { 1 } else { 2 };
+            self.redis_commands += commands;
+            self.redis_per_minute.add(now, commands);
         }
     }
 
@@ -441,13 +473,82 @@ impl Metrics {
             return;
         }
         self.redis_commands += u64::from(commands);
+        self.redis_per_minute.add(now, u64::from(commands));
         if !allowed {
-            self.limited.bump(now);
-            let counts = &mut self.limiters[limiter];
-            match class {
-                Class::Abusive => counts.1 += 1,
-                _ => counts.0 += 1,
+            self.rejected(now, limiter, class);
+        }
+    }
+
+    /// An instance's cache of blocked identifiers rejected a request of
+    /// `class` at `now`, without asking Redis.
+    pub fn limiter_cache_block(&mut self, now: SimTime, limiter: usize, class: Class) {
+        if self.counts(now) {
+            self.rejected(now, limiter, class);
+            self.limiters[limiter].from_cache += 1;
+        }
+    }
+
+    /// `user` was active at `now` (opened a session or sent a message).
+    #[inline]
+    pub fn user_active(&mut self, now: SimTime, user: u32) {
+        if self.counts(now) {
+            let (word, bit) = (user as usize / 64, user % 64);
+            if word >= self.active_users.len() {
+                self.active_users.resize(word + 1, 0);
             }
+            self.active_users[word] |= 1 << bit;
+        }
+    }
+
+    /// A page view at `now` loaded `page`'s static files and `images`
+    /// images of `image_bytes` each.
+    pub fn page_view(
+        &mut self,
+        now: SimTime,
+        page: &PageView,
+        images: ImageCounts,
+        image_bytes: u64,
+    ) {
+        if self.counts(now) {
+            self.page_views += 1;
+            self.asset_requests += u64::from(page.assets);
+            self.asset_bytes += page.asset_bytes.0;
+            self.images.requests += images.requests;
+            self.images.transformations += images.transformations;
+            self.images.read_units += images.read_units;
+            self.images.write_units += images.write_units;
+            self.image_bytes += images.requests * image_bytes;
+        }
+    }
+
+    /// An invocation of a request that arrived at `arrival` ended: its
+    /// request crossed from the CDN, and its response back if `answered`.
+    #[inline]
+    pub fn origin_transfer(
+        &mut self,
+        arrival: SimTime,
+        (request, response): (u64, u64),
+        answered: bool,
+    ) {
+        if self.counts(arrival) {
+            self.origin_bytes += request + if answered { response } else { 0 };
+        }
+    }
+
+    /// A query of a request that arrived at `arrival` returned `bytes`.
+    #[inline]
+    pub fn db_egress(&mut self, arrival: SimTime, bytes: u64) {
+        if self.counts(arrival) {
+            self.db_egress_bytes += bytes;
+        }
+    }
+
+    fn rejected(&mut self, now: SimTime, limiter: usize, class: Class) {
+        self.limited.bump(now);
+        let counts = &mut self.limiters[limiter];
+        match class {
+            Class::Abusive => counts.abusive += 1,
+            _ => counts.users += 1,
         }
     }
 

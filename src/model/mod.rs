@@ -34,6 +34,7 @@ mod conversations;
 mod database;
 mod externals;
 mod functions;
+mod images;
 mod jobs;
 mod keys;
 mod limiter;
@@ -54,23 +55,24 @@ pub use conversations::{ConversationRoute, Conversations, Message};
 pub use database::{CpuCredits, Database, Node};
 pub use externals::{Api, ApiCounts, CallResult};
 pub use functions::{Acquire, FunctionPool, IdleCheck, Link, SessionServer};
+pub use images::{ImageCache, ImageCounts};
 pub use jobs::{Job, JobCounts};
-pub use limiter::{Decision, Limiter};
+pub use limiter::{BlockedIdentifiers, Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome, TokenCounts};
 pub use pooler::{ClientConnect, Pooler, ServerConnection};
 pub use request::{Holdings, Queue, Request};
 pub use resource::{Resource, Waiter};
 pub use results::{
     AbusiveCounts, AiResults, AlertResults, AppCacheCounts, CdnCounts, CpuMinutes, CpuResults,
-    JobResults, LimiterResults, Minutes, NodeResults, Outcomes, Percentiles, PoolerMinutes,
-    PoolerResults, Replication, ResourceResults, RouteResults, TierResults,
+    JobResults, LimiterResults, MeteredUsage, Minutes, NodeResults, Outcomes, Percentiles,
+    PoolerMinutes, PoolerResults, Replication, ResourceResults, RouteResults, TierResults,
 };
 pub use slab::Slab;
 pub use stages::Stage;
 pub use traffic::{AbusiveClients, ArrivalRate, Page, Traffic};
 
 use crate::scenario::{
-    CacheScope, CacheTtl, CountDist, DbAccess, DurationSampler, LimiterId, Scenario,
+    CacheScope, CacheTtl, CountDist, DbAccess, DurationSampler, LimiterId, PageView, Scenario,
 };
 use crate::sim::{self, NANOS_PER_SEC, RngStream, Scheduler, SimDuration, SimTime};
 use stages::Step;
@@ -101,6 +103,7 @@ enum Purpose {
     Ai = 13,
     Externals = 14,
     ExternalKeys = 15,
+    ImageKeys = 16,
 }
 
 struct Streams {
@@ -119,6 +122,7 @@ struct Streams {
     ai: RngStream,
     externals: RngStream,
     external_keys: RngStream,
+    image_keys: RngStream,
 }
 
 impl Streams {
@@ -141,6 +145,7 @@ impl Streams {
             ai: stream(Purpose::Ai),
             externals: stream(Purpose::Externals),
             external_keys: stream(Purpose::ExternalKeys),
+            image_keys: stream(Purpose::ImageKeys),
         }
     }
 }
@@ -293,6 +298,11 @@ struct RouteModel {
     limiter: Option<usize>,
     stages: Vec<Stage>,
     fan_out: Vec<usize>,
+    /// Bytes of a request to the function and of its response.
+    origin_bytes: (u64, u64),
+    /// Bytes each of its queries returns.
+    db_bytes_per_query: u64,
+    page: Option<PageView>,
 }
 
 /// One tier's stack for one replication.
@@ -314,6 +324,7 @@ pub struct Stack {
     apis: Vec<Api>,
     jobs: Vec<Job>,
     ai: Option<AiService>,
+    images: Option<ImageCache>,
     requests: Slab<Request>,
     generation: u32,
     metrics: Metrics,
@@ -402,6 +413,12 @@ impl Stack {
                     limiter,
                     stages,
                     fan_out: route.fan_out.iter().map(|t| t.index()).collect(),
+                    origin_bytes: (
+                        route.request_size,
+                        route.response_size.map_or(0, |size| size.0),
+                    ),
+                    db_bytes_per_query: route.db_result_size / u64::from(route.queries.max(1)),
+                    page: route.page,
                 }
             })
             .collect();
@@ -459,6 +476,7 @@ impl Stack {
                 .ai
                 .as_ref()
                 .map(|ai| AiService::new(ai, warmup, minutes)),
+            images: scenario.images.as_ref().map(ImageCache::new),
             requests: Slab::default(),
             generation: 0,
             metrics,
@@ -524,6 +542,16 @@ impl Stack {
             Some((session, think)) => scheduler.schedule_in(think, Event::Page { session }),
             None => self.metrics.session_closed(),
         }
+        self.metrics.user_active(now, page.user);
+        if let Some(view) = self.routes[page.route].page {
+            let mut images = ImageCounts::default();
+            let mut image_bytes = 0;
+            if let Some(cache) = &mut self.images {
+                cache.request(now, view.images, &mut self.streams.image_keys, &mut images);
+                image_bytes = cache.image_bytes();
+            }
+            self.metrics.page_view(now, &view, images, image_bytes);
+        }
         self.issue(now, page.route, (Class::User, page.user, 0), scheduler);
     }
 
@@ -536,6 +564,7 @@ impl Stack {
         if let Some(gap) = message.gap {
             scheduler.schedule_in(gap, Event::Message { conversation });
         }
+        self.metrics.user_active(now, message.user);
         self.issue(
             now,
             message.route,
@@ -770,6 +799,11 @@ impl Stack {
             CdnStage::release(self, now, route, key, outcome, scheduler);
         }
         if let Some(slot) = holdings.instance {
+            self.metrics.origin_transfer(
+                arrival,
+                self.routes[route].origin_bytes,
+                outcome == Outcome::Ok,
+            );
             FunctionStage::release(self, now, (route, arrival, invoked_at), slot, scheduler);
         }
         // The queue hands out the next task once this one has let go of its instance.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::alerts::{MinuteSources, alert_results};
 use super::database::Node;
 use super::externals::ApiCounts;
+use super::images::ImageCounts;
 use super::jobs::Job;
 use super::metrics::{Metrics, Outcome, TokenCounts};
 use super::resource::Resource;
@@ -322,6 +323,9 @@ pub struct LimiterResults {
     pub users: u64,
     /// Abusive clients' requests.
     pub abusive: u64,
+    /// Of both, those an instance's cache of blocked identifiers answered
+    /// (no Redis command).
+    pub from_cache: u64,
 }
 
 /// One monitoring alert over the run.
@@ -403,8 +407,33 @@ pub struct TierResults {
     pub invocation_gb_seconds: f64,
     /// Bytes of answered responses.
     pub transfer_bytes: u64,
+    /// What else the providers meter.
+    pub metered: MeteredUsage,
     /// Events the kernel handled.
     pub events: u64,
+}
+
+/// What the providers meter beyond requests and compute, from warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeteredUsage {
+    /// Bytes between the CDN and the functions (Fast Origin Transfer).
+    pub origin_bytes: u64,
+    /// Bytes the database returned (Supabase egress).
+    pub db_egress_bytes: u64,
+    /// Users' requests that stand for a page view.
+    pub page_views: u64,
+    /// Static files those pages loaded from the CDN.
+    pub asset_requests: u64,
+    /// Their bytes.
+    pub asset_bytes: u64,
+    /// The optimizer's images: requests, transformations, cache units.
+    pub images: ImageCounts,
+    /// Bytes of the images delivered.
+    pub image_bytes: u64,
+    /// Distinct users with a session or a message.
+    pub active_users: u64,
+    /// Redis commands in the busiest minute.
+    pub redis_peak_minute: u64,
 }
 
 impl TierResults {
@@ -601,11 +630,7 @@ impl Replication {
                 }
             })
             .collect();
-        let limiters = metrics
-            .limiters
-            .iter()
-            .map(|&(users, abusive)| LimiterResults { users, abusive })
-            .collect();
+        let limiters = metrics.limiters.clone();
         let replicas = replica_nodes
             .iter_mut()
             .map(|replica| NodeResults::of(replica, end, measured.clone()))
@@ -652,6 +677,21 @@ impl Replication {
             busy_gb_seconds: metrics.busy_gb_seconds(),
             invocation_gb_seconds: metrics.invocation_gb_seconds(),
             transfer_bytes: metrics.transfer_bytes,
+            metered: MeteredUsage {
+                origin_bytes: metrics.origin_bytes,
+                db_egress_bytes: metrics.db_egress_bytes,
+                page_views: metrics.page_views,
+                asset_requests: metrics.asset_requests,
+                asset_bytes: metrics.asset_bytes,
+                images: metrics.images,
+                image_bytes: metrics.image_bytes,
+                active_users: metrics
+                    .active_users
+                    .iter()
+                    .map(|word| u64::from(word.count_ones()))
+                    .sum(),
+                redis_peak_minute: metrics.redis_per_minute.peak_from(first_minute),
+            },
             events,
         };
 

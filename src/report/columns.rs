@@ -226,6 +226,7 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
         let name = &config.name;
         columns.count(format!("limited_{name}_users"), limiter.users);
         columns.count(format!("limited_{name}_abusive"), limiter.abusive);
+        columns.count(format!("limited_{name}_from_cache"), limiter.from_cache);
     }
     for (index, replica) in tier.replicas.iter().enumerate() {
         push_node(&mut columns, &format!("replica{}_", index + 1), replica);
@@ -248,6 +249,15 @@ pub fn summary_columns(stack: &Scenario, replication: &Replication) -> Columns {
     columns.push("busy_gb_seconds", tier.busy_gb_seconds);
     columns.push("invocation_gb_seconds", tier.invocation_gb_seconds);
     columns.count("transfer_bytes", tier.transfer_bytes);
+    let metered = &tier.metered;
+    columns.count("origin_bytes", metered.origin_bytes);
+    columns.count("db_egress_bytes", metered.db_egress_bytes);
+    columns.count("page_views", metered.page_views);
+    columns.count("asset_requests", metered.asset_requests);
+    columns.count("image_requests", metered.images.requests);
+    columns.count("image_transformations", metered.images.transformations);
+    columns.count("active_users", metered.active_users);
+    columns.count("redis_peak_minute_commands", metered.redis_peak_minute);
     columns.count("events", tier.events);
     columns
 }
@@ -301,16 +311,30 @@ pub fn minute_columns(minutes: &Minutes) -> MinuteColumns<'_> {
 pub fn cost_columns(stack: &Scenario, bill: &Bill, usage: &Usage) -> Columns {
     let mut columns = Columns::default();
     for charge in &bill.charges {
-        columns.push(charge.provider.clone(), charge.usd);
+        columns.push(charge.provider.clone(), charge.usd());
     }
     columns.push("total", bill.total());
+    for charge in &bill.charges {
+        if charge.lines.len() > 1 {
+            for line in &charge.lines {
+                columns.push(format!("{}_{}", charge.provider, line.item), line.usd);
+            }
+        }
+    }
     columns.push("invocations", usage.invocations);
     columns.push("active_cpu_hours", usage.active_cpu_hours);
     columns.push("memory_gb_hours", usage.memory_gb_hours);
     columns.push("wall_clock_gb_hours", usage.wall_clock_gb_hours);
     columns.push("edge_requests", usage.edge_requests);
     columns.push("transfer_gb", usage.transfer_gb);
+    columns.push("origin_transfer_gb", usage.origin_transfer_gb);
+    columns.push("image_transformations", usage.image_transformations);
+    columns.push("image_cache_reads", usage.image_cache_reads);
+    columns.push("image_cache_writes", usage.image_cache_writes);
+    columns.push("db_egress_gb", usage.db_egress_gb);
+    columns.push("active_users", usage.active_users);
     columns.push("redis_commands", usage.redis_commands);
+    columns.push("redis_peak_per_sec", usage.redis_peak_per_sec);
     columns.push("ai_input_tokens", usage.ai.input);
     columns.push(
         "ai_cache_write_tokens",

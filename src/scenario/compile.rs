@@ -193,6 +193,7 @@ impl Compiler<'_, '_> {
                 })
                 .collect(),
             jobs,
+            images: file.images.as_ref().map(|images| images.value),
             alerts: file.alerts.as_ref().map(|alerts| {
                 alerts
                     .value
@@ -346,6 +347,13 @@ impl Compiler<'_, '_> {
             ai: route.ai,
             externals,
             app_cache: route.app_cache.as_ref().map(|c| c.value),
+            // assumption: about 1 KB of headers and a small body.
+            request_size: route.request_size.map_or(1 << 10, |size| size.0),
+            db_result_size: route
+                .db_result_size
+                .or(route.response_size)
+                .map_or(0, |size| size.0),
+            page: route.page,
         }
     }
 
@@ -409,6 +417,7 @@ impl Compiler<'_, '_> {
             pooler: database.pooler,
             ipv4_addon: database.ipv4_addon,
             cpu_burst: database.cpu_burst.as_ref().map(|b| b.value),
+            disk_size: database.disk_size,
         }
     }
 

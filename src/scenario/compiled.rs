@@ -15,8 +15,8 @@ use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
 use super::schema::{
     AiLimits, AiTier, AlertMetric, AppCache, Cache, CircuitBreaker, Compute, ConnectionThreshold,
-    Conversation, Costs, CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Outage, Overflow,
-    Pooler, RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo,
+    Conversation, Costs, CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Images, Outage,
+    Overflow, PageView, Pooler, RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, Slo,
 };
 use super::units::{Duration, Rate, Share, Size};
 
@@ -147,6 +147,8 @@ pub struct Scenario {
     pub externals: Vec<ExternalApi>,
     /// Scheduled background jobs.
     pub jobs: Vec<Job>,
+    /// Vercel Image Optimization's cache, for pages with images.
+    pub images: Option<Images>,
     /// The scenario's own alerts, if it lists any (else the defaults of
     /// [`Scenario::alert_rules`]).
     pub alerts: Option<Vec<AlertRule>>,
@@ -280,6 +282,12 @@ pub struct Route {
     pub externals: Vec<ApiCall>,
     /// A Redis cache in front of its queries.
     pub app_cache: Option<AppCache>,
+    /// Bytes of a request to its function, headers included.
+    pub request_size: u64,
+    /// Bytes its queries return per request, in all.
+    pub db_result_size: u64,
+    /// What the browser loads with a user's request of it.
+    pub page: Option<PageView>,
 }
 
 /// A route's call to an external API.
@@ -477,6 +485,8 @@ pub struct Database {
     pub ipv4_addon: bool,
     /// Burstable CPUs, if modelled.
     pub cpu_burst: Option<CpuBurst>,
+    /// The primary's provisioned disk, if not the plan's included size.
+    pub disk_size: Option<Size>,
 }
 
 /// An alert as evaluated: threshold in the metric's unit.

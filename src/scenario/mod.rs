@@ -33,11 +33,12 @@ pub use dist::{CountDist, DurationDist, DurationSampler};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::{
     AiLimits, AiTier, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword,
-    CacheScope, CacheTtl, CircuitBreaker, Compute, ConnectionThreshold, Conversation, Costs,
-    CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Judge, LimitKey, MemoryBilled,
-    ModelClass, Outage, Overflow, PoolMode, Pooler, PoolerKind, Popularity, RateLimit, Redis,
-    Retries, Reuse, RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo, SupabaseCosts,
-    SupabasePlan, TokenPrices, Tokens, UpstashCosts, VercelBilling, VercelCosts, VercelPlan,
+    CacheScope, CacheTtl, CdnBilling, CircuitBreaker, Compute, ConnectionThreshold, Conversation,
+    Costs, CpuBurst, DbAccess, External, FunctionModel, HeavyUsers, Images, Judge, LimitKey,
+    MemoryBilled, ModelClass, Outage, Overflow, PageView, PoolMode, Pooler, PoolerKind, Popularity,
+    RateLimit, Redis, Retries, Reuse, RouteAi, RouteSlo, RouteSloKeyword, SharedCache, Slo,
+    SupabaseCosts, SupabasePlan, TokenPrices, Tokens, UpstashCosts, UpstashPlan, VercelBilling,
+    VercelCosts, VercelPlan,
 };
 pub use units::{Amount, Count, Duration, Rate, Share, Size, Threshold};
 

@@ -72,6 +72,10 @@ pub struct Scenario {
     /// Scheduled background jobs.
     #[serde(default)]
     pub jobs: Vec<Job>,
+    /// Vercel Image Optimization's cache of transformed images, which the
+    /// pages' images (`routes[].page.images`) go through.
+    #[serde(default)]
+    pub images: Option<Spanned<Images>>,
     /// Monitoring alerts, evaluated window by window on the simulated
     /// metrics (default: the guide's checklist, from `slo`).
     #[serde(default)]
@@ -227,6 +231,15 @@ pub struct RateLimit {
     pub interval: Option<Duration>,
     /// What requests are counted by.
     pub key: LimitKey,
+    /// Whether each function instance answers identifiers it saw rejected
+    /// from memory until their reset (@upstash/ratelimit's
+    /// `ephemeralCache`, on unless the app passes `false`).
+    #[serde(default = "ephemeral_cache_on")]
+    pub ephemeral_cache: bool,
+}
+
+fn ephemeral_cache_on() -> bool {
+    true
 }
 
 /// The Redis that limiters and app caches call.
@@ -403,6 +416,51 @@ pub struct Route {
     /// A Redis cache in front of the route's queries.
     #[serde(default)]
     pub app_cache: Option<Spanned<AppCache>>,
+    /// Bytes of the request the function receives, headers included
+    /// (Fast Origin Transfer; 1 KB).
+    #[serde(default)]
+    pub request_size: Option<Size>,
+    /// Bytes its queries return in all (Supabase egress; its
+    /// `response_size`).
+    #[serde(default)]
+    pub db_result_size: Option<Size>,
+    /// The page a user's request of this route stands for: the static
+    /// files and images the browser loads with it.
+    #[serde(default)]
+    pub page: Option<PageView>,
+}
+
+/// What the browser loads from Vercel's CDN with one page view, after its
+/// own cache: each file and image is one edge request.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageView {
+    /// Static files (scripts, styles, fonts) requested.
+    #[serde(default)]
+    pub assets: u32,
+    /// Their bytes in all.
+    #[serde(default)]
+    pub asset_bytes: Size,
+    /// Optimized images requested (`next/image`).
+    #[serde(default)]
+    pub images: u32,
+}
+
+/// Vercel Image Optimization: each image request is a cache read while its
+/// transformed image is cached, else a transformation and a cache write.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// Distinct transformed images (source images times widths).
+    pub variants: u32,
+    /// How requests spread over them (uniform without it).
+    #[serde(default)]
+    pub popularity: Option<Popularity>,
+    /// How long a transformed image stays cached.
+    pub ttl: Duration,
+    /// Bytes of one transformed image (cache reads and writes are billed
+    /// in 8 KB units).
+    pub size: Size,
 }
 
 /// A scheduled job (Vercel Cron style) fanning out tasks into a route.
@@ -971,6 +1029,10 @@ pub struct Database {
     /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
     #[serde(default)]
     pub ipv4_addon: bool,
+    /// The primary's provisioned disk (the plan's included size); Supabase
+    /// bills what exceeds it (a read replica's 1.25 times as much in full).
+    #[serde(default)]
+    pub disk_size: Option<Size>,
 }
 
 fn default_data_api_timeout() -> Duration {
@@ -1202,8 +1264,12 @@ pub struct VercelCosts {
     pub memory_billed: MemoryBilled,
     /// USD per seat per month.
     pub seat_price: Option<Amount>,
-    /// Usage credit per seat per month, USD, spent on usage before any is billed.
-    pub usage_credit_per_seat: Option<Amount>,
+    /// Usage credit per month, USD, spent on metered usage before any is
+    /// billed (the plan's, not per seat).
+    pub usage_credit: Option<Amount>,
+    /// How CDN requests and Fast Data Transfer are billed.
+    #[serde(default)]
+    pub cdn: CdnBilling,
     /// Fluid: USD per Active CPU hour.
     pub cpu_hour: Option<Amount>,
     /// Fluid: Active CPU hours included per month.
@@ -1228,6 +1294,26 @@ pub struct VercelCosts {
     pub transfer_per_gb: Option<Amount>,
     /// GB of Fast Data Transfer included per month.
     pub included_transfer_gb: Option<Amount>,
+    /// USD per GB of Fast Origin Transfer (CDN to functions and back).
+    pub origin_transfer_per_gb: Option<Amount>,
+    /// USD per 1,000 image transformations.
+    pub image_transformations_per_1k: Option<Amount>,
+    /// USD per million image cache reads (8 KB units).
+    pub image_cache_reads_per_1m: Option<Amount>,
+    /// USD per million image cache writes (8 KB units).
+    pub image_cache_writes_per_1m: Option<Amount>,
+}
+
+/// How Vercel bills CDN requests and Fast Data Transfer on Pro.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CdnBilling {
+    /// Flat Rate CDN: a fixed monthly tier sized to the month's requests
+    /// and transfer (new Pro teams' default since 2026-09-08).
+    #[default]
+    FlatRate,
+    /// Per request and per GB beyond the included amounts.
+    OnDemand,
 }
 
 impl Default for VercelCosts {
@@ -1238,7 +1324,8 @@ impl Default for VercelCosts {
             billing: VercelBilling::default(),
             memory_billed: MemoryBilled::default(),
             seat_price: None,
-            usage_credit_per_seat: None,
+            usage_credit: None,
+            cdn: CdnBilling::default(),
             cpu_hour: None,
             included_cpu_hours: None,
             memory_gb_hour: None,
@@ -1251,6 +1338,10 @@ impl Default for VercelCosts {
             included_edge_requests: None,
             transfer_per_gb: None,
             included_transfer_gb: None,
+            origin_transfer_per_gb: None,
+            image_transformations_per_1k: None,
+            image_cache_reads_per_1m: None,
+            image_cache_writes_per_1m: None,
         }
     }
 }
@@ -1308,6 +1399,16 @@ pub struct SupabaseCosts {
     pub compute_credit: Option<Amount>,
     /// USD per compute hour, instead of the ladder's price for the compute size.
     pub compute_hour: Option<Amount>,
+    /// Whether the app signs users in with Supabase Auth, whose monthly
+    /// active users are billed beyond the plan's quota.
+    #[serde(default)]
+    pub auth: bool,
+    /// USD per GB of egress beyond the plan's quota.
+    pub egress_per_gb: Option<Amount>,
+    /// USD per GB-month of disk beyond the plan's quota.
+    pub disk_per_gb: Option<Amount>,
+    /// USD per monthly active user beyond the plan's quota.
+    pub per_mau: Option<Amount>,
 }
 
 /// Supabase's plans.
@@ -1323,10 +1424,13 @@ pub enum SupabasePlan {
     Team,
 }
 
-/// Upstash Redis pay as you go.
+/// Upstash Redis: pay as you go or a fixed plan.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstashCosts {
+    /// The plan.
+    #[serde(default)]
+    pub plan: UpstashPlan,
     /// USD per 100,000 commands.
     #[serde(default = "upstash_price")]
     pub per_100k_commands: Amount,
@@ -1338,10 +1442,35 @@ pub struct UpstashCosts {
 impl Default for UpstashCosts {
     fn default() -> Self {
         Self {
+            plan: UpstashPlan::default(),
             per_100k_commands: upstash_price(),
             free_commands: upstash_free(),
         }
     }
+}
+
+/// Upstash Redis plans: pay as you go, or a fixed monthly price with no
+/// command billing, capped in commands per second (FACTS.md §6).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstashPlan {
+    /// Per command, beyond the free commands.
+    #[default]
+    PayAsYouGo,
+    /// 250 MB, $10.
+    Fixed250mb,
+    /// 1 GB, $20.
+    Fixed1gb,
+    /// 5 GB, $100.
+    Fixed5gb,
+    /// 10 GB, $200.
+    Fixed10gb,
+    /// 50 GB, $400.
+    Fixed50gb,
+    /// 100 GB, $800.
+    Fixed100gb,
+    /// 500 GB, $1,500.
+    Fixed500gb,
 }
 
 fn upstash_price() -> Amount {

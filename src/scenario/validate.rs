@@ -145,6 +145,21 @@ pub fn check(report: &mut Report, scenario: &Scenario) {
             );
         }
     }
+    if let Some(images) = &scenario.images {
+        if images.value.variants == 0 || images.value.ttl.nanos() == 0 {
+            report.add(
+                &images.referenced,
+                "images",
+                "needs 1 or more variants and a ttl above 0",
+            );
+        }
+        check_popularity(
+            report,
+            images.value.popularity,
+            &images.referenced,
+            "images".into(),
+        );
+    }
     check_externals(report, scenario);
     check_abusive_clients(report, scenario);
     check_costs(report, scenario);
@@ -428,6 +443,15 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
             weighted |= weight.value > 0.0;
         }
         check_route_cache(report, route, index);
+        if route.page.is_some_and(|page| page.images > 0) && scenario.images.is_none() {
+            report.add(
+                &route.name.referenced,
+                key("page.images"),
+                "asks for optimized images, but the scenario has no `images` section \
+                 (`images: { variants, ttl, size }`: how many transformed images there are, \
+                 how long one stays cached and its size)",
+            );
+        }
         let prompt_cache = route.ai.as_ref().and_then(|ai| ai.prompt_cache);
         if prompt_cache.is_some_and(|c| c.per == CacheScope::Conversation)
             && route.per_user_per_month.is_none()

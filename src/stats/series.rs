@@ -126,8 +126,14 @@ impl MinuteSeries {
     /// Adds one at time `now`.
     #[inline]
     pub fn bump(&mut self, now: SimTime) {
+        self.add(now, 1);
+    }
+
+    /// Adds `count` at time `now`.
+    #[inline]
+    pub fn add(&mut self, now: SimTime, count: u64) {
         if let Some(slot) = self.counts.get_mut(minute_of(now)) {
-            *slot += 1;
+            *slot += count;
         }
     }
 

@@ -24,7 +24,7 @@ impl StageModel for AppCacheGetStage {
         let cache = stack.app_cache.route(route);
         let key = cache.key(&mut stack.streams.app_cache_keys);
         let hit = cache.get(key, now);
-        stack.metrics.app_cache(arrival, route, hit);
+        stack.metrics.app_cache((arrival, now), route, hit);
         stack.requests.get_mut(id).app_cache = Some(AppCacheLookup { key, hit });
         stack.redis_step()
     }

@@ -340,6 +340,13 @@ impl StageModel for DatabaseStage {
                 }
                 Phase::Done => {
                     DatabaseStage::release(stack, now, id, scheduler);
+                    let (route, arrival) = {
+                        let request = stack.requests.get(id);
+                        (request.route as usize, request.arrival)
+                    };
+                    stack
+                        .metrics
+                        .db_egress(arrival, stack.routes[route].db_bytes_per_query);
                     let query = &mut stack.requests.get_mut(id).query;
                     query.queries_left -= 1;
                     query.phase = Phase::NextQuery;

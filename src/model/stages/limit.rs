@@ -1,5 +1,7 @@
 //! The limiter stage: the route's rate limiter (a Redis round trip) lets
-//! the request on or answers 429, counting the commands either way.
+//! the request on or answers 429, counting the commands either way. An
+//! identifier the instance has seen rejected is answered 429 from the
+//! instance's memory until its reset: no command, no round trip.
 
 use super::{StageModel, Step};
 use crate::model::metrics::{Class, Outcome};
@@ -25,7 +27,25 @@ impl StageModel for LimitStage {
             LimitKey::User => client,
             LimitKey::Ip => LimitStage::ip_of(stack, client),
         };
+        let slot = request
+            .holdings
+            .instance
+            .expect("the limiter runs in the handler's instance");
+        let function = stack.routes[route].function;
+        let cached = stack.limiters[limiter].ephemeral_cache;
+        let blocked = &mut stack.functions[function].instance_mut(slot).blocked;
+        if cached && blocked.len() <= limiter {
+            blocked.resize_with(limiter + 1, Default::default);
+        }
+        if cached && blocked[limiter].blocks(now, identifier) {
+            stack.metrics.limiter_cache_block(now, limiter, class);
+            return Step::End(Outcome::RateLimited);
+        }
         let decision = stack.limiters[limiter].check(now, identifier);
+        if cached {
+            stack.functions[function].instance_mut(slot).blocked[limiter]
+                .remember(identifier, decision);
+        }
         stack
             .metrics
             .limiter(now, limiter, class, decision.allowed, decision.commands);

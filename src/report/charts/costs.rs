@@ -1,5 +1,6 @@
-//! `costs.png`: the monthly cost projection per tier, stacked by provider,
-//! with the total above each bar.
+//! `costs.png`: the monthly cost projection per tier, stacked by bill line
+//! (a provider's credit spent on its lines), each provider in its colour
+//! and its lines in lighter shades of it, with the total above each bar.
 
 use std::io::{self, Write};
 
@@ -37,12 +38,24 @@ fn mean(costs: &TierCosts, usd: impl Fn(&Bill) -> Option<f64>) -> f64 {
     if mean.is_finite() { mean } else { 0.0 }
 }
 
-/// A provider's charge on `bill`, if it has one.
-fn charge(bill: &Bill, provider: &str) -> Option<f64> {
+/// A line's net charge on `bill`, if it has one.
+fn line(bill: &Bill, provider: &str, item: &str) -> Option<f64> {
     bill.charges
         .iter()
         .find(|charge| charge.provider == provider)
-        .map(|charge| charge.usd)
+        .and_then(|charge| {
+            charge
+                .net_lines()
+                .iter()
+                .find(|line| line.item == item)
+                .map(|line| line.usd)
+        })
+}
+
+/// `colour` mixed with white by `share` (0: itself).
+fn lighter(colour: RGBColor, share: f64) -> RGBColor {
+    let mix = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * share).round() as u8;
+    RGBColor(mix(colour.0), mix(colour.1), mix(colour.2))
 }
 
 fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
@@ -62,6 +75,34 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
         .map(|(bill, _)| bill.charges.iter().map(|c| c.provider.as_str()).collect())
         .collect();
     let providers = union(provider_lists.iter().map(Vec::as_slice));
+    // Each provider's lines that cost something in some tier, in bill order.
+    let segments: Vec<(usize, String, &'static str)> = providers
+        .iter()
+        .enumerate()
+        .flat_map(|(index, provider)| {
+            let items: Vec<&'static str> = tiers
+                .iter()
+                .filter_map(|(_, costs)| costs.bills.first())
+                .flat_map(|(bill, _)| bill.charges.iter())
+                .filter(|charge| &charge.provider == provider)
+                .flat_map(|charge| charge.lines.iter().map(|line| line.item))
+                .fold(Vec::new(), |mut items, item| {
+                    if !items.contains(&item) {
+                        items.push(item);
+                    }
+                    items
+                });
+            items
+                .into_iter()
+                .filter(|item| {
+                    tiers
+                        .iter()
+                        .any(|(_, costs)| mean(costs, |bill| line(bill, provider, item)) > 0.0)
+                })
+                .map(move |item| (index, provider.clone(), item))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let top = tiers
         .iter()
         .map(|(_, costs)| mean(costs, |bill| Some(bill.total())))
@@ -97,14 +138,22 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
         .axis_desc_style(font(18))
         .draw()?;
     let mut bottoms = vec![0.0; tiers.len()];
-    for (index, provider) in providers.iter().enumerate() {
-        let colour = COLOURS[index % COLOURS.len()];
+    for (position, (index, provider, item)) in segments.iter().enumerate() {
+        // The provider's n-th line drawn, lighter with each.
+        let shade = segments[..position]
+            .iter()
+            .filter(|(other, _, _)| other == index)
+            .count();
+        let colour = lighter(
+            COLOURS[index % COLOURS.len()],
+            (0.15 * shade as f64).min(0.75),
+        );
         let bars: Vec<Rectangle<(SegmentValue<i32>, f64)>> = tiers
             .iter()
             .enumerate()
             .map(|(tier, (_, costs))| {
                 let bottom = bottoms[tier];
-                bottoms[tier] += mean(costs, |bill| charge(bill, provider));
+                bottoms[tier] += mean(costs, |bill| line(bill, provider, item));
                 let mut bar = Rectangle::new(
                     [
                         (SegmentValue::Exact(tier as i32), bottom),
@@ -118,7 +167,11 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
             .collect();
         chart
             .draw_series(bars)?
-            .label(provider_label(run, provider))
+            .label(format!(
+                "{} {}",
+                provider_label(run, provider),
+                item.replace('_', " ")
+            ))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
     }
     chart.draw_series(tiers.iter().enumerate().map(|(tier, (_, costs))| {
