@@ -18,6 +18,16 @@ fn baseline_text() -> String {
     fs::read_to_string(baseline_path()).expect("the baseline scenario is shipped")
 }
 
+/// The stack as the guide described it (classic functions, direct SQL):
+/// the scenario the text-editing tests below edit.
+fn classic_path() -> PathBuf {
+    baseline_path().with_file_name("autorev-classic.yaml")
+}
+
+fn classic_text() -> String {
+    fs::read_to_string(classic_path()).expect("the classic scenario is shipped")
+}
+
 /// Writes `text` as `name` in `dir` and returns its path.
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -118,7 +128,7 @@ const BAD_EDITS: &[(&str, &str, &str)] = &[
 #[test]
 fn bad_scenarios_name_file_line_column_and_key() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let baseline = baseline_text();
+    let baseline = classic_text();
     for (index, (from, to, expected)) in BAD_EDITS.iter().enumerate() {
         assert!(
             baseline.contains(from),
@@ -331,18 +341,22 @@ fn an_extending_file_is_blamed_for_what_it_sets() {
 #[test]
 fn a_base_file_is_blamed_for_what_it_sets() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let child = extending(dir.path(), "");
-    let base = dir.path().join("autorev-baseline.yaml");
+    let base = write(dir.path(), "autorev-classic.yaml", &classic_text());
+    let child = write(
+        dir.path(),
+        "child.yaml",
+        "extends: autorev-classic.yaml\nname: child\n",
+    );
     fs::write(
         &base,
-        baseline_text().replace("reuse: newest", "reuse: oldest"),
+        classic_text().replace("reuse: newest", "reuse: oldest"),
     )
     .expect("writable");
     let stderr = check_error(&child);
-    let line = baseline_text()
+    let line = classic_text()
         .lines()
         .position(|l| l.contains("reuse: newest"))
-        .expect("the baseline sets reuse")
+        .expect("the classic scenario sets reuse")
         + 1;
     assert!(
         stderr.contains(&format!("{}:{line}:", base.display())),
@@ -359,7 +373,7 @@ fn a_functions_model_decides_what_concurrency_may_be() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let model = "    model: classic                # one request";
     let concurrency = "    concurrency: 1                # classic";
-    let line = baseline_text()
+    let line = classic_text()
         .lines()
         .position(|l| l.starts_with(concurrency))
         .expect("the baseline's api function is classic")
@@ -367,7 +381,7 @@ fn a_functions_model_decides_what_concurrency_may_be() {
     let many = write(
         dir.path(),
         "many.yaml",
-        &baseline_text().replacen(
+        &classic_text().replacen(
             concurrency,
             "    concurrency: 50               # classic",
             1,
@@ -382,7 +396,7 @@ fn a_functions_model_decides_what_concurrency_may_be() {
         )),
         "{stderr}"
     );
-    let fluid = baseline_text().replacen(model, "    model: fluid                  # ", 1);
+    let fluid = classic_text().replacen(model, "    model: fluid                  # ", 1);
     let unsaid = write(
         dir.path(),
         "unsaid.yaml",
@@ -896,7 +910,7 @@ fn every_csv_keeps_its_committed_columns() {
 /// bounded where they are written, not truncated in the run.
 #[test]
 fn numbers_the_model_narrows_are_bounded_where_written() {
-    let baseline = baseline_text();
+    let baseline = classic_text();
     let edits = [
         // 2^32 client ids, 0.02% of the users more as abusive clients.
         (
@@ -927,7 +941,7 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
             "`routes[0].queries`: must be at most 10000",
         ),
     ];
-    let path = baseline_path();
+    let path = classic_path();
     for (from, to, expected) in edits {
         // Each error is reported where the edit is: the line `from` is on.
         let line = baseline
@@ -939,7 +953,7 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
             .expect_err("out of bounds")
             .to_string();
         assert!(
-            error.contains(&format!("autorev-baseline.yaml:{line}:")),
+            error.contains(&format!("autorev-classic.yaml:{line}:")),
             "{to}: not at line {line}: {error}"
         );
         assert!(error.contains(expected), "{to}: {error}");
@@ -948,13 +962,13 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
     // alone, then by the scenario's abusive clients.
     capsim()
         .args(["sweep", "--users", "10..5000000000"])
-        .arg(baseline_path())
+        .arg(classic_path())
         .assert()
         .code(2)
         .stderr(predicate::str::contains("at most 4294967295"));
     capsim()
         .args(["breakpoints", "--users", "10..4294967295"])
-        .arg(baseline_path())
+        .arg(classic_path())
         .assert()
         .code(1)
         .stderr(predicate::str::contains("allows at most 4294108474"));
@@ -964,7 +978,7 @@ fn numbers_the_model_narrows_are_bounded_where_written() {
 /// rate -0, whose gaps (-inf) hung `run`.
 #[test]
 fn negative_zero_is_refused_where_written() {
-    let baseline = baseline_text();
+    let baseline = classic_text();
     let edits = [
         (
             "daily_active_share: 30%",
@@ -1003,14 +1017,14 @@ fn negative_zero_is_refused_where_written() {
             "per_user_per_month`: must be 0 or more",
         ),
     ];
-    let path = baseline_path();
+    let path = classic_path();
     for (from, to, line, expected) in edits {
         assert!(baseline.contains(from), "`{from}` is not in the baseline");
         let error = capsim::scenario::parse(&path, &baseline.replacen(from, to, 1))
             .expect_err("-0 is refused")
             .to_string();
         assert!(
-            error.contains(&format!("autorev-baseline.yaml:{line}:")),
+            error.contains(&format!("autorev-classic.yaml:{line}:")),
             "{to}: not at line {line}: {error}"
         );
         assert!(error.contains(expected), "{to}: {error}");
@@ -1169,14 +1183,14 @@ fn a_scenario_is_read_in_bounded_memory() {
 /// hundred million.
 #[test]
 fn what_sizes_memory_is_bounded_or_estimated() {
-    let baseline = baseline_text();
-    let path = baseline_path();
+    let baseline = classic_text();
+    let path = classic_path();
     let text = baseline.replacen("  window: 5m ", "  window: 1ns ", 1);
     assert_ne!(text, baseline);
     let error = capsim::scenario::parse(&path, &text)
         .expect_err("a nanosecond window is refused")
         .to_string();
-    assert!(error.contains("autorev-baseline.yaml:24:"), "{error}");
+    assert!(error.contains("autorev-classic.yaml:24:"), "{error}");
     assert!(
         error.contains("`slo.window`: must be 1s or longer"),
         "{error}"

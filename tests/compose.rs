@@ -41,7 +41,7 @@ fn mappings_merge_and_lists_replace() {
 #[test]
 fn each_tier_runs_on_the_stack_its_set_makes() {
     let loaded = load_child(
-        "tiers:\n  - { name: direct, users: 1000 }\n  - name: pooled\n    users: 1000\n    set: { database: { pooler: { enabled: true, default_pool_size: 4 } } }\n",
+        "database: { db_access: sql, ipv4_addon: true }\ntiers:\n  - { name: direct, users: 1000 }\n  - name: pooled\n    users: 1000\n    set: { database: { pooler: { enabled: true, default_pool_size: 4 } } }\n",
     );
     assert!(!loaded.stack(0).database.pooled());
     assert!(loaded.stack(1).database.pooled());

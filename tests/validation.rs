@@ -653,11 +653,12 @@ fn fixed_window_and_token_bucket_follow_upstash_exactly() {
     assert!(got.iter().all(|(a, c)| *c == if *a { 4 } else { 2 }));
 }
 
-/// The baseline for one day around its viral burst, at 100,000 users, with
+/// The classic stack (direct connections, one per instance) for one day
+/// around its viral burst, at 100,000 users, with
 /// Postgres cut to 5 application connections so that direct connections
 /// run out; `pooler` is added to its `database` mapping.
 fn small_database_baseline(pooler: &str) -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/autorev-baseline.yaml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/autorev-classic.yaml");
     let text = std::fs::read_to_string(&path).expect("baseline is readable");
     let tiers = text.find("tiers:").expect("tiers");
     let slo = text.find("\nslo:").expect("slo");

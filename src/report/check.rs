@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use crate::experiment::{Plan, RunOptions, footprint, requests_per_page};
 use crate::model::ArrivalRate;
-use crate::scenario::{Algorithm, Cache, ClientCount, Loaded, PoolMode, PoolerKind, Scenario};
+use crate::scenario::{
+    Algorithm, Cache, ClientCount, DbAccess, Loaded, PoolMode, PoolerKind, Scenario,
+};
 
 /// One line on the database: connections, CPUs, pooler.
 fn write_database(text: &mut String, scenario: &Scenario) {
@@ -38,7 +40,11 @@ fn write_database(text: &mut String, scenario: &Scenario) {
                     .map_or_else(String::new, |r| format!(", {r} more a query"))
             );
         }
-        None => {
+        None if scenario
+            .routes
+            .iter()
+            .any(|r| r.queries > 0 && r.db_access == DbAccess::Sql) =>
+        {
             let per_instance = database.connections_per_instance.max(1);
             let _ = write!(
                 text,
@@ -46,6 +52,18 @@ fn write_database(text: &mut String, scenario: &Scenario) {
                 app / per_instance
             );
         }
+        None => {}
+    }
+    if scenario
+        .routes
+        .iter()
+        .any(|r| r.queries > 0 && r.db_access == DbAccess::DataApi)
+    {
+        let _ = write!(
+            text,
+            "; the Data API's pool of {} (waits up to {})",
+            database.data_api_pool, database.data_api_timeout
+        );
     }
     if let Some(cpus) = database.cpus() {
         let _ = write!(text, "; {cpus} CPUs serve queries");

@@ -320,6 +320,7 @@ impl Compiler<'_, '_> {
             .db_access
             .as_ref()
             .map(|a| a.value)
+            .or(self.file.database.value.db_access)
             .unwrap_or_default();
         Route {
             name: route.name.value.clone(),
@@ -331,6 +332,7 @@ impl Compiler<'_, '_> {
             db_access,
             statement_timeout: self.file.database.value.statement_timeouts.of(route
                 .db_role
+                .or(self.file.database.value.db_role)
                 .unwrap_or(match db_access {
                     file::DbAccess::Sql => file::DbRole::Postgres,
                     file::DbAccess::DataApi => file::DbRole::Authenticated,

@@ -1029,6 +1029,14 @@ pub struct Database {
     /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
     #[serde(default)]
     pub ipv4_addon: bool,
+    /// How routes reach Postgres unless they say (`routes[].db_access`;
+    /// `sql`): supabase-js code goes through the Data API.
+    #[serde(default)]
+    pub db_access: Option<DbAccess>,
+    /// The role routes' queries run as unless they say (`routes[].db_role`;
+    /// by access: `postgres` for SQL, `authenticated` for the Data API).
+    #[serde(default)]
+    pub db_role: Option<DbRole>,
     /// The primary's provisioned disk (the plan's included size); Supabase
     /// bills what exceeds it (a read replica's 1.25 times as much in full).
     #[serde(default)]

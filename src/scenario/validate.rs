@@ -847,6 +847,7 @@ fn check_pooler(report: &mut Report, scenario: &Scenario) {
                 .db_access
                 .as_ref()
                 .map(|a| a.value)
+                .or(database.db_access)
                 .unwrap_or_default()
                 == DbAccess::Sql
     });
