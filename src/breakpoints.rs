@@ -106,8 +106,9 @@ impl Criterion {
     }
 }
 
-/// The criteria of `scenario`: connections, pooler, database CPU, function
-/// throttling, the SLOs, AI provider limits and the connection alert.
+/// The criteria of `scenario`: connections, pooler, the Data API's pool,
+/// database CPU, function throttling, the SLOs, AI provider limits and the
+/// connection alert.
 pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
     let slo_ms = scenario.slo.p95_latency.secs() * 1_000.0;
     let error_rate = scenario.slo.error_rate.0;
@@ -137,6 +138,15 @@ pub fn criteria(scenario: &Scenario) -> Vec<Criterion> {
             "pooler_wait_over_slo",
             format!("pooler wait p95 over the SLO's {slo_ms:.0} ms"),
             move |t| Some((t.primary.pooler?.servers.wait_p95_ms?, slo_ms)),
+        ),
+        Criterion::new(
+            "data_api_timeouts",
+            "Data API requests timed out waiting for PostgREST's pool (any)".into(),
+            |t| {
+                // Not applicable when no route goes through the Data API.
+                (t.primary.data_api.peak_busy > 0)
+                    .then_some((t.primary.data_api_wait_timeouts as f64, 0.0))
+            },
         ),
         Criterion::new(
             "db_cpu_saturated",

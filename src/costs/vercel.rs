@@ -177,7 +177,7 @@ impl VercelPrices {
         }
     }
 
-    /// The month's lines for `usage`: seats, functions, CDN, origin
+    /// The month's lines for `usage`: seats, CDN, functions, origin
     /// transfer, images and the credit spent on the metered ones; notes a
     /// Hobby project over its included amounts, which Hobby cannot buy.
     pub fn bill(&self, usage: &Usage, notes: &mut Vec<String>) -> Vec<Line> {
@@ -197,13 +197,16 @@ impl VercelPrices {
                 item: "plan",
                 usd: f64::from(self.seats) * self.seat_price,
             },
-            Line {
-                item: "functions",
-                usd: functions,
-            },
+            // The fixed-price CDN tier before the metered lines, so that
+            // the credit, spent on the lines before it from the last, meets
+            // metered usage first (`Charge::net_lines`).
             Line {
                 item: "cdn",
                 usd: cdn,
+            },
+            Line {
+                item: "functions",
+                usd: functions,
             },
             Line {
                 item: "origin_transfer",

@@ -15,7 +15,7 @@ use super::images::ImageCounts;
 use super::jobs::Job;
 use super::metrics::{Metrics, Outcome, TokenCounts};
 use super::resource::Resource;
-use crate::scenario::{RouteSlo, Scenario, utc_day_of_month};
+use crate::scenario::{DbAccess, RouteSlo, Scenario, utc_day_of_month};
 use crate::sim::{NANOS_PER_SEC, SimTime};
 use crate::stats::{Gauge, LatencyHistogram};
 
@@ -496,6 +496,9 @@ pub struct Minutes {
     pub ai_failed: Vec<f64>,
     /// The primary's pooler, when enabled.
     pub pooler: Option<PoolerMinutes>,
+    /// The Data API pool's connections in use (minute peak), when a route
+    /// goes through it.
+    pub data_api: Option<Vec<f64>>,
     /// The primary's CPUs, when modelled.
     pub db_cpu: Option<CpuMinutes>,
 }
@@ -711,6 +714,11 @@ impl Replication {
                 in_use: minute_peaks(&pooler.servers.busy),
                 waiting: minute_peaks(&pooler.servers.waiting),
             }),
+            data_api: scenario
+                .routes
+                .iter()
+                .any(|route| route.queries > 0 && route.db_access == DbAccess::DataApi)
+                .then(|| minute_peaks(&database.data_api.busy)),
             db_cpu: database.cpus.as_ref().map(|cpus| {
                 let count = f64::from(cpus.capacity());
                 CpuMinutes {

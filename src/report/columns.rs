@@ -294,6 +294,9 @@ pub fn minute_columns(minutes: &Minutes) -> MinuteColumns<'_> {
         ("ai_answered", &minutes.ai_answered),
         ("ai_failed", &minutes.ai_failed),
     ];
+    if let Some(busy) = &minutes.data_api {
+        columns.push(("data_api_busy", busy));
+    }
     if let Some(pooler) = &minutes.pooler {
         columns.push(("pooler_clients", &pooler.clients));
         columns.push(("pooler_in_use", &pooler.in_use));

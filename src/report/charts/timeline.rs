@@ -48,9 +48,7 @@ impl<'a> Exporter<ScenarioRun<'a>> for TimelinePng {
     }
 
     fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
-        write_png((1200, 1100), out, |root| {
-            draw(run, &run.tiers[self.tier], root)
-        })
+        write_png((1200, 1100), out, |root| draw(run, self.tier, root))
     }
 }
 
@@ -132,7 +130,8 @@ fn panel(
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
-fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
+fn draw(run: &ScenarioRun, index: usize, root: &Area) -> DrawResult {
+    let tier = &run.tiers[index];
     let window = busiest_day(tier);
     let day = window.start / MINUTES_PER_DAY;
     let hours: Vec<f64> = window
@@ -176,24 +175,39 @@ fn draw(run: &ScenarioRun, tier: &TierRun, root: &Area) -> DrawResult {
             COLOURS[1],
         )],
     )?;
+    let mut connections = vec![
+        (
+            "demanded (refused included)",
+            series(tier, |m| &m.db_demanded, &window),
+            COLOURS[4],
+        ),
+        (
+            "open",
+            series(tier, |m| &m.db_connections, &window),
+            COLOURS[2],
+        ),
+        ("limit for the app", vec![limit; hours.len()], BLACK),
+    ];
+    // Data API routes hold PostgREST's connections, not their own.
+    if tier
+        .replications
+        .first()
+        .is_some_and(|r| r.minutes.data_api.is_some())
+    {
+        let pool = f64::from(run.stacks[index].database.data_api_pool);
+        connections.push((
+            "Data API pool busy",
+            series(tier, |m| m.data_api.as_deref().unwrap_or(&[]), &window),
+            COLOURS[0],
+        ));
+        connections.push(("Data API pool size", vec![pool; hours.len()], COLOURS[6]));
+    }
     panel(
         &panels[2],
         "Database connections",
         "connections (minute peak)",
         &hours,
-        &[
-            (
-                "demanded (refused included)",
-                series(tier, |m| &m.db_demanded, &window),
-                COLOURS[4],
-            ),
-            (
-                "open",
-                series(tier, |m| &m.db_connections, &window),
-                COLOURS[2],
-            ),
-            ("limit for the app", vec![limit; hours.len()], BLACK),
-        ],
+        &connections,
     )?;
     panel(
         &panels[3],
