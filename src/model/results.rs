@@ -227,6 +227,8 @@ pub struct NodeResults {
     pub cpus: Option<CpuResults>,
     /// PostgREST's pool (the Data API).
     pub data_api: ResourceResults,
+    /// Its connections.
+    pub data_api_pool: u32,
     /// Data API requests that found no pool connection in time.
     pub data_api_wait_timeouts: u64,
 }
@@ -267,6 +269,7 @@ impl NodeResults {
             statement_timeouts: database.cancelled,
             pooler,
             cpus,
+            data_api_pool: database.data_api.capacity(),
             data_api: ResourceResults::of(&mut database.data_api, end).0,
             data_api_wait_timeouts: database.data_api_timeouts,
         }

@@ -1,6 +1,7 @@
 //! Line charts of summary columns against the tiers' user counts:
 //! `saturation.png` (peak connections demanded, refused included, and open,
-//! the pooler's busy server connections, and the connection limit) and
+//! the pooler's busy server connections, the Data API pool's busy
+//! connections and its size, and the connection limit) and
 //! `latency.png` (the month's p50, p95, p99 and the worst window's p95, with
 //! the p95 SLO).
 
@@ -44,6 +45,14 @@ pub const SATURATION_PNG: TierLinesPng = TierLinesPng {
         }),
         ("pooler server connections (peak busy)", |t| {
             t.primary.pooler.map(|p| p.servers.peak_busy as f64)
+        }),
+        // Only where requests went through the Data API.
+        ("Data API pool connections (peak busy)", |t| {
+            let busy = t.primary.data_api.peak_busy;
+            (busy > 0).then_some(busy as f64)
+        }),
+        ("Data API pool size", |t| {
+            (t.primary.data_api.peak_busy > 0).then_some(f64::from(t.primary.data_api_pool))
         }),
     ],
     limit: Some(("connection limit for the app", |t| {
