@@ -6,7 +6,7 @@
 //!
 //! CI tries `CAPSIM_FUZZ_CASES` mutants (default 400, of which at most a
 //! tenth are run) from `CAPSIM_FUZZ_SEED` (default 1); set them to fuzz
-//! longer, e.g. `CAPSIM_FUZZ_CASES=20000 CAPSIM_FUZZ_SEED=7 cargo test fuzz`.
+//! longer, e.g. `CAPSIM_FUZZ_CASES=20000 CAPSIM_FUZZ_SEED=7 cargo test --release fuzz`.
 //! A failing mutant is kept in `target/tmp/fuzz-failures/`; `CAPSIM_FUZZ_CASE=N`
 //! tries case N of the seed alone.
 
