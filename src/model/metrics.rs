@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ai::TokenUsage;
 use super::images::ImageCounts;
-use super::results::LimiterResults;
+use super::results::{LimiterResults, MeteredUsage};
 use crate::scenario::{Judge, PageView, Route, RouteSlo};
 use crate::sim::{NANOS_PER_MILLI, NANOS_PER_SEC, SimDuration, SimTime};
 use crate::stats::{Gauge, LatencyHistogram, MinuteSeries, WindowTracker};
@@ -190,21 +190,10 @@ pub struct Metrics {
     pub redis_commands: u64,
     /// Redis commands sent per minute, warm-up included.
     pub redis_per_minute: MinuteSeries,
-    /// Bytes between the CDN and the functions: each invocation's request,
-    /// and its response when it answered (Fast Origin Transfer).
-    pub origin_bytes: u64,
-    /// Bytes the database returned to queries that finished (Supabase egress).
-    pub db_egress_bytes: u64,
-    /// Users' requests that stand for a page view (routes with `page`).
-    pub page_views: u64,
-    /// Static files those page views loaded from the CDN.
-    pub asset_requests: u64,
-    /// Their bytes.
-    pub asset_bytes: u64,
-    /// What their images cost the optimizer.
-    pub images: ImageCounts,
-    /// Bytes of the images delivered.
-    pub image_bytes: u64,
+    /// What the providers meter beyond requests and compute; its active
+    /// users and busiest Redis minute are counted when the run closes,
+    /// from the two fields below.
+    pub metered: MeteredUsage,
     /// Which users had a session or sent a message after warm-up, one bit each.
     pub active_users: Vec<u64>,
     /// Per limiter, the requests it rejected.
@@ -332,13 +321,7 @@ impl Metrics {
             invocations: 0,
             redis_commands: 0,
             redis_per_minute: MinuteSeries::new(minutes),
-            origin_bytes: 0,
-            db_egress_bytes: 0,
-            page_views: 0,
-            asset_requests: 0,
-            asset_bytes: 0,
-            images: ImageCounts::default(),
-            image_bytes: 0,
+            metered: MeteredUsage::default(),
             active_users: Vec::new(),
             limiters: vec![LimiterResults::default(); limiters],
             ai: AiMetrics {
@@ -510,14 +493,15 @@ impl Metrics {
         image_bytes: u64,
     ) {
         if self.counts(now) {
-            self.page_views += 1;
-            self.asset_requests += u64::from(page.assets);
-            self.asset_bytes += page.asset_bytes.0;
-            self.images.requests += images.requests;
-            self.images.transformations += images.transformations;
-            self.images.read_units += images.read_units;
-            self.images.write_units += images.write_units;
-            self.image_bytes += images.requests * image_bytes;
+            let metered = &mut self.metered;
+            metered.page_views += 1;
+            metered.asset_requests += u64::from(page.assets);
+            metered.asset_bytes += page.asset_bytes.0;
+            metered.images.requests += images.requests;
+            metered.images.transformations += images.transformations;
+            metered.images.read_units += images.read_units;
+            metered.images.write_units += images.write_units;
+            metered.image_bytes += images.requests * image_bytes;
         }
     }
 
@@ -531,7 +515,7 @@ impl Metrics {
         answered: bool,
     ) {
         if self.counts(arrival) {
-            self.origin_bytes += request + if answered { response } else { 0 };
+            self.metered.origin_bytes += request + if answered { response } else { 0 };
         }
     }
 
@@ -539,7 +523,7 @@ impl Metrics {
     #[inline]
     pub fn db_egress(&mut self, arrival: SimTime, bytes: u64) {
         if self.counts(arrival) {
-            self.db_egress_bytes += bytes;
+            self.metered.db_egress_bytes += bytes;
         }
     }
 

@@ -684,19 +684,13 @@ impl Replication {
             invocation_gb_seconds: metrics.invocation_gb_seconds(),
             transfer_bytes: metrics.transfer_bytes,
             metered: MeteredUsage {
-                origin_bytes: metrics.origin_bytes,
-                db_egress_bytes: metrics.db_egress_bytes,
-                page_views: metrics.page_views,
-                asset_requests: metrics.asset_requests,
-                asset_bytes: metrics.asset_bytes,
-                images: metrics.images,
-                image_bytes: metrics.image_bytes,
                 active_users: metrics
                     .active_users
                     .iter()
                     .map(|word| u64::from(word.count_ones()))
                     .sum(),
                 redis_peak_minute: metrics.redis_per_minute.peak_from(first_minute),
+                ..metrics.metered
             },
             events,
         };
