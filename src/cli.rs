@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
+use capsim::calibrate::{Calibration, CalibrationCsv, FragmentYaml};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
 use capsim::report::{
@@ -291,6 +292,19 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Fit scenario inputs to a database's own statistics: from a
+    /// pg_stat_statements CSV export, `database.query_time`; writes
+    /// <out>/calibration/ (calibration.yaml, a fragment to extend from or
+    /// merge into a scenario, and calibration.csv).
+    Calibrate {
+        /// The export: `\copy (SELECT query, calls, mean_exec_time,
+        /// stddev_exec_time, rows FROM pg_stat_statements) TO 'x.csv' CSV HEADER`.
+        #[arg(long)]
+        pg_stat_statements: PathBuf,
+        /// Folder for the files.
+        #[arg(long, default_value = "output")]
+        out: PathBuf,
+    },
     /// Run the same tiers under two or more scenarios (the first is the
     /// reference) with shared random streams; writes
     /// <out>/compare-<A>-vs-<B>/ (compare.csv and one chart per key metric).
@@ -392,7 +406,37 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
             steps,
             common,
         } => find_breakpoints(&scenario, users, points_per_decade, steps, &common),
+        Command::Calibrate {
+            pg_stat_statements,
+            out,
+        } => calibrate(&pg_stat_statements, &out),
     }
+}
+
+fn calibrate(export: &Path, out: &Path) -> anyhow::Result<Outcome> {
+    let calibration = match Calibration::of_pg_stat_statements(export) {
+        Ok(calibration) => calibration,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    let fit = &calibration.fit;
+    say!(
+        "{}: {} statements, {} calls: query time mean {:.4} ms, standard deviation {:.4} ms; lognormal median {:.4} ms, p95 {:.4} ms",
+        calibration.source,
+        calibration.statements.len(),
+        fit.calls,
+        fit.mean_ms,
+        fit.stddev_ms,
+        fit.median_ms,
+        fit.p95_ms
+    );
+    let set = ReportSet::claim(&out.join("calibration"), "calibrate")?;
+    let exporters: Vec<Box<dyn Exporter<Calibration>>> =
+        vec![Box::new(FragmentYaml), Box::new(CalibrationCsv)];
+    write(&calibration, &set, &exporters)?;
+    Ok(Outcome::Success)
 }
 
 fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {

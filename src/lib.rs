@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod breakpoints;
+pub mod calibrate;
 pub mod costs;
 pub mod experiment;
 pub mod model;
