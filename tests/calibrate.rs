@@ -3,6 +3,7 @@
 //! files written, and bad exports named by line and column.
 
 use std::fs;
+use std::path::Path;
 
 use assert_cmd::Command;
 use capsim::calibrate::{QueryTimeFit, Statement};
@@ -15,6 +16,17 @@ fn statement(calls: u64, mean_ms: f64, stddev_ms: f64) -> Statement {
         stddev_ms,
         rows: calls,
     }
+}
+
+/// `capsim calibrate` on `export`, writing into `out`.
+fn calibrate(export: &Path, out: &Path) -> Command {
+    let mut command = Command::cargo_bin("capsim").expect("built");
+    command
+        .args(["calibrate", "--pg-stat-statements"])
+        .arg(export)
+        .arg("--out")
+        .arg(out);
+    command
 }
 
 fn close(actual: f64, expected: f64, tolerance: f64) {
@@ -63,14 +75,7 @@ fn calibrate_writes_a_fragment_a_scenario_can_extend() {
     )
     .expect("writable");
     let out = dir.path().join("out");
-    Command::cargo_bin("capsim")
-        .expect("built")
-        .args(["calibrate", "--pg-stat-statements"])
-        .arg(&export)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    calibrate(&export, &out).assert().success();
     let fragment = fs::read_to_string(out.join("calibration/calibration.yaml")).expect("written");
     assert!(fragment.contains("2 statements, 4000 calls"), "{fragment}");
     assert!(
@@ -105,14 +110,7 @@ fn calibrate_writes_a_fragment_a_scenario_can_extend() {
         "query,calls,mean_exec_time,stddev_exec_time\nSELECT 1,10,5,0\n",
     )
     .expect("writable");
-    Command::cargo_bin("capsim")
-        .expect("built")
-        .args(["calibrate", "--pg-stat-statements"])
-        .arg(&export)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    calibrate(&export, &out).assert().success();
     let fragment = fs::read_to_string(out.join("calibration/calibration.yaml")).expect("written");
     assert!(fragment.contains("query_time: 5.000ms\n"), "{fragment}");
 }
@@ -123,12 +121,7 @@ fn a_bad_export_is_named_by_line_and_column() {
     let check = |name: &str, text: &str, expected: &str| {
         let export = dir.path().join(name);
         fs::write(&export, text).expect("writable");
-        let output = Command::cargo_bin("capsim")
-            .expect("built")
-            .args(["calibrate", "--pg-stat-statements"])
-            .arg(&export)
-            .arg("--out")
-            .arg(dir.path().join("out"))
+        let output = calibrate(&export, &dir.path().join("out"))
             .output()
             .expect("runs");
         assert_eq!(output.status.code(), Some(1));

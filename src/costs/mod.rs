@@ -111,6 +111,29 @@ pub struct Line {
     pub item: &'static str,
     /// USD per month; a credit is negative.
     pub usd: f64,
+    /// Whether it is usage billed per unit, which a plan's usage credit
+    /// pays before anything is billed (a plan's or tier's fixed price is not).
+    pub metered: bool,
+}
+
+impl Line {
+    /// A fixed monthly price, or a credit.
+    pub fn fixed(item: &'static str, usd: f64) -> Self {
+        Self {
+            item,
+            usd,
+            metered: false,
+        }
+    }
+
+    /// Usage billed per unit.
+    pub fn metered(item: &'static str, usd: f64) -> Self {
+        Self {
+            item,
+            usd,
+            metered: true,
+        }
+    }
 }
 
 /// One provider's monthly charge, line by line.
@@ -136,22 +159,22 @@ impl Charge {
         self.lines.iter().map(|line| line.usd).sum()
     }
 
-    /// The lines with any credit spent on the lines before it, in order,
-    /// so that none is negative (for stacking in a chart).
+    /// The lines without the credit, which is spent on the metered lines
+    /// from the last, so that none is negative (for stacking in a chart).
     pub fn net_lines(&self) -> Vec<Line> {
-        let mut net: Vec<Line> = self
-            .lines
-            .iter()
-            .filter(|l| l.usd >= 0.0)
-            .cloned()
-            .collect();
         let mut credit: f64 = -self
             .lines
             .iter()
             .filter(|l| l.usd < 0.0)
             .map(|l| l.usd)
             .sum::<f64>();
-        for line in net.iter_mut().rev() {
+        let mut net: Vec<Line> = self
+            .lines
+            .iter()
+            .filter(|l| l.usd >= 0.0)
+            .cloned()
+            .collect();
+        for line in net.iter_mut().rev().filter(|line| line.metered) {
             let spent = credit.min(line.usd);
             line.usd -= spent;
             credit -= spent;
@@ -200,50 +223,51 @@ pub fn bill(costs: &Costs, stack: &Scenario, usage: &Usage) -> Bill {
     // A scenario with costs and an AI provider prices its tokens (validation
     // requires `price_per_mtok`).
     if let Some(prices) = stack.ai.as_ref().and_then(|ai| ai.prices) {
-        let tokens = &usage.ai;
-        let part = |tokens: AiTokens| prices.usd(&tokens);
+        let t = &usage.ai;
+        let none = AiTokens::default();
+        let line = |item, tokens: AiTokens| Line::metered(item, prices.usd(&tokens));
         charges.push(Charge::new(
             "ai",
             vec![
-                Line {
-                    item: "input",
-                    usd: part(AiTokens {
-                        input: tokens.input,
-                        ..AiTokens::default()
-                    }),
-                },
-                Line {
-                    item: "cache_writes",
-                    usd: part(AiTokens {
-                        cache_write_5m: tokens.cache_write_5m,
-                        cache_write_1h: tokens.cache_write_1h,
-                        ..AiTokens::default()
-                    }),
-                },
-                Line {
-                    item: "cache_reads",
-                    usd: part(AiTokens {
-                        cache_read: tokens.cache_read,
-                        ..AiTokens::default()
-                    }),
-                },
-                Line {
-                    item: "output",
-                    usd: part(AiTokens {
-                        output: tokens.output,
-                        ..AiTokens::default()
-                    }),
-                },
+                line(
+                    "input",
+                    AiTokens {
+                        input: t.input,
+                        ..none
+                    },
+                ),
+                line(
+                    "cache_writes",
+                    AiTokens {
+                        cache_write_5m: t.cache_write_5m,
+                        cache_write_1h: t.cache_write_1h,
+                        ..none
+                    },
+                ),
+                line(
+                    "cache_reads",
+                    AiTokens {
+                        cache_read: t.cache_read,
+                        ..none
+                    },
+                ),
+                line(
+                    "output",
+                    AiTokens {
+                        output: t.output,
+                        ..none
+                    },
+                ),
             ],
         ));
     }
     for (external, calls) in stack.externals.iter().zip(&usage.external_calls) {
         charges.push(Charge::new(
             format!("external_{}", external.name),
-            vec![Line {
-                item: "calls",
-                usd: calls * external.api.price_per_call.0,
-            }],
+            vec![Line::metered(
+                "calls",
+                calls * external.api.price_per_call.0,
+            )],
         ));
     }
     Bill {

@@ -136,30 +136,12 @@ impl SupabasePrices {
             (egress_usd, disk_usd, mau_usd)
         };
         vec![
-            Line {
-                item: "plan",
-                usd: self.plan_price,
-            },
-            Line {
-                item: "compute_beyond_credit",
-                usd: self.compute_usd(compute, nodes),
-            },
-            Line {
-                item: "ipv4",
-                usd: ipv4,
-            },
-            Line {
-                item: "egress",
-                usd: egress_usd,
-            },
-            Line {
-                item: "disk",
-                usd: disk_usd,
-            },
-            Line {
-                item: "mau",
-                usd: mau_usd,
-            },
+            Line::fixed("plan", self.plan_price),
+            Line::metered("compute_beyond_credit", self.compute_usd(compute, nodes)),
+            Line::metered("ipv4", ipv4),
+            Line::metered("egress", egress_usd),
+            Line::metered("disk", disk_usd),
+            Line::metered("mau", mau_usd),
         ]
     }
 }

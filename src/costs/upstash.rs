@@ -51,7 +51,7 @@ impl UpstashPrices {
                          {cap:.0} commands/s; Upstash throttles above it"
                     ));
                 }
-                vec![Line { item: "plan", usd }]
+                vec![Line::fixed("plan", usd)]
             }
             None => {
                 let usd = beyond(usage.redis_commands, self.free_commands) / 100_000.0
@@ -64,10 +64,7 @@ impl UpstashPrices {
                          less than pay as you go"
                     ));
                 }
-                vec![Line {
-                    item: "commands",
-                    usd,
-                }]
+                vec![Line::metered("commands", usd)]
             }
         }
     }

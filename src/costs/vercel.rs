@@ -178,48 +178,32 @@ impl VercelPrices {
     }
 
     /// The month's lines for `usage`: seats, CDN, functions, origin
-    /// transfer, images and the credit spent on the metered ones; notes a
+    /// transfer, images and the credit, which pays the metered ones; notes a
     /// Hobby project over its included amounts, which Hobby cannot buy.
     pub fn bill(&self, usage: &Usage, notes: &mut Vec<String>) -> Vec<Line> {
-        let functions = self.functions(usage);
         let (cdn, cdn_metered) = self.cdn(usage, notes);
-        let origin = usage.origin_transfer_gb * self.origin_transfer_per_gb;
-        let images = self.images(usage);
-        let metered = functions + origin + images + if cdn_metered { cdn } else { 0.0 };
+        let mut lines = vec![
+            Line::fixed("plan", f64::from(self.seats) * self.seat_price),
+            if cdn_metered {
+                Line::metered("cdn", cdn)
+            } else {
+                Line::fixed("cdn", cdn)
+            },
+            Line::metered("functions", self.functions(usage)),
+            Line::metered(
+                "origin_transfer",
+                usage.origin_transfer_gb * self.origin_transfer_per_gb,
+            ),
+            Line::metered("images", self.images(usage)),
+        ];
+        let metered: f64 = lines.iter().filter(|l| l.metered).map(|l| l.usd).sum();
         if self.plan == VercelPlan::Hobby && metered > 0.0 {
             notes.push(format!(
                 "Vercel Hobby: usage beyond the included amounts (${metered:.2} at Pro prices); \
                  Hobby cannot buy more, so this needs Pro"
             ));
         }
-        vec![
-            Line {
-                item: "plan",
-                usd: f64::from(self.seats) * self.seat_price,
-            },
-            // The fixed-price CDN tier before the metered lines, so that
-            // the credit, spent on the lines before it from the last, meets
-            // metered usage first (`Charge::net_lines`).
-            Line {
-                item: "cdn",
-                usd: cdn,
-            },
-            Line {
-                item: "functions",
-                usd: functions,
-            },
-            Line {
-                item: "origin_transfer",
-                usd: origin,
-            },
-            Line {
-                item: "images",
-                usd: images,
-            },
-            Line {
-                item: "credit",
-                usd: -metered.min(self.usage_credit),
-            },
-        ]
+        lines.push(Line::fixed("credit", -metered.min(self.usage_credit)));
+        lines
     }
 }
