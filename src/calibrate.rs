@@ -1,17 +1,33 @@
 //! `capsim calibrate`: scenario inputs from a database's own statistics.
 //!
-//! From a `pg_stat_statements` export (a CSV with the view's `query`,
-//! `calls`, `mean_exec_time`, `stddev_exec_time` and `rows` columns, times
-//! in milliseconds as Postgres reports them), the query-time distribution
-//! of `database.query_time`: the statements' executions form one mixture,
-//! whose mean and variance are exact from each statement's calls, mean and
-//! standard deviation; the lognormal with that mean and variance is the
-//! fit (capsim draws one query time per query, whichever statement it is).
-//! A lognormal because execution times are positive and right-skewed, and
-//! two moments are all the view keeps: its quantiles are not exported.
+//! What holds a server connection is the input the pooler's queue turns
+//! into waits, so it is what the fit is for:
+//!
+//! - From a `pg_stat_statements` export (a CSV with the view's `query`,
+//!   `calls`, `mean_exec_time`, `stddev_exec_time` and `rows` columns,
+//!   times in milliseconds as Postgres reports them), the executions: the
+//!   statements form one mixture, whose mean and variance are exact from
+//!   each statement's calls, mean and standard deviation (capsim draws one
+//!   query time per query, whichever statement it is).
+//! - From PgBouncer's `SHOW STATS` (its `psql --csv` output), the
+//!   transaction as PgBouncer times it, less the wait for a server
+//!   connection: PgBouncer starts a transaction's clock when its first
+//!   query arrives, before a server connection is assigned (`client.c`,
+//!   whatever its docs say), and counts that wait on its own. What is left
+//!   holds the connection: the execution, the trip between PgBouncer and
+//!   Postgres and the result's transfer. PgBouncer keeps totals only, so
+//!   the holding time takes its mean from PgBouncer and its spread from
+//!   the executions (the overhead taken as constant).
+//! - From pgbench's per-transaction logs (`-l`), the latency the client
+//!   saw; less PgBouncer's transaction and wait, what neither holds nor
+//!   waits for a server connection: the client and its network.
+//!
+//! The fit is the lognormal of that mean and standard deviation: execution
+//! times are positive and right-skewed, and two moments are all the
+//! statistics keep (neither view exports quantiles).
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::report::Exporter;
@@ -31,10 +47,10 @@ pub struct Statement {
     pub rows: u64,
 }
 
-/// The lognormal fitted to the statements' executions.
+/// A lognormal fitted to a mean and a standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueryTimeFit {
-    /// Executions in all.
+    /// Executions (or transactions) behind it.
     pub calls: u64,
     /// Their mean, ms.
     pub mean_ms: f64,
@@ -47,6 +63,21 @@ pub struct QueryTimeFit {
 }
 
 impl QueryTimeFit {
+    /// The lognormal of `mean_ms` and `stddev_ms` (`mean_ms` above 0).
+    pub fn lognormal(calls: u64, mean_ms: f64, stddev_ms: f64) -> Self {
+        let sigma2 = (1.0 + (stddev_ms / mean_ms).powi(2)).ln();
+        let mu = mean_ms.ln() - sigma2 / 2.0;
+        // The standard normal's 95th percentile.
+        const Z95: f64 = 1.644_853_626_951_472_2;
+        Self {
+            calls,
+            mean_ms,
+            stddev_ms,
+            median_ms: mu.exp(),
+            p95_ms: (mu + Z95 * sigma2.sqrt()).exp(),
+        }
+    }
+
     /// The mixture of `statements`' executions and its lognormal, or `None`
     /// without an execution of positive mean.
     pub fn of(statements: &[Statement]) -> Option<Self> {
@@ -62,18 +93,58 @@ impl QueryTimeFit {
             .map(|s| weight(s) * (s.stddev_ms * s.stddev_ms + s.mean_ms * s.mean_ms))
             .sum();
         let variance = (second - mean * mean).max(0.0);
-        let sigma2 = (1.0 + variance / (mean * mean)).ln();
-        let mu = mean.ln() - sigma2 / 2.0;
-        // The standard normal's 95th percentile.
-        const Z95: f64 = 1.644_853_626_951_472_2;
-        Some(Self {
-            calls,
-            mean_ms: mean,
-            stddev_ms: variance.sqrt(),
-            median_ms: mu.exp(),
-            p95_ms: (mu + Z95 * sigma2.sqrt()).exp(),
-        })
+        Some(Self::lognormal(calls, mean, variance.sqrt()))
     }
+}
+
+/// PgBouncer's `SHOW STATS` totals over the databases it pools (its own
+/// admin database, `pgbouncer`, left out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolerStats {
+    /// The export, as named on the command line.
+    pub source: String,
+    /// The pooled databases.
+    pub databases: Vec<String>,
+    /// Transactions in all (`total_xact_count`).
+    pub transactions: u64,
+    /// Their summed time from the first query's arrival to the end, us
+    /// (`total_xact_time`; waits included).
+    pub transaction_us: u64,
+    /// Clients' summed wait for a server connection, us (`total_wait_time`).
+    pub wait_us: u64,
+}
+
+impl PoolerStats {
+    /// The mean transaction as PgBouncer reports it (waits included), ms.
+    pub fn mean_transaction_ms(&self) -> f64 {
+        self.transaction_us as f64 / self.transactions as f64 / 1_000.0
+    }
+
+    /// The mean time a transaction holds a server connection, ms: the
+    /// transaction less its wait.
+    pub fn mean_hold_ms(&self) -> f64 {
+        self.transaction_us.saturating_sub(self.wait_us) as f64 / self.transactions as f64 / 1_000.0
+    }
+
+    /// The mean wait per transaction, ms.
+    pub fn mean_wait_ms(&self) -> f64 {
+        self.wait_us as f64 / self.transactions as f64 / 1_000.0
+    }
+}
+
+/// The latencies of pgbench's per-transaction logs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientLatencies {
+    /// The logs, as named on the command line.
+    pub sources: Vec<String>,
+    /// Transactions with a latency.
+    pub transactions: u64,
+    /// Transactions logged `skipped` or `failed`, without one.
+    pub without_latency: u64,
+    /// Their mean, ms.
+    pub mean_ms: f64,
+    /// Their 95th percentile, ms.
+    pub p95_ms: f64,
 }
 
 /// What went wrong reading an export.
@@ -96,14 +167,14 @@ pub enum CalibrateError {
         message: String,
     },
     /// A column the fit needs is missing.
-    #[error(
-        "{path}: no `{column}` column; a pg_stat_statements export needs query, calls, mean_exec_time and stddev_exec_time (rows is optional), e.g. from \\copy (SELECT query, calls, mean_exec_time, stddev_exec_time, rows FROM pg_stat_statements) TO 'statements.csv' CSV HEADER"
-    )]
+    #[error("{path}: no `{column}` column; {expected}")]
     MissingColumn {
         /// The file.
         path: PathBuf,
         /// The column.
         column: &'static str,
+        /// What the file should be, and how to export it.
+        expected: &'static str,
     },
     /// A value is not what its column holds.
     #[error("{path}:{line}: `{column}` is `{value}`; {expected}")]
@@ -125,98 +196,329 @@ pub enum CalibrateError {
         /// The file.
         path: PathBuf,
     },
+    /// No pooled database with a transaction.
+    #[error("{path}: no database but `pgbouncer` with total_xact_count above 0")]
+    NoTransactions {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No logged transaction with a latency.
+    #[error("{path}: no transaction with a latency in the pgbench logs")]
+    NoLatencies {
+        /// The first log.
+        path: PathBuf,
+    },
+}
+
+/// What the `pg_stat_statements` export must hold.
+const STATEMENTS_EXPECTED: &str = "a pg_stat_statements export needs query, calls, mean_exec_time and stddev_exec_time (rows is optional), e.g. from \\copy (SELECT query, calls, mean_exec_time, stddev_exec_time, rows FROM pg_stat_statements) TO 'statements.csv' CSV HEADER";
+
+/// What the `SHOW STATS` export must hold.
+const POOLER_STATS_EXPECTED: &str = "PgBouncer's SHOW STATS has database, total_xact_count, total_xact_time and total_wait_time, e.g. from psql -p 6432 -U pgbouncer pgbouncer --csv -c 'SHOW STATS' > stats.csv";
+
+/// A CSV export read column by column, its errors naming file, line and
+/// column.
+struct Table<'a> {
+    path: &'a Path,
+    headers: csv::StringRecord,
+    records: csv::StringRecordsIntoIter<io::BufReader<std::fs::File>>,
+    expected: &'static str,
+}
+
+impl<'a> Table<'a> {
+    fn open(path: &'a Path, expected: &'static str) -> Result<Self, CalibrateError> {
+        let file = std::fs::File::open(path).map_err(|source| CalibrateError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut reader = csv::Reader::from_reader(io::BufReader::new(file));
+        let headers = reader
+            .headers()
+            .map_err(|e| Self::csv_error(path, e))?
+            .clone();
+        Ok(Self {
+            path,
+            headers,
+            records: reader.into_records(),
+            expected,
+        })
+    }
+
+    fn csv_error(path: &Path, error: csv::Error) -> CalibrateError {
+        CalibrateError::Csv {
+            path: path.into(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The index of column `name`, if the file has it.
+    fn optional(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h.trim() == name)
+    }
+
+    /// The index of column `name`.
+    fn column(&self, name: &'static str) -> Result<usize, CalibrateError> {
+        self.optional(name)
+            .ok_or_else(|| CalibrateError::MissingColumn {
+                path: self.path.into(),
+                column: name,
+                expected: self.expected,
+            })
+    }
+
+    /// Calls `row` with each record until the end or an error.
+    fn for_each(
+        self,
+        mut row: impl FnMut(&Row) -> Result<(), CalibrateError>,
+    ) -> Result<(), CalibrateError> {
+        for record in self.records {
+            let record = record.map_err(|e| Self::csv_error(self.path, e))?;
+            row(&Row {
+                path: self.path,
+                line: record.position().map_or(0, |p| p.line()),
+                record: &record,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// One record of a [`Table`].
+struct Row<'a> {
+    path: &'a Path,
+    line: u64,
+    record: &'a csv::StringRecord,
+}
+
+impl Row<'_> {
+    fn text(&self, index: usize) -> &str {
+        self.record.get(index).unwrap_or("").trim()
+    }
+
+    fn invalid(
+        &self,
+        index: usize,
+        column: &'static str,
+        expected: &'static str,
+    ) -> CalibrateError {
+        CalibrateError::Value {
+            path: self.path.into(),
+            line: self.line,
+            column,
+            value: self.text(index).into(),
+            expected,
+        }
+    }
+
+    /// A whole number of 0 or more.
+    fn count(&self, index: usize, column: &'static str) -> Result<u64, CalibrateError> {
+        self.text(index)
+            .parse::<u64>()
+            .map_err(|_| self.invalid(index, column, "a whole number of 0 or more"))
+    }
+
+    /// Milliseconds, 0 or more.
+    fn millis(&self, index: usize, column: &'static str) -> Result<f64, CalibrateError> {
+        self.text(index)
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| self.invalid(index, column, "milliseconds, a number of 0 or more"))
+    }
 }
 
 /// Reads the statements of the `pg_stat_statements` export at `path`.
 pub fn read_statements(path: &Path) -> Result<Vec<Statement>, CalibrateError> {
-    let file = std::fs::File::open(path).map_err(|source| CalibrateError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let csv_error = |error: csv::Error| CalibrateError::Csv {
-        path: path.into(),
-        message: error.to_string(),
-    };
-    let mut reader = csv::Reader::from_reader(io::BufReader::new(file));
-    let headers = reader.headers().map_err(csv_error)?.clone();
-    let column = |name: &'static str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or(CalibrateError::MissingColumn {
-                path: path.into(),
-                column: name,
-            })
-    };
+    let table = Table::open(path, STATEMENTS_EXPECTED)?;
     let (query, calls, mean, stddev) = (
-        column("query")?,
-        column("calls")?,
-        column("mean_exec_time")?,
-        column("stddev_exec_time")?,
+        table.column("query")?,
+        table.column("calls")?,
+        table.column("mean_exec_time")?,
+        table.column("stddev_exec_time")?,
     );
-    let rows = column("rows").ok();
+    let rows = table.optional("rows");
     let mut statements = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |index: usize| record.get(index).unwrap_or("").trim();
-        let count = |index: usize, name: &'static str| {
-            field(index)
-                .parse::<u64>()
-                .map_err(|_| CalibrateError::Value {
-                    path: path.into(),
-                    line,
-                    column: name,
-                    value: field(index).into(),
-                    expected: "a whole number of 0 or more",
-                })
-        };
-        let millis = |index: usize, name: &'static str| {
-            field(index)
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| CalibrateError::Value {
-                    path: path.into(),
-                    line,
-                    column: name,
-                    value: field(index).into(),
-                    expected: "milliseconds, a number of 0 or more",
-                })
-        };
+    table.for_each(|row| {
         statements.push(Statement {
-            query: field(query).into(),
-            calls: count(calls, "calls")?,
-            mean_ms: millis(mean, "mean_exec_time")?,
-            stddev_ms: millis(stddev, "stddev_exec_time")?,
-            rows: rows.map_or(Ok(0), |index| count(index, "rows"))?,
+            query: row.text(query).into(),
+            calls: row.count(calls, "calls")?,
+            mean_ms: row.millis(mean, "mean_exec_time")?,
+            stddev_ms: row.millis(stddev, "stddev_exec_time")?,
+            rows: rows.map_or(Ok(0), |index| row.count(index, "rows"))?,
         });
-    }
+        Ok(())
+    })?;
     Ok(statements)
 }
 
-/// A calibration: where its numbers come from and the fit.
+/// Reads PgBouncer's `SHOW STATS` export at `path`.
+pub fn read_pooler_stats(path: &Path) -> Result<PoolerStats, CalibrateError> {
+    let table = Table::open(path, POOLER_STATS_EXPECTED)?;
+    let (database, transactions, transaction_time, wait_time) = (
+        table.column("database")?,
+        table.column("total_xact_count")?,
+        table.column("total_xact_time")?,
+        table.column("total_wait_time")?,
+    );
+    let mut stats = PoolerStats {
+        source: path.display().to_string(),
+        databases: Vec::new(),
+        transactions: 0,
+        transaction_us: 0,
+        wait_us: 0,
+    };
+    table.for_each(|row| {
+        // The admin console's own commands are not the application's.
+        if row.text(database) == "pgbouncer" {
+            return Ok(());
+        }
+        let count = row.count(transactions, "total_xact_count")?;
+        if count > 0 {
+            stats.databases.push(row.text(database).into());
+            stats.transactions += count;
+            stats.transaction_us += row.count(transaction_time, "total_xact_time")?;
+            stats.wait_us += row.count(wait_time, "total_wait_time")?;
+        }
+        Ok(())
+    })?;
+    if stats.transactions == 0 {
+        return Err(CalibrateError::NoTransactions { path: path.into() });
+    }
+    Ok(stats)
+}
+
+/// Reads pgbench's per-transaction logs (`-l`; one file per thread): each
+/// line is `client_id transaction_no time script_no time_epoch time_us
+/// [schedule_lag ...]`, `time` the latency in us (from the scheduled
+/// start under `-R`) or `skipped` / `failed`.
+pub fn read_pgbench_logs(paths: &[PathBuf]) -> Result<ClientLatencies, CalibrateError> {
+    let mut latencies_us: Vec<u64> = Vec::new();
+    let mut without_latency = 0;
+    for path in paths {
+        let file = std::fs::File::open(path).map_err(|source| CalibrateError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for (number, line) in io::BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|source| CalibrateError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let field = |index: usize| fields.get(index).copied().unwrap_or("");
+            let invalid = |column: &'static str, index: usize| CalibrateError::Value {
+                path: path.clone(),
+                line: number as u64 + 1,
+                column,
+                value: field(index).into(),
+                expected: "a per-transaction pgbench log line (pgbench -l, without --aggregate-interval): client_id transaction_no time script_no time_epoch time_us, the latency in microseconds",
+            };
+            // An aggregated log's lines have as many fields; its fifth is a
+            // latency, not a Unix time after 2000 with microseconds beside it.
+            let epoch = field(4).parse::<u64>().is_ok_and(|t| t >= 946_684_800);
+            let micros = field(5).parse::<u64>().is_ok_and(|us| us < 1_000_000);
+            if !epoch {
+                return Err(invalid("time_epoch", 4));
+            }
+            if !micros {
+                return Err(invalid("time_us", 5));
+            }
+            match field(2) {
+                "skipped" | "failed" => without_latency += 1,
+                latency => latencies_us.push(latency.parse().map_err(|_| invalid("time", 2))?),
+            }
+        }
+    }
+    if latencies_us.is_empty() {
+        let path = paths.first().cloned().unwrap_or_default();
+        return Err(CalibrateError::NoLatencies { path });
+    }
+    latencies_us.sort_unstable();
+    let n = latencies_us.len();
+    let mean_us = latencies_us.iter().map(|&l| l as f64).sum::<f64>() / n as f64;
+    // The nearest-rank 95th percentile.
+    let p95_us = latencies_us[(n * 95).div_ceil(100) - 1];
+    Ok(ClientLatencies {
+        sources: paths.iter().map(|p| p.display().to_string()).collect(),
+        transactions: n as u64,
+        without_latency,
+        mean_ms: mean_us / 1_000.0,
+        p95_ms: p95_us as f64 / 1_000.0,
+    })
+}
+
+/// The exports a calibration reads.
+#[derive(Clone, Debug, Default)]
+pub struct Exports {
+    /// A `pg_stat_statements` CSV export.
+    pub pg_stat_statements: PathBuf,
+    /// PgBouncer's `SHOW STATS`, if the database is behind it.
+    pub pgbouncer_stats: Option<PathBuf>,
+    /// pgbench's per-transaction logs of the same run, if any.
+    pub pgbench_logs: Vec<PathBuf>,
+}
+
+/// A calibration: where its numbers come from and the fits.
 #[derive(Clone, Debug)]
 pub struct Calibration {
-    /// The export, as named on the command line.
+    /// The `pg_stat_statements` export, as named on the command line.
     pub source: String,
     /// Its statements.
     pub statements: Vec<Statement>,
-    /// The query-time fit.
-    pub fit: QueryTimeFit,
+    /// The statements' executions.
+    pub executions: QueryTimeFit,
+    /// PgBouncer's totals, if given.
+    pub pooler: Option<PoolerStats>,
+    /// What the clients saw, if given.
+    pub clients: Option<ClientLatencies>,
+    /// What holds a server connection: the executions, or PgBouncer's
+    /// transactions with their spread. `database.query_time`.
+    pub query_time: QueryTimeFit,
 }
 
 impl Calibration {
-    /// The calibration of the export at `path`.
-    pub fn of_pg_stat_statements(path: &Path) -> Result<Self, CalibrateError> {
+    /// The calibration of `exports`.
+    pub fn of(exports: &Exports) -> Result<Self, CalibrateError> {
+        let path = &exports.pg_stat_statements;
         let statements = read_statements(path)?;
-        let fit =
+        let executions =
             QueryTimeFit::of(&statements).ok_or(CalibrateError::Empty { path: path.into() })?;
+        let pooler = exports
+            .pgbouncer_stats
+            .as_deref()
+            .map(read_pooler_stats)
+            .transpose()?;
+        let clients = if exports.pgbench_logs.is_empty() {
+            None
+        } else {
+            Some(read_pgbench_logs(&exports.pgbench_logs)?)
+        };
+        let query_time = match &pooler {
+            Some(pooler) => QueryTimeFit::lognormal(
+                pooler.transactions,
+                pooler.mean_hold_ms(),
+                executions.stddev_ms,
+            ),
+            None => executions,
+        };
         Ok(Self {
             source: path.display().to_string(),
             statements,
-            fit,
+            executions,
+            pooler,
+            clients,
+            query_time,
         })
+    }
+
+    /// The mean time per transaction that neither holds nor waits for a
+    /// server connection (the client and its network), ms: the clients'
+    /// mean latency less the holding time and PgBouncer's mean wait; at
+    /// least 0.
+    pub fn outside_ms(&self) -> Option<f64> {
+        let clients = self.clients.as_ref()?;
+        let wait = self.pooler.as_ref().map_or(0.0, PoolerStats::mean_wait_ms);
+        Some((clients.mean_ms - self.query_time.mean_ms - wait).max(0.0))
     }
 }
 
@@ -238,22 +540,68 @@ impl Exporter<Calibration> for FragmentYaml {
     }
 
     fn write(&self, calibration: &Calibration, out: &mut dyn Write) -> io::Result<()> {
-        let fit = &calibration.fit;
+        let executions = &calibration.executions;
+        let fit = &calibration.query_time;
         let mut text = String::new();
-        let _ = writeln!(
+        let _ = write!(
             text,
-            "# Written by `capsim calibrate` from {} ({} statements, {} calls).",
+            "# Written by `capsim calibrate` from {} ({} statements, {} calls)",
             calibration.source,
             calibration.statements.len(),
-            fit.calls
+            executions.calls
         );
-        let _ = writeln!(
-            text,
-            "# query_time: the lognormal with the calls' mean ({:.4} ms) and standard\n\
-             # deviation ({:.4} ms), the mixture of every statement's executions\n\
-             # weighted by its calls (calibration.csv lists them).",
-            fit.mean_ms, fit.stddev_ms
-        );
+        if let Some(pooler) = &calibration.pooler {
+            let _ = write!(
+                text,
+                ",\n# {} (SHOW STATS: {} transactions)",
+                pooler.source, pooler.transactions
+            );
+        }
+        if let Some(clients) = &calibration.clients {
+            let _ = write!(
+                text,
+                ",\n# {} (pgbench: {} transactions)",
+                clients.sources.join(" "),
+                clients.transactions
+            );
+        }
+        let _ = writeln!(text, ".");
+        let _ = match &calibration.pooler {
+            Some(pooler) => writeln!(
+                text,
+                "# query_time: what holds a server connection, the lognormal with PgBouncer's\n\
+                 # mean transaction less its mean wait ({:.4} - {:.4} = {:.4} ms over {}\n\
+                 # transactions: PgBouncer's clock starts before the wait) and the\n\
+                 # executions' standard deviation ({:.4} ms; PgBouncer keeps no spread,\n\
+                 # and what it adds to an execution is taken as constant).",
+                pooler.mean_transaction_ms(),
+                pooler.mean_wait_ms(),
+                fit.mean_ms,
+                pooler.transactions,
+                fit.stddev_ms
+            ),
+            None => writeln!(
+                text,
+                "# query_time: the lognormal with the calls' mean ({:.4} ms) and standard\n\
+                 # deviation ({:.4} ms), the mixture of every statement's executions\n\
+                 # weighted by its calls (calibration.csv lists them).",
+                fit.mean_ms, fit.stddev_ms
+            ),
+        };
+        if let (Some(outside), Some(clients)) = (calibration.outside_ms(), &calibration.clients) {
+            let wait = calibration
+                .pooler
+                .as_ref()
+                .map_or(0.0, PoolerStats::mean_wait_ms);
+            let _ = writeln!(
+                text,
+                "# Outside the server connection (the client and its network): {outside:.4} ms\n\
+                 # a transaction, pgbench's mean latency ({:.4} ms) less the holding time\n\
+                 # and the mean wait for a server connection ({wait:.4} ms); it belongs in\n\
+                 # the routes' handler_time.",
+                clients.mean_ms
+            );
+        }
         let (median, p95) = (duration(fit.median_ms), duration(fit.p95_ms));
         // Executions without spread (at the written precision) are a constant.
         let query_time = if median == p95 {
@@ -266,7 +614,8 @@ impl Exporter<Calibration> for FragmentYaml {
     }
 }
 
-/// `calibration.csv`: each statement, then the fit.
+/// `calibration.csv`: each statement, PgBouncer's and pgbench's figures,
+/// then the fit.
 pub struct CalibrationCsv;
 
 impl Exporter<Calibration> for CalibrationCsv {
@@ -287,14 +636,14 @@ impl Exporter<Calibration> for CalibrationCsv {
             "median_ms",
             "p95_ms",
         ])?;
-        let fit = &calibration.fit;
+        let executions = &calibration.executions;
         let number = crate::report::number;
         for statement in &calibration.statements {
             csv.write_record([
                 "statement".into(),
                 statement.query.clone(),
                 statement.calls.to_string(),
-                number(statement.calls as f64 / fit.calls as f64),
+                number(statement.calls as f64 / executions.calls as f64),
                 number(statement.mean_ms),
                 number(statement.stddev_ms),
                 statement.rows.to_string(),
@@ -302,11 +651,67 @@ impl Exporter<Calibration> for CalibrationCsv {
                 String::new(),
             ])?;
         }
+        // A figure with a count and a mean (and a p95), the rest empty.
+        let mut figure = |row: &str, what: String, count: u64, mean: f64, p95: Option<f64>| {
+            csv.write_record([
+                row.into(),
+                what,
+                count.to_string(),
+                String::new(),
+                number(mean),
+                String::new(),
+                String::new(),
+                String::new(),
+                p95.map_or_else(String::new, number),
+            ])
+        };
+        if let Some(pooler) = &calibration.pooler {
+            let databases = pooler.databases.join(" ");
+            let count = pooler.transactions;
+            figure(
+                "pgbouncer transaction",
+                databases.clone(),
+                count,
+                pooler.mean_transaction_ms(),
+                None,
+            )?;
+            figure(
+                "pgbouncer wait",
+                databases.clone(),
+                count,
+                pooler.mean_wait_ms(),
+                None,
+            )?;
+            figure(
+                "pgbouncer hold",
+                databases,
+                count,
+                pooler.mean_hold_ms(),
+                None,
+            )?;
+        }
+        if let (Some(clients), Some(outside)) = (&calibration.clients, calibration.outside_ms()) {
+            let sources = clients.sources.join(" ");
+            let count = clients.transactions;
+            figure(
+                "pgbench latency",
+                sources.clone(),
+                count,
+                clients.mean_ms,
+                Some(clients.p95_ms),
+            )?;
+            figure("outside the connection", sources, count, outside, None)?;
+        }
+        let fit = &calibration.query_time;
+        let (what, share) = match &calibration.pooler {
+            Some(_) => ("pgbouncer transactions, executions' spread", String::new()),
+            None => ("all statements", number(1.0)),
+        };
         csv.write_record([
             "lognormal fit".into(),
-            "all statements".into(),
+            what.into(),
             fit.calls.to_string(),
-            number(1.0),
+            share,
             number(fit.mean_ms),
             number(fit.stddev_ms),
             calibration

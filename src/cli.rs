@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
-use capsim::calibrate::{Calibration, CalibrationCsv, FragmentYaml};
+use capsim::calibrate::{Calibration, CalibrationCsv, Exports, FragmentYaml};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
 use capsim::report::{
@@ -293,7 +293,8 @@ pub enum Command {
         common: Common,
     },
     /// Fit scenario inputs to a database's own statistics: from a
-    /// pg_stat_statements CSV export, `database.query_time`; writes
+    /// pg_stat_statements CSV export (and PgBouncer's SHOW STATS, and
+    /// pgbench's logs of the same run), `database.query_time`; writes
     /// <out>/calibration/ (calibration.yaml, a fragment to extend from or
     /// merge into a scenario, and calibration.csv).
     Calibrate {
@@ -301,6 +302,16 @@ pub enum Command {
         /// stddev_exec_time, rows FROM pg_stat_statements) TO 'x.csv' CSV HEADER`.
         #[arg(long)]
         pg_stat_statements: PathBuf,
+        /// PgBouncer's `SHOW STATS` as CSV (`psql -p 6432 -U pgbouncer
+        /// pgbouncer --csv -c 'SHOW STATS'`): the query time becomes the
+        /// transaction as PgBouncer times it, the server connection's hold.
+        #[arg(long)]
+        pgbouncer_stats: Option<PathBuf>,
+        /// pgbench's per-transaction logs (`-l`, one per thread) of the same
+        /// run: what the clients saw, to take the time outside the server
+        /// connection apart.
+        #[arg(long, num_args = 1..)]
+        pgbench_log: Vec<PathBuf>,
         /// Folder for the files.
         #[arg(long, default_value = "output")]
         out: PathBuf,
@@ -408,25 +419,60 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
         } => find_breakpoints(&scenario, users, points_per_decade, steps, &common),
         Command::Calibrate {
             pg_stat_statements,
+            pgbouncer_stats,
+            pgbench_log,
             out,
-        } => calibrate(&pg_stat_statements, &out),
+        } => {
+            let exports = Exports {
+                pg_stat_statements,
+                pgbouncer_stats,
+                pgbench_logs: pgbench_log,
+            };
+            calibrate(&exports, &out)
+        }
     }
 }
 
-fn calibrate(export: &Path, out: &Path) -> anyhow::Result<Outcome> {
-    let calibration = match Calibration::of_pg_stat_statements(export) {
+fn calibrate(exports: &Exports, out: &Path) -> anyhow::Result<Outcome> {
+    let calibration = match Calibration::of(exports) {
         Ok(calibration) => calibration,
         Err(error) => {
             eprintln!("error: {error}");
             return Ok(Outcome::InvalidInput);
         }
     };
-    let fit = &calibration.fit;
+    let executions = &calibration.executions;
     say!(
-        "{}: {} statements, {} calls: query time mean {:.4} ms, standard deviation {:.4} ms; lognormal median {:.4} ms, p95 {:.4} ms",
+        "{}: {} statements, {} calls: execution mean {:.4} ms, standard deviation {:.4} ms",
         calibration.source,
         calibration.statements.len(),
-        fit.calls,
+        executions.calls,
+        executions.mean_ms,
+        executions.stddev_ms
+    );
+    if let Some(pooler) = &calibration.pooler {
+        say!(
+            "{}: {} transactions: mean transaction {:.4} ms, of which waiting for a server connection {:.4} ms and holding one {:.4} ms",
+            pooler.source,
+            pooler.transactions,
+            pooler.mean_transaction_ms(),
+            pooler.mean_wait_ms(),
+            pooler.mean_hold_ms()
+        );
+    }
+    if let (Some(clients), Some(outside)) = (&calibration.clients, calibration.outside_ms()) {
+        say!(
+            "pgbench: {} transactions ({} without a latency): mean {:.4} ms, p95 {:.4} ms; outside the server connection {:.4} ms",
+            clients.transactions,
+            clients.without_latency,
+            clients.mean_ms,
+            clients.p95_ms,
+            outside
+        );
+    }
+    let fit = &calibration.query_time;
+    say!(
+        "query_time: lognormal of mean {:.4} ms and standard deviation {:.4} ms: median {:.4} ms, p95 {:.4} ms",
         fit.mean_ms,
         fit.stddev_ms,
         fit.median_ms,
