@@ -387,13 +387,47 @@ pub fn read_pooler_stats(path: &Path) -> Result<PoolerStats, CalibrateError> {
     Ok(stats)
 }
 
+/// One line of a pgbench per-transaction log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedTransaction {
+    /// When it ended, us since the Unix epoch.
+    pub end_us: u64,
+    /// Its latency, us (from the scheduled start under `-R`); none when
+    /// logged `skipped` or `failed`.
+    pub latency_us: Option<u64>,
+}
+
+impl ClientLatencies {
+    /// The latencies of `transactions`, or `None` without one.
+    pub fn of(sources: Vec<String>, transactions: &[LoggedTransaction]) -> Option<Self> {
+        let mut latencies_us: Vec<u64> = transactions.iter().filter_map(|t| t.latency_us).collect();
+        if latencies_us.is_empty() {
+            return None;
+        }
+        latencies_us.sort_unstable();
+        let n = latencies_us.len();
+        let mean_us = latencies_us.iter().map(|&l| l as f64).sum::<f64>() / n as f64;
+        // The nearest-rank 95th percentile.
+        let p95_us = latencies_us[(n * 95).div_ceil(100) - 1];
+        Some(Self {
+            sources,
+            transactions: n as u64,
+            without_latency: (transactions.len() - n) as u64,
+            mean_ms: mean_us / 1_000.0,
+            p95_ms: p95_us as f64 / 1_000.0,
+        })
+    }
+}
+
 /// Reads pgbench's per-transaction logs (`-l`; one file per thread): each
 /// line is `client_id transaction_no time script_no time_epoch time_us
 /// [schedule_lag ...]`, `time` the latency in us (from the scheduled
-/// start under `-R`) or `skipped` / `failed`.
-pub fn read_pgbench_logs(paths: &[PathBuf]) -> Result<ClientLatencies, CalibrateError> {
-    let mut latencies_us: Vec<u64> = Vec::new();
-    let mut without_latency = 0;
+/// start under `-R`) or `skipped` / `failed`, `time_epoch` and `time_us`
+/// when it ended.
+pub fn read_pgbench_transactions(
+    paths: &[PathBuf],
+) -> Result<Vec<LoggedTransaction>, CalibrateError> {
+    let mut transactions = Vec::new();
     for path in paths {
         let file = std::fs::File::open(path).map_err(|source| CalibrateError::Read {
             path: path.clone(),
@@ -415,35 +449,45 @@ pub fn read_pgbench_logs(paths: &[PathBuf]) -> Result<ClientLatencies, Calibrate
             };
             // An aggregated log's lines have as many fields; its fifth is a
             // latency, not a Unix time after 2000 with microseconds beside it.
-            let epoch = field(4).parse::<u64>().is_ok_and(|t| t >= 946_684_800);
-            let micros = field(5).parse::<u64>().is_ok_and(|us| us < 1_000_000);
-            if !epoch {
-                return Err(invalid("time_epoch", 4));
-            }
-            if !micros {
-                return Err(invalid("time_us", 5));
-            }
-            match field(2) {
-                "skipped" | "failed" => without_latency += 1,
-                latency => latencies_us.push(latency.parse().map_err(|_| invalid("time", 2))?),
-            }
+            let epoch = field(4)
+                .parse::<u64>()
+                .ok()
+                .filter(|&t| t >= 946_684_800)
+                .ok_or_else(|| invalid("time_epoch", 4))?;
+            let micros = field(5)
+                .parse::<u64>()
+                .ok()
+                .filter(|&us| us < 1_000_000)
+                .ok_or_else(|| invalid("time_us", 5))?;
+            let latency = match field(2) {
+                "skipped" | "failed" => None,
+                latency => Some(latency.parse().map_err(|_| invalid("time", 2))?),
+            };
+            transactions.push(LoggedTransaction {
+                end_us: epoch * 1_000_000 + micros,
+                latency_us: latency,
+            });
         }
     }
-    if latencies_us.is_empty() {
-        let path = paths.first().cloned().unwrap_or_default();
-        return Err(CalibrateError::NoLatencies { path });
-    }
-    latencies_us.sort_unstable();
-    let n = latencies_us.len();
-    let mean_us = latencies_us.iter().map(|&l| l as f64).sum::<f64>() / n as f64;
-    // The nearest-rank 95th percentile.
-    let p95_us = latencies_us[(n * 95).div_ceil(100) - 1];
-    Ok(ClientLatencies {
-        sources: paths.iter().map(|p| p.display().to_string()).collect(),
-        transactions: n as u64,
-        without_latency,
-        mean_ms: mean_us / 1_000.0,
-        p95_ms: p95_us as f64 / 1_000.0,
+    Ok(transactions)
+}
+
+/// The latencies of pgbench's logs at `paths`, less the transactions that
+/// ended in their first `warmup_secs` (server connections opening, clients
+/// starting).
+pub fn read_pgbench_logs(
+    paths: &[PathBuf],
+    warmup_secs: u64,
+) -> Result<ClientLatencies, CalibrateError> {
+    let transactions = read_pgbench_transactions(paths)?;
+    let first = transactions.iter().map(|t| t.end_us).min().unwrap_or(0);
+    let measured: Vec<LoggedTransaction> = transactions
+        .into_iter()
+        .filter(|t| t.end_us >= first + warmup_secs * 1_000_000)
+        .collect();
+    let sources = paths.iter().map(|p| p.display().to_string()).collect();
+    ClientLatencies::of(sources, &measured).ok_or_else(|| CalibrateError::NoLatencies {
+        path: paths.first().cloned().unwrap_or_default(),
     })
 }
 
@@ -456,6 +500,8 @@ pub struct Exports {
     pub pgbouncer_stats: Option<PathBuf>,
     /// pgbench's per-transaction logs of the same run, if any.
     pub pgbench_logs: Vec<PathBuf>,
+    /// Seconds at the start of the logs to leave out.
+    pub pgbench_warmup_secs: u64,
 }
 
 /// A calibration: where its numbers come from and the fits.
@@ -491,7 +537,10 @@ impl Calibration {
         let clients = if exports.pgbench_logs.is_empty() {
             None
         } else {
-            Some(read_pgbench_logs(&exports.pgbench_logs)?)
+            Some(read_pgbench_logs(
+                &exports.pgbench_logs,
+                exports.pgbench_warmup_secs,
+            )?)
         };
         let query_time = match &pooler {
             Some(pooler) => QueryTimeFit::lognormal(

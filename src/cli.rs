@@ -312,6 +312,10 @@ pub enum Command {
         /// connection apart.
         #[arg(long, num_args = 1..)]
         pgbench_log: Vec<PathBuf>,
+        /// Seconds at the start of the pgbench logs to leave out (server
+        /// connections opening, clients starting).
+        #[arg(long, default_value_t = 0)]
+        pgbench_warmup: u64,
         /// Folder for the files.
         #[arg(long, default_value = "output")]
         out: PathBuf,
@@ -421,12 +425,14 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
             pg_stat_statements,
             pgbouncer_stats,
             pgbench_log,
+            pgbench_warmup,
             out,
         } => {
             let exports = Exports {
                 pg_stat_statements,
                 pgbouncer_stats,
                 pgbench_logs: pgbench_log,
+                pgbench_warmup_secs: pgbench_warmup,
             };
             calibrate(&exports, &out)
         }
