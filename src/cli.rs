@@ -10,6 +10,7 @@ use capsim::breakpoints::{self, SearchOptions};
 use capsim::calibrate::{Calibration, CalibrationCsv, Exports, FragmentYaml};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
+use capsim::init::{self, Preset};
 use capsim::report::{
     self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ReportError,
     ReportSet, ShardResults,
@@ -330,6 +331,17 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Write a commented starter scenario for a stack, to edit into your
+    /// app's: the shipped AutoRev scenario with the app's guesses marked
+    /// `CHANGE:` and the platforms' numbers with their sources.
+    Init {
+        /// The stack.
+        #[arg(long, value_enum, default_value_t = Preset::VercelSupabase)]
+        preset: Preset,
+        /// The file to write (never replaced); its name is the scenario's.
+        #[arg(default_value = "my-app.yaml")]
+        file: PathBuf,
+    },
     /// Validate scenario files and summarise them.
     Check {
         /// Scenario files.
@@ -400,6 +412,7 @@ fn report_errors(errors: &[ScenarioError]) {
 pub fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Check { scenarios } => check(&scenarios),
+        Command::Init { preset, file } => init(preset, &file),
         Command::Run {
             scenarios,
             common,
@@ -489,6 +502,28 @@ fn calibrate(exports: &Exports, out: &Path) -> anyhow::Result<Outcome> {
         vec![Box::new(FragmentYaml), Box::new(CalibrationCsv)];
     write(&calibration, &set, &exporters)?;
     Ok(Outcome::Success)
+}
+
+fn init(preset: Preset, file: &Path) -> anyhow::Result<Outcome> {
+    match init::write_starter(preset, file) {
+        Ok(()) => {
+            say!(
+                "wrote {}: the {preset} starter (from capsim's {}); edit the lines marked CHANGE: and the routes, then `capsim check {}`",
+                file.display(),
+                preset.source_file(),
+                file.display()
+            );
+            Ok(Outcome::Success)
+        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} exists; `capsim init` never replaces a file: name another (e.g. `capsim init --preset {preset} my-app-2.yaml`) or remove it",
+                file.display()
+            );
+            Ok(Outcome::InvalidInput)
+        }
+        Err(error) => Err(error).with_context(|| format!("writing {}", file.display())),
+    }
 }
 
 fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {

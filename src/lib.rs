@@ -26,6 +26,7 @@ pub mod breakpoints;
 pub mod calibrate;
 pub mod costs;
 pub mod experiment;
+pub mod init;
 pub mod model;
 pub mod report;
 pub mod scenario;

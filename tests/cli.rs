@@ -1642,3 +1642,78 @@ fn an_out_folder_that_is_a_file_is_refused_before_simulating() {
     assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("p95"));
 }
+
+#[test]
+fn init_writes_starters_that_check_run_and_follow_the_shipped_baseline() {
+    use capsim::init::Preset;
+    use capsim::scenario::{DbAccess, FunctionModel, Scenario};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let baseline = capsim::scenario::load(&baseline_path())
+        .expect("the baseline loads")
+        .scenario;
+    // What a starter shares with the baseline, apart from the stack's edits.
+    let shared = |s: &Scenario| {
+        format!(
+            "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+            s.tiers, s.slo, s.traffic, s.rate_limits, s.ai, s.costs, s.images, s.alerts, s.jobs
+        )
+    };
+    for preset in Preset::ALL {
+        // A file name with a space: the scenario's name keeps to - and _.
+        let file = dir.path().join(format!("{preset} app.yaml"));
+        capsim()
+            .args(["init", "--preset", &preset.to_string()])
+            .arg(&file)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&file).expect("written");
+        assert!(text.contains("# CHANGE: assumption:"), "{text}");
+        assert!(!text.contains("CHANGE: CHANGE:"), "{text}");
+        assert!(
+            !text.contains("AutoRev as a team deploying it today"),
+            "{text}"
+        );
+        capsim().arg("check").arg(&file).assert().success();
+        let starter = capsim::scenario::load(&file).expect("loads").scenario;
+        assert_eq!(starter.name, format!("{preset}-app"));
+        assert_eq!(shared(&starter), shared(&baseline), "{preset}");
+        let classic = preset == Preset::Classic;
+        for function in &starter.functions {
+            assert_eq!(
+                function.model == FunctionModel::Classic,
+                classic,
+                "{preset}"
+            );
+            assert_eq!(function.concurrency == 1, classic, "{preset}");
+        }
+        for route in starter.routes.iter().filter(|r| r.queries > 0) {
+            let sql = route.db_access == DbAccess::Sql;
+            assert_eq!(sql, classic, "{preset}: {}", route.name);
+        }
+        assert_eq!(starter.database.ipv4_addon, classic, "{preset}");
+        if !classic {
+            let mut renamed = starter.clone();
+            renamed.name.clone_from(&baseline.name);
+            renamed.description.clone_from(&baseline.description);
+            assert_eq!(format!("{renamed:?}"), format!("{baseline:?}"));
+        }
+        // It runs as it is: the smallest tier's month.
+        let run = capsim::experiment::simulate(&starter, starter.tiers[0].users, 0);
+        assert!(
+            run.tier.outcomes.count(capsim::model::Outcome::Ok) > 1_000,
+            "{preset}"
+        );
+        // A second init never replaces it.
+        let output = capsim()
+            .args(["init", "--preset", &preset.to_string()])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains("exists; `capsim init` never replaces a file")
+        );
+        assert_eq!(std::fs::read_to_string(&file).expect("kept"), text);
+    }
+}
