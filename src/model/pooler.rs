@@ -58,7 +58,9 @@ pub struct Pooler {
     reserve_size: u32,
     /// Wait after which reserve connections may open.
     pub reserve_timeout: SimDuration,
-    max_clients: u32,
+    /// Client connections allowed (`max_client_conn`, or Supavisor's
+    /// session-mode pool size).
+    pub max_clients: u32,
     /// Whether a connect over the client limit waits rather than fails.
     clients_wait: bool,
     /// Connects waiting for clients to leave: (request, connections).

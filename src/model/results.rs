@@ -187,6 +187,8 @@ pub struct PoolerResults {
     pub wait_timeouts: u64,
     /// Clients refused (`max_client_conn`).
     pub client_refusals: u64,
+    /// Client connections allowed.
+    pub max_clients: u32,
 }
 
 /// A node's CPUs.
@@ -244,6 +246,7 @@ impl NodeResults {
             servers: ResourceResults::of(&mut pooler.servers, end).0,
             wait_timeouts: pooler.timeouts,
             client_refusals: pooler.refusals,
+            max_clients: pooler.max_clients,
         });
         let cpus = database.cpus.as_mut().map(|cpus| {
             let count = cpus.capacity();

@@ -296,6 +296,7 @@ impl<'a> Exporter<Comparison<'a>> for CompareChart {
             y_desc: self.metric.label,
             log_y: self.log_y,
             lines,
+            limits: Vec::new(),
             reference: None,
         };
         let users = users_range(comparison.reference());

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Area, COLOURS, DrawResult, SIZE, draw_legend, font, write_png};
+use super::{Area, COLOURS, DrawResult, SIZE, draw_legend, font, tier_label, write_png};
 use crate::costs::{self, Bill, TierCosts};
 use crate::experiment::ScenarioRun;
 use crate::report::{Exporter, union};
@@ -65,7 +65,7 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
         .zip(&run.stacks)
         .filter_map(|(tier, stack)| {
             let costs = costs::tier_costs(stack, &tier.replications)?;
-            Some((format!("{} ({} users)", tier.name, tier.users), costs))
+            Some((tier_label(&tier.name, tier.users), costs))
         })
         .collect();
     // The providers, in the order the tiers' bills first name them.
@@ -103,37 +103,65 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let top = tiers
+    let caption = format!(
+        "{}: projected monthly cost (30-day month)",
+        run.scenario.name
+    );
+    let root = root.titled(&caption, font(26))?;
+    // Dollars, then each tier's bill as shares: on one dollar scale the
+    // small tiers' bars are too thin to read.
+    let (dollars, shares) = root.split_vertically(root.dim_in_pixel().1 * 62 / 100);
+    draw_bars(run, &dollars, &tiers, &segments, false)?;
+    draw_bars(run, &shares, &tiers, &segments, true)
+}
+
+/// The tiers' bills as bars stacked line by line on `area`: in dollars
+/// with each total above its bar and the legend, or as each bill's shares.
+fn draw_bars(
+    run: &ScenarioRun,
+    area: &Area,
+    tiers: &[(String, TierCosts)],
+    segments: &[(usize, String, &'static str)],
+    as_shares: bool,
+) -> DrawResult {
+    let totals: Vec<f64> = tiers
         .iter()
         .map(|(_, costs)| mean(costs, |bill| Some(bill.total())))
-        .fold(1.0, f64::max)
-        * 1.2;
+        .collect();
+    let top = if as_shares {
+        100.0
+    } else {
+        totals.iter().copied().fold(1.0, f64::max) * 1.2
+    };
     let count = tiers.len() as i32;
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!(
-                "{}: projected monthly cost (30-day month)",
-                run.scenario.name
-            ),
-            font(26),
-        )
+    let mut chart = ChartBuilder::on(area)
         .margin(20)
-        .x_label_area_size(60)
+        .x_label_area_size(if as_shares { 50 } else { 30 })
         .y_label_area_size(90)
         // An integer range's segments include its end: `0..count - 1` has `count`.
         .build_cartesian_2d((0..(count - 1).max(0)).into_segmented(), 0.0..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_desc("tier")
-        .y_desc("USD per month")
+        .x_desc(if as_shares { "tier" } else { "" })
+        .y_desc(if as_shares {
+            "share of the bill, %"
+        } else {
+            "USD per month"
+        })
         .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(index) => tiers
+            SegmentValue::CenterOf(index) if as_shares => tiers
                 .get(*index as usize)
                 .map_or(String::new(), |(label, _)| label.clone()),
             _ => String::new(),
         })
-        .y_label_formatter(&|y| format!("${y:.0}"))
+        .y_label_formatter(&|y| {
+            if as_shares {
+                format!("{y:.0}%")
+            } else {
+                format!("${y:.0}")
+            }
+        })
         .label_style(font(16))
         .axis_desc_style(font(18))
         .draw()?;
@@ -152,8 +180,14 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
             .iter()
             .enumerate()
             .map(|(tier, (_, costs))| {
+                let usd = mean(costs, |bill| line(bill, provider, item));
+                let height = if as_shares {
+                    100.0 * usd / totals[tier].max(f64::MIN_POSITIVE)
+                } else {
+                    usd
+                };
                 let bottom = bottoms[tier];
-                bottoms[tier] += mean(costs, |bill| line(bill, provider, item));
+                bottoms[tier] += height;
                 let mut bar = Rectangle::new(
                     [
                         (SegmentValue::Exact(tier as i32), bottom),
@@ -165,17 +199,23 @@ fn draw(run: &ScenarioRun, root: &Area) -> DrawResult {
                 bar
             })
             .collect();
-        chart
-            .draw_series(bars)?
-            .label(format!(
-                "{} {}",
-                provider_label(run, provider),
-                item.replace('_', " ")
-            ))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
+        let series = chart.draw_series(bars)?;
+        if !as_shares {
+            series
+                .label(format!(
+                    "{} {}",
+                    provider_label(run, provider),
+                    item.replace('_', " ")
+                ))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled())
+                });
+        }
     }
-    chart.draw_series(tiers.iter().enumerate().map(|(tier, (_, costs))| {
-        let total = mean(costs, |bill| Some(bill.total()));
+    if as_shares {
+        return Ok(());
+    }
+    chart.draw_series(totals.iter().enumerate().map(|(tier, &total)| {
         Text::new(
             format!("${total:.0}"),
             (SegmentValue::CenterOf(tier as i32), total),

@@ -117,14 +117,52 @@ fn count_label(value: f64) -> String {
     }
 }
 
-/// An axis label for a value on an axis that reaches `top`: decimals only
-/// where the axis needs them.
+/// An axis label for a value on an axis that reaches `top`: as many
+/// decimals as ticks about a tenth of the axis apart need to differ (an
+/// axis to 0.014 reads 0.002, 0.004, ..., not 0.0 every time).
 fn axis_label(value: f64, top: f64) -> String {
-    if top < 10.0 {
-        format!("{value:.1}")
+    let step = top / 10.0;
+    let decimals = if step > 0.0 && step.is_finite() {
+        (-step.log10().floor()).clamp(0.0, 6.0) as usize
     } else {
-        format!("{value:.0}")
+        0
+    };
+    format!("{value:.decimals$}")
+}
+
+/// The room below zero on a linear axis reaching `top`, so a line at zero
+/// is drawn whole above the axis rather than half into its labels.
+fn below_zero(top: f64) -> f64 {
+    -0.015 * top
+}
+
+/// A tier's name for a chart, with its users unless the name says them
+/// (a sweep's counts are named "1000 users").
+pub(super) fn tier_label(name: &str, users: u64) -> String {
+    if name == format!("{users} users") {
+        name.into()
+    } else {
+        format!("{name} ({users} users)")
     }
+}
+
+/// `lines` with each line equal to an earlier one (the same points)
+/// folded into it, its label joined with " = ": two equal lines drawn
+/// apart would hide one another.
+pub(super) fn merge_equal<P: PartialEq>(
+    lines: Vec<(String, RGBColor, P)>,
+) -> Vec<(String, RGBColor, P)> {
+    let mut merged: Vec<(String, RGBColor, P)> = Vec::new();
+    for (label, colour, points) in lines {
+        match merged.iter_mut().find(|(_, _, earlier)| *earlier == points) {
+            Some((earlier_label, _, _)) => {
+                earlier_label.push_str(" = ");
+                earlier_label.push_str(&label);
+            }
+            None => merged.push((label, colour, points)),
+        }
+    }
+    merged
 }
 
 /// The tiers' (users, mean of what `measure` reads) points where the mean
@@ -153,12 +191,49 @@ pub(super) struct UsersChart<'a> {
     pub(super) log_y: bool,
     /// Label, colour and (users, value) points of each line.
     pub(super) lines: Vec<Line>,
+    /// Limits as lines: drawn when within 4 times the data's peak, named
+    /// in the legend otherwise (scaling to them would flatten the data).
+    pub(super) limits: Vec<Line>,
     /// A horizontal reference line: label and value.
     pub(super) reference: Option<(String, f64)>,
 }
 
 /// Draws `chart` on `root` over `users`.
-pub(super) fn draw_users_chart(root: &Area, users: Range<f64>, chart: UsersChart) -> DrawResult {
+pub(super) fn draw_users_chart(
+    root: &Area,
+    users: Range<f64>,
+    mut chart: UsersChart,
+) -> DrawResult {
+    chart.lines = merge_equal(std::mem::take(&mut chart.lines));
+    if chart.log_y {
+        // A log axis has no zero: such points are left out, and said so.
+        for (label, _, points) in &mut chart.lines {
+            let zeros = points.iter().filter(|(_, y)| *y <= 0.0).count();
+            if zeros > 0 {
+                points.retain(|(_, y)| *y > 0.0);
+                let tiers = if zeros == 1 { "tier" } else { "tiers" };
+                label.push_str(&format!(" (0 at {zeros} {tiers}: no point on a log axis)"));
+            }
+        }
+    }
+    let data_top = chart
+        .lines
+        .iter()
+        .flat_map(|(_, _, points)| points.iter().map(|(_, y)| *y))
+        .filter(|y| y.is_finite())
+        .fold(0.0, f64::max);
+    let (near, far): (Vec<Line>, Vec<Line>) = std::mem::take(&mut chart.limits)
+        .into_iter()
+        .partition(|(_, _, points)| points.iter().all(|(_, y)| *y <= 4.0 * data_top));
+    chart.lines.extend(near);
+    for (label, colour, points) in far {
+        let value = points.iter().map(|(_, y)| *y).fold(0.0, f64::max);
+        let label = format!(
+            "{label}: {}, above this chart's scale",
+            axis_label(value, value)
+        );
+        chart.lines.push((label, colour, Vec::new()));
+    }
     let values = || {
         chart
             .lines
@@ -192,7 +267,7 @@ pub(super) fn draw_users_chart(root: &Area, users: Range<f64>, chart: UsersChart
     } else {
         // Headroom above the data for the legend.
         let top = top * 1.4;
-        let mut context = builder.build_cartesian_2d(x, 0.0..top)?;
+        let mut context = builder.build_cartesian_2d(x, below_zero(top)..top)?;
         context
             .configure_mesh()
             .x_desc("users (log scale)")
@@ -270,4 +345,39 @@ where
         .label_font(font(16))
         .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_ticks_keep_the_digits_that_tell_them_apart() {
+        // An error-rate axis to 1.4%: ticks 0.002 apart, not "0.0" each.
+        assert_eq!(axis_label(0.002, 0.014), "0.002");
+        assert_eq!(axis_label(0.4, 1.5), "0.4");
+        assert_eq!(axis_label(50.0, 75.0), "50");
+        assert_eq!(axis_label(2000.0, 6000.0), "2000");
+        assert_eq!(axis_label(0.0, 0.0), "0");
+    }
+
+    #[test]
+    fn equal_lines_are_drawn_once_under_both_names() {
+        let (a, b) = (COLOURS[0], COLOURS[1]);
+        let lines = vec![
+            ("demanded".to_string(), a, vec![0.0, 1.0]),
+            ("open".to_string(), b, vec![0.0, 1.0]),
+            ("busy".to_string(), b, vec![0.0, 2.0]),
+        ];
+        let merged = merge_equal(lines);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].0, "demanded = open");
+        assert_eq!(merged[1].0, "busy");
+    }
+
+    #[test]
+    fn a_tier_named_by_its_users_is_not_named_twice() {
+        assert_eq!(tier_label("1000 users", 1000), "1000 users");
+        assert_eq!(tier_label("Tier 2", 1000), "Tier 2 (1000 users)");
+    }
 }

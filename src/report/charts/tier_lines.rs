@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use plotters::style::BLACK;
+use plotters::style::{BLACK, RGBColor};
 
 use super::{
     COLOURS, Measure, SIZE, UsersChart, draw_users_chart, tier_points, users_range, write_png,
@@ -24,8 +24,8 @@ pub struct TierLinesPng {
     log_y: bool,
     /// (label, value) per line; lines no tier has a value for are left out.
     lines: &'static [(&'static str, Measure)],
-    /// A limit, drawn last and in black, if the chart has one.
-    limit: Option<(&'static str, Measure)>,
+    /// Limits, drawn last (the first in black, the second in grey).
+    limits: &'static [(&'static str, Measure)],
     /// Whether to draw the scenario's p95 SLO.
     p95_slo: bool,
 }
@@ -54,10 +54,18 @@ pub const SATURATION_PNG: TierLinesPng = TierLinesPng {
         ("Data API pool size", |t| {
             (t.primary.data_api.peak_busy > 0).then_some(f64::from(t.primary.data_api_pool))
         }),
+        ("pooler client connections (peak)", |t| {
+            t.primary.pooler.map(|p| p.peak_clients as f64)
+        }),
     ],
-    limit: Some(("connection limit for the app", |t| {
-        Some(f64::from(t.primary.connection_limit))
-    })),
+    limits: &[
+        ("connection limit for the app", |t| {
+            Some(f64::from(t.primary.connection_limit))
+        }),
+        ("pooler client limit (max_client_conn)", |t| {
+            t.primary.pooler.map(|p| f64::from(p.max_clients))
+        }),
+    ],
     p95_slo: false,
 };
 
@@ -73,7 +81,7 @@ pub const LATENCY_PNG: TierLinesPng = TierLinesPng {
         ("p99 (month)", |t| t.latency.p99_ms),
         ("p95 of the worst window", |t| t.worst_window_p95_ms),
     ],
-    limit: None,
+    limits: &[],
     p95_slo: true,
 };
 
@@ -83,20 +91,23 @@ impl<'a> Exporter<ScenarioRun<'a>> for TierLinesPng {
     }
 
     fn write(&self, run: &ScenarioRun<'a>, out: &mut dyn Write) -> io::Result<()> {
-        let coloured = self.lines.iter().zip(COLOURS);
-        let lines = coloured
-            .chain(self.limit.iter().map(|limit| (limit, BLACK)))
-            .map(|((label, measure), colour)| {
-                (label.to_string(), colour, tier_points(run, *measure))
-            })
-            .filter(|(_, _, points)| !points.is_empty())
-            .collect();
+        let points = |lines: &mut dyn Iterator<Item = (&(&str, Measure), RGBColor)>| {
+            lines
+                .map(|((label, measure), colour)| {
+                    (label.to_string(), colour, tier_points(run, *measure))
+                })
+                .filter(|(_, _, points)| !points.is_empty())
+                .collect()
+        };
+        let lines = points(&mut self.lines.iter().zip(COLOURS));
+        let limits = points(&mut self.limits.iter().zip([BLACK, COLOURS[6]]));
         let slo_ms = run.scenario.slo.p95_latency.secs() * 1_000.0;
         let chart = UsersChart {
             title: format!("{}: {}", run.scenario.name, self.title),
             y_desc: self.y_desc,
             log_y: self.log_y,
             lines,
+            limits,
             reference: self
                 .p95_slo
                 .then(|| (format!("SLO: p95 at most {slo_ms:.0} ms"), slo_ms)),

@@ -8,7 +8,10 @@ use std::ops::Range;
 
 use plotters::prelude::*;
 
-use super::{Area, COLOURS, DrawResult, axis_label, draw_legend, font, legend_line, write_png};
+use super::{
+    Area, COLOURS, DrawResult, axis_label, below_zero, draw_legend, font, legend_line, merge_equal,
+    tier_label, write_png,
+};
 use crate::experiment::{ScenarioRun, TierRun};
 use crate::model::Minutes;
 use crate::report::Exporter;
@@ -82,27 +85,44 @@ fn busiest_day(tier: &TierRun) -> Range<usize> {
     start..((day + 1) * MINUTES_PER_DAY).min(measured.end)
 }
 
-/// One panel: `lines` of (label, values, colour) over `hours`.
+/// A panel's series: label, colour and one value a minute.
+type Series = (String, RGBColor, Vec<f64>);
+
+/// A horizontal limit on a panel: label, value and colour.
+type Limit = (&'static str, f64, RGBColor);
+
+/// One panel: `lines` over `hours`, and `limits`. A limit within 4 times
+/// the data's peak is drawn; one further up is named in the legend
+/// instead, as scaling to it would flatten the data onto the axis.
 fn panel(
     area: &Area,
     title: &str,
     unit: &str,
     hours: &[f64],
-    lines: &[(&str, Vec<f64>, RGBColor)],
+    lines: Vec<Series>,
+    limits: &[Limit],
 ) -> DrawResult {
+    let lines = merge_equal(lines);
     let x = hours.first().copied().unwrap_or(0.0)..hours.last().copied().unwrap_or(24.0).max(1.0);
-    let top = lines
+    let data_top = lines
         .iter()
-        .flat_map(|(_, values, _)| values.iter().copied())
+        .flat_map(|(_, _, values)| values.iter().copied())
         .filter(|v| v.is_finite())
-        .fold(1.0, f64::max)
+        .fold(1.0, f64::max);
+    let (near, far): (Vec<&Limit>, Vec<&Limit>) = limits
+        .iter()
+        .partition(|(_, value, _)| *value <= 4.0 * data_top);
+    let top = near
+        .iter()
+        .map(|(_, value, _)| *value)
+        .fold(data_top, f64::max)
         * 1.5;
     let mut chart = ChartBuilder::on(area)
         .caption(title, font(20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(x, 0.0..top)?;
+        .build_cartesian_2d(x.clone(), below_zero(top)..top)?;
     chart
         .configure_mesh()
         .x_desc("hour of the day")
@@ -112,20 +132,44 @@ fn panel(
         .label_style(font(14))
         .axis_desc_style(font(15))
         .draw()?;
-    for (index, (label, values, colour)) in lines.iter().enumerate() {
+    let count = lines.len();
+    for (index, (label, colour, values)) in lines.into_iter().enumerate() {
+        let label = if values.iter().all(|v| *v == 0.0) {
+            format!("{label} (0 all day)")
+        } else {
+            label
+        };
         let points = hours
             .iter()
             .zip(values)
             .filter(|(_, v)| v.is_finite())
-            .map(|(h, v)| (*h, *v));
+            .map(|(h, v)| (*h, v));
+        // Thin strokes: a minute's series has 1,440 points, and thick
+        // polylines spike at its sharp turns. The first is wider, so a
+        // nearly equal later series still shows.
+        let width = if index == 0 && count > 1 { 3 } else { 1 };
         chart
-            // Wider lines first, so a series equal to a later one still shows.
+            .draw_series(LineSeries::new(points, colour.stroke_width(width)))?
+            .label(label)
+            .legend(legend_line(colour));
+    }
+    for &&(label, value, colour) in &near {
+        chart
             .draw_series(LineSeries::new(
-                points,
-                colour.stroke_width(if index == 0 && lines.len() > 1 { 5 } else { 2 }),
+                [(x.start, value), (x.end, value)],
+                colour.stroke_width(2),
             ))?
-            .label(*label)
-            .legend(legend_line(*colour));
+            .label(format!("{label} ({})", axis_label(value, value)))
+            .legend(legend_line(colour));
+    }
+    for &&(label, value, colour) in &far {
+        chart
+            .draw_series(LineSeries::new(std::iter::empty::<(f64, f64)>(), colour))?
+            .label(format!(
+                "{label}: {}, above this panel's scale",
+                axis_label(value, value)
+            ))
+            .legend(legend_line(colour));
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
@@ -140,10 +184,9 @@ fn draw(run: &ScenarioRun, index: usize, root: &Area) -> DrawResult {
         .collect();
     let root = root.titled(
         &format!(
-            "{}: {} ({} users), busiest day (day {}), mean of {} replications",
+            "{}: {}, busiest day (day {}), mean of {} replications",
             run.scenario.name,
-            tier.name,
-            tier.users,
+            tier_label(&tier.name, tier.users),
             day + 1,
             tier.replications.len()
         ),
@@ -158,36 +201,38 @@ fn draw(run: &ScenarioRun, index: usize, root: &Area) -> DrawResult {
         "Request rate",
         "requests/s (minute mean)",
         &hours,
-        &[(
-            "requests per second",
-            series(tier, |m| &m.rps, &window),
+        vec![(
+            "requests per second".into(),
             COLOURS[0],
+            series(tier, |m| &m.rps, &window),
         )],
+        &[],
     )?;
     panel(
         &panels[1],
         "Function instances",
         "instances (minute peak)",
         &hours,
-        &[(
-            "instances alive",
-            series(tier, |m| &m.instances, &window),
+        vec![(
+            "instances alive".into(),
             COLOURS[1],
+            series(tier, |m| &m.instances, &window),
         )],
+        &[],
     )?;
     let mut connections = vec![
         (
-            "demanded (refused included)",
-            series(tier, |m| &m.db_demanded, &window),
+            "demanded (refused included)".into(),
             COLOURS[4],
+            series(tier, |m| &m.db_demanded, &window),
         ),
         (
-            "open",
-            series(tier, |m| &m.db_connections, &window),
+            "open".into(),
             COLOURS[2],
+            series(tier, |m| &m.db_connections, &window),
         ),
-        ("limit for the app", vec![limit; hours.len()], BLACK),
     ];
+    let mut limits = vec![("limit for the app", limit, BLACK)];
     // Data API routes hold PostgREST's connections, not their own.
     if tier
         .replications
@@ -196,24 +241,30 @@ fn draw(run: &ScenarioRun, index: usize, root: &Area) -> DrawResult {
     {
         let pool = f64::from(run.stacks[index].database.data_api_pool);
         connections.push((
-            "Data API pool busy",
-            series(tier, |m| m.data_api.as_deref().unwrap_or(&[]), &window),
+            "Data API pool busy".into(),
             COLOURS[0],
+            series(tier, |m| m.data_api.as_deref().unwrap_or(&[]), &window),
         ));
-        connections.push(("Data API pool size", vec![pool; hours.len()], COLOURS[6]));
+        limits.push(("Data API pool size", pool, COLOURS[6]));
     }
     panel(
         &panels[2],
         "Database connections",
         "connections (minute peak)",
         &hours,
-        &connections,
+        connections,
+        &limits,
     )?;
     panel(
         &panels[3],
         "Errors",
         "failed requests per minute",
         &hours,
-        &[("errors", series(tier, |m| &m.errors, &window), COLOURS[1])],
+        vec![(
+            "errors".into(),
+            COLOURS[1],
+            series(tier, |m| &m.errors, &window),
+        )],
+        &[],
     )
 }
