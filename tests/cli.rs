@@ -1532,13 +1532,17 @@ fn errors_point_at_the_mapping_or_file_that_is_wrong() {
         )),
         "{stderr}"
     );
-    let no_idle = baseline.replacen("    idle_timeout: 10m ", "    # none ", 1);
-    let path = write(dir.path(), "no-idle.yaml", &no_idle);
+    let no_cold_start = baseline.replacen(
+        "    cold_start: { dist: lognormal, median: 400ms, p95: 2s }",
+        "    # none",
+        1,
+    );
+    let path = write(dir.path(), "no-cold-start.yaml", &no_cold_start);
     let stderr = check_error(&path);
-    let api = line_of(&no_idle, "  - name: api");
+    let api = line_of(&no_cold_start, "  - name: api");
     assert!(
         stderr.contains(&format!(
-            "{}:{api}:5: `functions[0]`: missing field `idle_timeout` (expected one of name,",
+            "{}:{api}:5: `functions[0]`: missing field `cold_start` (expected one of name,",
             path.display()
         )),
         "{stderr}"
@@ -1716,4 +1720,49 @@ fn init_writes_starters_that_check_run_and_follow_the_shipped_baseline() {
         );
         assert_eq!(std::fs::read_to_string(&file).expect("kept"), text);
     }
+}
+
+#[test]
+fn a_minimal_scenario_checks_and_runs_on_its_defaults() {
+    // No seed, replications, horizon or warm-up; users as `50k`, a weight
+    // as `50%`, plain durations where distributions go; no idle timeout;
+    // no database, as no route queries one.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let text = "name: mini\n\
+                start: 2025-01-06\n\
+                tiers:\n  - { name: small, users: 50k }\n\
+                traffic:\n  daily_active_share: 30%\n  sessions_per_active_user: 1\n\
+                \x20 requests_per_session: 5\n  think_time: 20s\n\
+                \x20 daily_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n\
+                routes:\n  - { name: home, weight: 50%, function: web, handler_time: 15ms }\n\
+                \x20 - { name: about, weight: 50%, function: web, handler_time: 5ms }\n\
+                functions:\n  - { name: web, cold_start: 300ms }\n\
+                slo: { p95_latency: 1s, error_rate: 1% }\n";
+    let file = dir.path().join("mini.yaml");
+    fs::write(&file, text).expect("writable");
+    capsim()
+        .arg("check")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "database: not used (no route sends queries)",
+        ));
+    let scenario = capsim::scenario::load(&file).expect("loads").scenario;
+    assert_eq!(scenario.tiers[0].users, 50_000);
+    assert_eq!(scenario.replications, 10);
+    assert_eq!(scenario.routes[0].weight, 0.5);
+    let run = capsim::experiment::simulate(&scenario, 50_000, 0);
+    assert!(run.tier.outcomes.count(capsim::model::Outcome::Ok) > 100_000);
+    // A route that queries needs the database section, said where.
+    let with_queries = text.replace("handler_time: 15ms }", "handler_time: 15ms, queries: 2 }");
+    fs::write(&file, with_queries).expect("writable");
+    capsim()
+        .arg("check")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "mini.yaml:12:76: `routes[0].queries`: sends 2 queries a request, but the scenario has no `database` section",
+        ));
 }

@@ -10,6 +10,10 @@ use crate::scenario::{
 
 /// One line on the database: connections, CPUs, pooler.
 fn write_database(text: &mut String, scenario: &Scenario) {
+    if scenario.routes.iter().all(|route| route.queries == 0) {
+        let _ = writeln!(text, "  database: not used (no route sends queries)");
+        return;
+    }
     let database = &scenario.database;
     let max = database.max_connections().unwrap_or(0);
     let platform = database.platform_connections;

@@ -325,7 +325,7 @@ impl Compiler<'_, '_> {
         Route {
             name: route.name.value.clone(),
             request: route.request.clone(),
-            weight: route.weight.as_ref().map_or(0.0, |w| w.value),
+            weight: route.weight.as_ref().map_or(0.0, |w| w.value.0),
             function,
             queries: route.queries.value,
             read_share: route.read_share.as_ref().map_or(0.0, |s| s.value.0),

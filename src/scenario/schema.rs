@@ -13,7 +13,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
 use super::dist::{CountDist, DurationDist};
-use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold, UserCount};
+use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold, UserCount, Weight};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -51,7 +51,8 @@ pub struct Scenario {
     pub routes: Spanned<Vec<Route>>,
     /// Function deployments.
     pub functions: Spanned<Vec<Function>>,
-    /// The Postgres database.
+    /// The Postgres database; required once a route sends queries.
+    #[serde(default = "no_database")]
     pub database: Spanned<Database>,
     /// Rate limiters by name, as routes refer to them.
     #[serde(default)]
@@ -364,9 +365,9 @@ pub struct Route {
     /// Method and path, for reports.
     #[serde(default)]
     pub request: Option<String>,
-    /// Relative share of session page requests.
+    /// Relative share of session page requests (a number or a percentage).
     #[serde(default)]
-    pub weight: Option<Spanned<f64>>,
+    pub weight: Option<Spanned<Weight>>,
     /// The function deployment that serves it.
     pub function: Spanned<String>,
     /// Queries per request, run one after another.
@@ -911,7 +912,9 @@ pub struct Function {
     pub concurrency: Option<Spanned<u32>>,
     /// Start-up time of a new instance.
     pub cold_start: DurationDist,
-    /// Idle time after which an instance is reclaimed.
+    /// Idle time after which an instance is reclaimed (default 10m: Vercel
+    /// reclaims idle instances after 5 to 15 minutes, FACTS.md §4).
+    #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Duration,
     /// Which idle instance takes a request.
     #[serde(default)]
@@ -934,6 +937,20 @@ pub struct Function {
     /// Longest a request may run (then 504).
     #[serde(default = "default_max_duration")]
     pub max_duration: Duration,
+}
+
+/// The database of a scenario without one: no route queries it (validation
+/// requires a written one otherwise), so none of its numbers is used.
+fn no_database() -> Spanned<Database> {
+    let database = serde_saphyr::from_str::<Database>(
+        "{ max_connections: 1000000, connect_time: 0s, query_time: 0s }",
+    )
+    .expect("a constant database that parses");
+    Spanned::new(database, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_seed() -> u64 {

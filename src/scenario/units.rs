@@ -310,6 +310,42 @@ impl<'de> Deserialize<'de> for Share {
     }
 }
 
+/// A route's weight relative to the others': a number, or a percentage
+/// ("40%" weighs as 0.4), so a mix written in percent reads as written.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
+pub struct Weight(pub f64);
+
+const WEIGHT_HELP: &str = "a weight is a number of 0 or more, relative to the other routes' weights, or a percentage, e.g. 40 or \"40%\"";
+
+impl<'de> Deserialize<'de> for Weight {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct WeightVisitor;
+        impl Visitor<'_> for WeightVisitor {
+            type Value = Weight;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(WEIGHT_HELP)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Weight, E> {
+                text.trim()
+                    .strip_suffix('%')
+                    .and_then(|percent| percent.trim().parse::<f64>().ok())
+                    .map(|percent| Weight(percent / 100.0))
+                    .ok_or_else(|| E::custom(format!("`{text}` is not a weight: {WEIGHT_HELP}")))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Weight, E> {
+                Ok(Weight(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Weight, E> {
+                Ok(Weight(value as f64))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Weight, E> {
+                Ok(Weight(value as f64))
+            }
+        }
+        deserializer.deserialize_any(WeightVisitor)
+    }
+}
+
 /// A size in bytes; "KB", "MB", "GB" are powers of 1024, as memory sizes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Default)]
 pub struct Size(pub u64);

@@ -437,10 +437,10 @@ fn check_routes(report: &mut Report, scenario: &Scenario) {
     for (index, route) in routes.value.iter().enumerate() {
         let key = |field: &str| format!("routes[{index}].{field}");
         if let Some(weight) = &route.weight {
-            if !is_zero_or_more(weight.value) {
+            if !is_zero_or_more(weight.value.0) {
                 report.add(&weight.referenced, key("weight"), "must be 0 or more");
             }
-            weighted |= weight.value > 0.0;
+            weighted |= weight.value.0 > 0.0;
         }
         check_route_cache(report, route, index);
         if route.page.is_some_and(|page| page.images > 0) && scenario.images.is_none() {
@@ -637,7 +637,7 @@ fn check_ai(report: &mut Report, scenario: &Scenario) {
                     "must be 0 or more",
                 );
             }
-            if route.weight.as_ref().is_some_and(|w| w.value > 0.0) {
+            if route.weight.as_ref().is_some_and(|w| w.value.0 > 0.0) {
                 report.add(
                     &volume.referenced,
                     key("per_user_per_month"),
@@ -739,6 +739,22 @@ fn check_abusive_clients(report: &mut Report, scenario: &Scenario) {
 }
 
 fn check_database(report: &mut Report, scenario: &Scenario) {
+    // A scenario without a database section: fine while nothing queries it.
+    if scenario.database.referenced == Location::UNKNOWN {
+        for (index, route) in scenario.routes.value.iter().enumerate() {
+            if route.queries.value > 0 {
+                report.add(
+                    &route.queries.referenced,
+                    format!("routes[{index}].queries"),
+                    format!(
+                        "sends {} queries a request, but the scenario has no `database` section; add one, e.g. `database: {{ compute: micro, connect_time: 8ms, query_time: 3ms }}` (or `queries: 0`)",
+                        route.queries.value
+                    ),
+                );
+            }
+        }
+        return;
+    }
     let database = &scenario.database.value;
     let Some(max) = database.max_connections() else {
         report.add(
