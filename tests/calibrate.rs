@@ -29,6 +29,14 @@ fn calibrate(export: &Path, out: &Path) -> Command {
     command
 }
 
+/// Runs `command`, which must fail as invalid input saying `expected`.
+fn fails_saying(command: &mut Command, expected: &str) {
+    let output = command.output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
 fn close(actual: f64, expected: f64, tolerance: f64) {
     assert!(
         (actual - expected).abs() <= tolerance * expected.abs().max(1e-12),
@@ -121,12 +129,7 @@ fn a_bad_export_is_named_by_line_and_column() {
     let check = |name: &str, text: &str, expected: &str| {
         let export = dir.path().join(name);
         fs::write(&export, text).expect("writable");
-        let output = calibrate(&export, &dir.path().join("out"))
-            .output()
-            .expect("runs");
-        assert_eq!(output.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{stderr}");
+        fails_saying(&mut calibrate(&export, &dir.path().join("out")), expected);
     };
     check(
         "no-stddev.csv",
@@ -251,14 +254,8 @@ fn bad_pgbouncer_and_pgbench_exports_are_named_by_line_and_column() {
     let check = |flag: &str, text: &str, expected: &str| {
         let export = dir.path().join("export");
         fs::write(&export, text).expect("writable");
-        let output = calibrate(&statements, &dir.path().join("out"))
-            .arg(flag)
-            .arg(&export)
-            .output()
-            .expect("runs");
-        assert_eq!(output.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{stderr}");
+        let mut command = calibrate(&statements, &dir.path().join("out"));
+        fails_saying(command.arg(flag).arg(&export), expected);
     };
     check(
         "--pgbouncer-stats",

@@ -25,6 +25,8 @@ use capsim::calibrate::{
     read_pgbench_transactions, read_pooler_stats,
 };
 use capsim::experiment::simulate;
+
+use crate::validation::replications;
 use capsim::model::{Outcome, Replication};
 use capsim::scenario::{self, Scenario};
 use capsim::stats::{Estimate, estimate};
@@ -576,14 +578,6 @@ fn load_text(dir: &Path, text: &str) -> Scenario {
         .scenario
 }
 
-/// Every replication of `scenario`'s only tier.
-fn replications(scenario: &Scenario) -> Vec<Replication> {
-    let users = scenario.tiers[0].users;
-    (0..scenario.replications)
-        .map(|r| simulate(scenario, users, r))
-        .collect()
-}
-
 /// capsim's mean and p95 latency, ms, over replications.
 /// `calibration` with its holding time's mean set to `hold_ms` (the same
 /// spread).
@@ -1068,6 +1062,36 @@ fn predicted_refusals(dir: &Path, database: &str, outcome: Outcome) -> (u64, u64
     (run.tier.requests, run.tier.outcomes.count(outcome))
 }
 
+/// Runs capsim's held clients against `database` (a scenario's database
+/// section), then opens as many connections to `port` and holds them:
+/// the server refuses as many as capsim's `outcome` counts, each with
+/// `code` and `message`.
+fn assert_refused_as_predicted(
+    cluster: &Cluster,
+    port: u16,
+    database: &str,
+    outcome: Outcome,
+    (code, message): (&str, &str),
+) {
+    let (clients, refused) = predicted_refusals(cluster.dir.path(), database, outcome);
+    assert!(
+        refused > 0 && clients > refused,
+        "{clients} clients, {refused} refused"
+    );
+    let refusals = refusals_holding(port, "bench", clients);
+    eprintln!(
+        "{clients} clients: capsim {refused} refused ({outcome:?}), the server {}: {:?}",
+        refusals.len(),
+        refusals.first()
+    );
+    assert_eq!(refusals.len() as u64, refused);
+    let expected = Startup::Refused {
+        code: code.into(),
+        message: message.into(),
+    };
+    assert!(refusals.iter().all(|r| *r == expected), "{refusals:?}");
+}
+
 #[test]
 fn connections_over_the_limits_are_refused_as_capsim_predicts() {
     let Some(tools) = testbed_tools("connections_over_the_limits_are_refused_as_capsim_predicts")
@@ -1076,57 +1100,21 @@ fn connections_over_the_limits_are_refused_as_capsim_predicts() {
     };
     let cluster = Cluster::start(tools, 10);
     // Direct connections: Postgres refuses the 11th with 53300.
-    let (clients, refused) = predicted_refusals(
-        cluster.dir.path(),
+    assert_refused_as_predicted(
+        &cluster,
+        cluster.port,
         "  max_connections: 10\n  connections_per_instance: 1\n",
         Outcome::DbRefused,
+        ("53300", "sorry, too many clients already"),
     );
-    assert!(
-        refused > 0 && clients > refused,
-        "{clients} clients, {refused} refused"
-    );
-    let refusals = refusals_holding(cluster.port, "bench", clients);
-    eprintln!(
-        "Postgres, max_connections 10: {clients} clients, capsim {refused} refused, the server {}: {:?}",
-        refusals.len(),
-        refusals.first()
-    );
-    assert_eq!(refusals.len() as u64, refused);
-    for refusal in &refusals {
-        assert_eq!(
-            refusal,
-            &Startup::Refused {
-                code: "53300".into(),
-                message: "sorry, too many clients already".into()
-            }
-        );
-    }
     // Through PgBouncer: it refuses clients over max_client_conn at once,
     // whatever its pool (08P01, PgBouncer's default SQLSTATE).
     let bouncer = Bouncer::start(&cluster, 2, 8);
-    let (clients, refused) = predicted_refusals(
-        cluster.dir.path(),
+    assert_refused_as_predicted(
+        &cluster,
+        bouncer.port,
         "  max_connections: 10\n  connections_per_instance: 1\n  pooler: { enabled: true, mode: transaction, default_pool_size: 2, max_client_conn: 8, query_wait_timeout: 1d }\n",
         Outcome::PoolerRefused,
+        ("08P01", "no more connections allowed (max_client_conn)"),
     );
-    assert!(
-        refused > 0 && clients > refused,
-        "{clients} clients, {refused} refused"
-    );
-    let refusals = refusals_holding(bouncer.port, "bench", clients);
-    eprintln!(
-        "PgBouncer, max_client_conn 8: {clients} clients, capsim {refused} refused, PgBouncer {}: {:?}",
-        refusals.len(),
-        refusals.first()
-    );
-    assert_eq!(refusals.len() as u64, refused);
-    for refusal in &refusals {
-        assert_eq!(
-            refusal,
-            &Startup::Refused {
-                code: "08P01".into(),
-                message: "no more connections allowed (max_client_conn)".into()
-            }
-        );
-    }
 }

@@ -31,7 +31,7 @@ fn load(name: &str) -> Scenario {
 }
 
 /// Every replication of the scenario's only tier.
-fn replications(scenario: &Scenario) -> Vec<Replication> {
+pub fn replications(scenario: &Scenario) -> Vec<Replication> {
     let users = scenario.tiers[0].users;
     (0..scenario.replications)
         .map(|r| simulate(scenario, users, r))
