@@ -510,7 +510,7 @@ fn init(preset: Preset, file: &Path) -> anyhow::Result<Outcome> {
             say!(
                 "wrote {}: the {preset} starter (from capsim's {}); edit the lines marked CHANGE: and the routes, then `capsim check {}`",
                 file.display(),
-                preset.source_file(),
+                init::SOURCE_FILE,
                 file.display()
             );
             Ok(Outcome::Success)

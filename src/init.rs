@@ -10,6 +10,9 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
 
+/// The shipped scenario every preset is derived from, by file name.
+pub const SOURCE_FILE: &str = "autorev-baseline.yaml";
+
 /// A stack a starter scenario can describe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
@@ -27,11 +30,6 @@ pub enum Preset {
 impl Preset {
     /// Every preset.
     pub const ALL: [Preset; 2] = [Preset::VercelSupabase, Preset::Classic];
-
-    /// The shipped scenario it is derived from, by file name.
-    pub fn source_file(self) -> &'static str {
-        "autorev-baseline.yaml"
-    }
 
     /// Lines of the shipped scenario this preset replaces: (the line's
     /// start, trimmed, through the line starting the last one replaced;
@@ -105,7 +103,7 @@ pub fn starter(preset: Preset, name: &str) -> String {
          # \"guide\" AutoRev's scaling guide). The routes are AutoRev's: list\n\
          # yours, with their share of requests, queries and handler times.\n\
          # Check with `capsim check FILE`, run with `capsim run FILE`.\n",
-        preset.source_file(),
+        SOURCE_FILE,
         env!("CARGO_PKG_VERSION"),
         preset.stack()
     );

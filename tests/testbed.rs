@@ -194,6 +194,55 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// `program` (psql) to `database` on `port` as `postgres`, CSV output.
+fn psql(program: &Path, port: u16, database: &str, sql: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("PGCONNECT_TIMEOUT", "10")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--csv",
+            "-h",
+            "127.0.0.1",
+        ])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]);
+    command
+}
+
+/// Waits up to 60 s until `sql` runs on `port`'s `database`; panics with
+/// the server's `log` if `server` exits first or the time runs out.
+fn wait_ready(
+    psql_program: &Path,
+    server: &mut Child,
+    (port, database, sql): (u16, &str, &str),
+    log: &Path,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    while !psql(psql_program, port, database, sql)
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("the server exited ({status}): {}", log());
+        }
+        assert!(Instant::now() < deadline, "not ready in 60 s: {}", log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A private PostgreSQL cluster on a loopback port, with a `bench`
 /// database, pg_stat_statements, and a login role `app` (no superuser).
 struct Cluster {
@@ -240,71 +289,29 @@ impl Cluster {
             .expect("postgres starts");
         // Backends fork from the postmaster per connection, inheriting this.
         prioritise(postgres.id(), user);
-        let mut cluster = Self {
+        let mut postgres = postgres;
+        wait_ready(
+            &tools.psql,
+            &mut postgres,
+            (port, "postgres", "SELECT 1"),
+            &dir.path().join("postgres.log"),
+        );
+        let cluster = Self {
             tools,
             dir,
             user,
             port,
             postgres,
         };
-        cluster.wait_until_ready();
         cluster.sql("postgres", "CREATE DATABASE bench");
         cluster.sql("postgres", "CREATE ROLE app LOGIN");
         cluster.sql("bench", "CREATE EXTENSION pg_stat_statements;");
         cluster
     }
 
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = self
-                .psql(self.port, "postgres", "SELECT 1")
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ready {
-                return;
-            }
-            if let Ok(Some(status)) = self.postgres.try_wait() {
-                panic!("postgres exited ({status}): {}", self.log("postgres.log"));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "postgres not ready in 60 s: {}",
-                self.log("postgres.log")
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-
     /// psql to `database` on `port` as `postgres`, CSV output.
     fn psql(&self, port: u16, database: &str, sql: &str) -> Command {
-        let mut command = Command::new(&self.tools.psql);
-        command
-            .env("PGCONNECT_TIMEOUT", "10")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--csv",
-                "-h",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                database,
-                "-c",
-                sql,
-            ]);
-        command
+        psql(&self.tools.psql, port, database, sql)
     }
 
     /// Runs `sql` in `database`; its CSV output.
@@ -319,11 +326,18 @@ impl Cluster {
     /// Writes the `bench` database's pg_stat_statements to `name`, as a
     /// team would export it.
     fn export_statements(&self, name: &str) -> PathBuf {
-        let csv = self.sql(
-            "bench",
+        self.export(
+            (self.port, "bench"),
             "SELECT query, calls, mean_exec_time, stddev_exec_time, rows FROM pg_stat_statements \
              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench')",
-        );
+            name,
+        )
+    }
+
+    /// Writes what `sql` returns from `port`'s `database`, as CSV, to file
+    /// `name` in the cluster's folder.
+    fn export(&self, (port, database): (u16, &str), sql: &str, name: &str) -> PathBuf {
+        let csv = run(&mut self.psql(port, database, sql), sql);
         let path = self.path(name);
         std::fs::write(&path, csv).expect("writable");
         path
@@ -385,33 +399,18 @@ impl Bouncer {
             .expect("pgbouncer starts");
         prioritise(process.id(), cluster.user);
         let mut bouncer = Self { port, process };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !cluster
-            .psql(port, "pgbouncer", "SHOW VERSION")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            if let Ok(Some(status)) = bouncer.process.try_wait() {
-                panic!(
-                    "pgbouncer exited ({status}): {}",
-                    cluster.log(&format!("pgbouncer-{port}.log"))
-                );
-            }
-            assert!(Instant::now() < deadline, "pgbouncer not ready in 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_ready(
+            &cluster.tools.psql,
+            &mut bouncer.process,
+            (port, "pgbouncer", "SHOW VERSION"),
+            &cluster.path(&format!("pgbouncer-{port}.log")),
+        );
         bouncer
     }
 
     /// Writes `SHOW STATS` to `name` in the cluster's folder.
     fn export_stats(&self, cluster: &Cluster, name: &str) -> PathBuf {
-        let csv = run(
-            &mut cluster.psql(self.port, "pgbouncer", "SHOW STATS"),
-            "SHOW STATS",
-        );
-        let path = cluster.path(name);
-        std::fs::write(&path, csv).expect("writable");
-        path
+        cluster.export((self.port, "pgbouncer"), "SHOW STATS", name)
     }
 }
 

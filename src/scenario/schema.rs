@@ -912,8 +912,9 @@ pub struct Function {
     pub concurrency: Option<Spanned<u32>>,
     /// Start-up time of a new instance.
     pub cold_start: DurationDist,
-    /// Idle time after which an instance is reclaimed (default 10m: Vercel
-    /// reclaims idle instances after 5 to 15 minutes, FACTS.md §4).
+    /// Idle time after which an instance is reclaimed (default 10m, an
+    /// assumption: Vercel publishes no number; a secondary source reports 5
+    /// to 15 minutes, FACTS.md §4, and 10m is its midpoint).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Duration,
     /// Which idle instance takes a request.
