@@ -15,6 +15,7 @@ use capsim::report::{
     self, Breakpoints, BreakpointsCsv, CompareCsv, Comparison, Exporter, PartFile, ReportError,
     ReportSet, ShardResults,
 };
+use capsim::scenario::json_schema::{self, Form};
 use capsim::scenario::{self, Loaded, ScenarioError};
 
 /// Prints a line to standard output, ignoring a closed one (`capsim run |
@@ -342,6 +343,17 @@ pub enum Command {
         #[arg(default_value = "my-app.yaml")]
         file: PathBuf,
     },
+    /// Print the JSON Schema of scenario files (as committed in `schema/`
+    /// for editors) or the format reference generated from it.
+    Schema {
+        /// The schema of a part of a scenario (a file that `extends` another):
+        /// the same keys, none required.
+        #[arg(long)]
+        part: bool,
+        /// The format reference in Markdown instead, as the README has it.
+        #[arg(long, conflicts_with = "part")]
+        markdown: bool,
+    },
     /// Validate scenario files and summarise them.
     Check {
         /// Scenario files.
@@ -413,6 +425,17 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Check { scenarios } => check(&scenarios),
         Command::Init { preset, file } => init(preset, &file),
+        Command::Schema { part, markdown } => {
+            let form = if part { Form::Part } else { Form::Whole };
+            let schema = json_schema::generate(form);
+            let text = if markdown {
+                json_schema::reference(&schema)
+            } else {
+                json_schema::to_text(&schema)
+            };
+            print!("{text}");
+            Ok(Outcome::Success)
+        }
         Command::Run {
             scenarios,
             common,
@@ -506,13 +529,26 @@ fn calibrate(exports: &Exports, out: &Path) -> anyhow::Result<Outcome> {
 
 fn init(preset: Preset, file: &Path) -> anyhow::Result<Outcome> {
     match init::write_starter(preset, file) {
-        Ok(()) => {
+        Ok(schema_written) => {
             say!(
                 "wrote {}: the {preset} starter (from capsim's {}); edit the lines marked CHANGE: and the routes, then `capsim check {}`",
                 file.display(),
                 init::SOURCE_FILE,
                 file.display()
             );
+            let schema = file.with_file_name(Form::Whole.file_name());
+            if schema_written {
+                say!(
+                    "wrote {}: the scenario format's JSON Schema, which the starter's first line names, so editors with YAML support complete and check its keys",
+                    schema.display()
+                );
+            } else {
+                say!(
+                    "left {} as it was: the starter's first line names it for editors; `capsim schema > {}` brings it up to date",
+                    schema.display(),
+                    schema.display()
+                );
+            }
             Ok(Outcome::Success)
         }
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {

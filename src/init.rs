@@ -10,6 +10,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::scenario::json_schema::{self, Form};
+
 /// The shipped scenario every preset is derived from, by file name.
 pub const SOURCE_FILE: &str = "autorev-baseline.yaml";
 
@@ -94,7 +96,8 @@ pub fn starter(preset: Preset, name: &str) -> String {
     // The shipped file's own header: its comment lines before `name:`.
     let body_start = source.find("\nname:").map_or(0, |index| index + 1);
     let mut text = format!(
-        "# A starter scenario from `capsim init --preset {preset}`, made from the\n\
+        "# yaml-language-server: $schema={}\n\
+         # A starter scenario from `capsim init --preset {preset}`, made from the\n\
          # scenarios/{} of capsim {}. The stack: {}.\n\
          # It models AutoRev, a Next.js app: replace its numbers with your app's.\n\
          # Lines marked CHANGE: are that app's guesses (traffic, routes, handler\n\
@@ -103,6 +106,7 @@ pub fn starter(preset: Preset, name: &str) -> String {
          # \"guide\" AutoRev's scaling guide). The routes are AutoRev's: list\n\
          # yours, with their share of requests, queries and handler times.\n\
          # Check with `capsim check FILE`, run with `capsim run FILE`.\n",
+        Form::Whole.file_name(),
         SOURCE_FILE,
         env!("CARGO_PKG_VERSION"),
         preset.stack()
@@ -135,8 +139,10 @@ pub fn starter(preset: Preset, name: &str) -> String {
 }
 
 /// Writes `preset`'s starter to `path`, named after the file; refuses to
-/// replace an existing file. The file appears whole or not at all.
-pub fn write_starter(preset: Preset, path: &Path) -> io::Result<()> {
+/// replace an existing file. The file appears whole or not at all. Beside
+/// it, the scenario schema its first line names, for editors, unless a
+/// file of that name is there already; returns whether it wrote one.
+pub fn write_starter(preset: Preset, path: &Path) -> io::Result<bool> {
     // The scenario's name names its output folder: letters, digits, - and _.
     let name: String = path
         .file_stem()
@@ -160,8 +166,19 @@ pub fn write_starter(preset: Preset, path: &Path) -> io::Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    write_new(folder, path, &starter(preset, name))?;
+    let schema = json_schema::to_text(&json_schema::generate(Form::Whole));
+    match write_new(folder, &folder.join(Form::Whole.file_name()), &schema) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes `text` to `path` in `folder`, whole or not at all; never replaces a file.
+fn write_new(folder: &Path, path: &Path, text: &str) -> io::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(folder)?;
-    file.write_all(starter(preset, name).as_bytes())?;
+    file.write_all(text.as_bytes())?;
     file.persist_noclobber(path).map_err(|e| e.error)?;
     Ok(())
 }

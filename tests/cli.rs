@@ -38,21 +38,10 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn check_accepts_the_shipped_scenarios() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = Vec::new();
-    for folder in [
-        dir.clone(),
-        dir.join("validation"),
-        dir.join("bench"),
-        dir.join("sensitivity"),
-    ] {
-        for entry in fs::read_dir(folder).expect("scenario folders exist") {
-            let path = entry.expect("readable entry").path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let files: Vec<PathBuf> = crate::shipped_scenarios(&dir)
+        .into_iter()
+        .map(|file| dir.join(file))
+        .collect();
     assert!(files.len() >= 15, "the shipped scenarios are all found");
     capsim()
         .arg("check")
@@ -71,7 +60,7 @@ const BAD_EDITS: &[(&str, &str, &str)] = &[
     (
         "horizon: 30d ",
         "horizon: -30d ",
-        ":15:10: `horizon`: `-30d` is negative",
+        ":16:10: `horizon`: `-30d` is negative",
     ),
     (
         "daily_active_share: 30%",
@@ -983,37 +972,37 @@ fn negative_zero_is_refused_where_written() {
         (
             "daily_active_share: 30%",
             "daily_active_share: -0%",
-            40,
+            41,
             "`traffic.daily_active_share`",
         ),
         (
             "sessions_per_active_user: 1.5",
             "sessions_per_active_user: -0",
-            41,
+            42,
             "`traffic.sessions_per_active_user`: must be 0 or more",
         ),
         (
             "daily_profile: [2,",
             "daily_profile: [-0,",
-            45,
+            46,
             "`traffic.daily_profile`: weights must be finite and 0 or more",
         ),
         (
             "weekly_profile: [1.0,",
             "weekly_profile: [-0.0,",
-            46,
+            47,
             "`traffic.weekly_profile`: weights must be finite and 0 or more",
         ),
         (
             "multiplier: 10 }",
             "multiplier: -0 }",
-            49,
+            50,
             "`traffic.bursts[0].multiplier`: must be 0 or more",
         ),
         (
             "per_user_per_month: 2.5",
             "per_user_per_month: -0",
-            159,
+            160,
             "per_user_per_month`: must be 0 or more",
         ),
     ];
@@ -1190,7 +1179,7 @@ fn what_sizes_memory_is_bounded_or_estimated() {
     let error = capsim::scenario::parse(&path, &text)
         .expect_err("a nanosecond window is refused")
         .to_string();
-    assert!(error.contains("autorev-classic.yaml:24:"), "{error}");
+    assert!(error.contains("autorev-classic.yaml:25:"), "{error}");
     assert!(
         error.contains("`slo.window`: must be 1s or longer"),
         "{error}"

@@ -63,21 +63,6 @@ const JUNK: &[&str] = &[
     "\u{0}",
 ];
 
-/// The shipped scenario files, relative to `scenarios/`.
-fn shipped(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for folder in ["", "validation", "bench", "sensitivity"] {
-        for entry in fs::read_dir(root.join(folder)).expect("a scenario folder") {
-            let path = entry.expect("an entry").path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path.strip_prefix(root).expect("under root").to_path_buf());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// Copies `from` into `to`, folder by folder.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("a folder");
@@ -229,7 +214,7 @@ fn mutated_scenarios_never_panic_hang_or_go_unlocated() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = dir.path().join("scenarios");
     copy_tree(&source, &root);
-    let files = shipped(&root);
+    let files = crate::shipped_scenarios(&root);
     let binary = assert_cmd::cargo::cargo_bin("capsim");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let (mut refused, mut accepted, mut large, mut ran) = (0u64, 0u64, 0u64, 0u64);

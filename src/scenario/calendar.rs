@@ -5,10 +5,11 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use schemars::json_schema;
 use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::units::Duration;
+use super::units::{Duration, named_schema};
 use crate::sim::NANOS_PER_SEC;
 
 /// A calendar date (proleptic Gregorian).
@@ -232,6 +233,53 @@ impl<'de> Deserialize<'de> for DayTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse_day_time(&text).map_err(de::Error::custom)
+    }
+}
+
+named_schema!(
+    Date,
+    json_schema!({
+        "type": "string",
+        "description": "a date, YYYY-MM-DD",
+        "pattern": r"^\s*[0-9]+-[0-9]+-[0-9]+\s*$",
+        "examples": ["2025-01-06"],
+    })
+);
+
+named_schema!(
+    Timezone,
+    json_schema!({
+        "type": "string",
+        "description": "UTC or a fixed offset from it (zones with daylight saving are not modelled; use the offset in force)",
+        "pattern": r"^\s*([Uu][Tt][Cc]|Z|[+-][0-9]+:[0-9]+)\s*$",
+        "examples": ["UTC", "+01:00", "-05:00"],
+    })
+);
+
+named_schema!(
+    DayTime,
+    json_schema!({
+        "type": "string",
+        "description": "a moment, \"day N HH:MM\", days counted from 1",
+        "pattern": r"^\s*day\s+[0-9]+\s+[0-9]+:[0-9]+\s*$",
+        "examples": ["day 3 19:00"],
+    })
+);
+
+/// The default zone is written into the schema as a scenario would write it.
+impl Serialize for Timezone {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let minutes = self.offset_minutes;
+        if minutes == 0 {
+            return serializer.serialize_str("UTC");
+        }
+        let sign = if minutes < 0 { '-' } else { '+' };
+        let minutes = minutes.abs();
+        serializer.collect_str(&format_args!(
+            "{sign}{:02}:{:02}",
+            minutes / 60,
+            minutes % 60
+        ))
     }
 }
 

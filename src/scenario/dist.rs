@@ -3,9 +3,10 @@
 
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
+use schemars::{Schema, json_schema};
 use serde::Deserialize;
 
-use super::units::{Duration, parse_duration};
+use super::units::{Duration, named_schema, parse_duration};
 use crate::sim::{RngStream, SimDuration, duration_from_secs};
 
 /// The standard normal quantile at 0.95, to fit a lognormal to a median and a p95.
@@ -106,6 +107,39 @@ impl<'de> Deserialize<'de> for DurationDist {
         deserializer.deserialize_any(DistVisitor)
     }
 }
+
+/// One `{ dist: NAME, KEY: VALUE, ... }` choice of a distribution: `dist`
+/// names it, `keys` are all required and of schema `value`.
+fn tagged(name: &str, keys: &[&str], value: &Schema, description: &str) -> Schema {
+    let mut properties = serde_json::Map::new();
+    properties.insert("dist".into(), json_schema!({ "const": name }).into());
+    for key in keys {
+        properties.insert((*key).into(), value.clone().into());
+    }
+    let mut required = vec!["dist"];
+    required.extend(keys);
+    json_schema!({
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+named_schema!(DurationDist, {
+    let duration = json_schema!({ "$ref": "#/$defs/Duration" });
+    json_schema!({
+        "description": format!("a duration (always that long) or a distribution; {DURATION_DIST_HELP}"),
+        "anyOf": [
+            duration,
+            tagged("constant", &["value"], &duration, "always `value`"),
+            tagged("exponential", &["mean"], &duration, "exponential with this mean"),
+            tagged("lognormal", &["median", "p95"], &duration, "lognormal with this median and 95th percentile"),
+            tagged("uniform", &["min", "max"], &duration, "uniform between `min` and `max`"),
+        ],
+    })
+});
 
 impl TryFrom<RawDurationDist> for DurationDist {
     type Error = String;
@@ -302,6 +336,24 @@ impl<'de> Deserialize<'de> for CountDist {
         deserializer.deserialize_any(DistVisitor)
     }
 }
+
+named_schema!(CountDist, {
+    let count = json_schema!({ "type": "integer", "minimum": 0, "maximum": u32::MAX });
+    json_schema!({
+        "description": COUNT_DIST_HELP,
+        "anyOf": [
+            count,
+            tagged("constant", &["value"], &count, "always `value`"),
+            tagged(
+                "geometric",
+                &["mean"],
+                &json_schema!({ "type": "number", "minimum": 1 }),
+                "geometric on 1, 2, 3, ... with this mean",
+            ),
+            tagged("uniform", &["min", "max"], &count, "uniform on the whole numbers `min` to `max`"),
+        ],
+    })
+});
 
 impl TryFrom<RawCountDist> for CountDist {
     type Error = String;

@@ -13,6 +13,7 @@ mod compose;
 mod compute;
 mod dist;
 mod error;
+pub mod json_schema;
 mod key_path;
 mod schema;
 mod units;

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
 use super::calendar::{Date, DayTime, Timezone};
@@ -16,10 +17,11 @@ use super::dist::{CountDist, DurationDist};
 use super::units::{Amount, Count, Duration, Rate, Share, Size, Threshold, UserCount, Weight};
 
 /// A whole scenario file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Names the output folder.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Free text.
     #[serde(default)]
@@ -29,6 +31,7 @@ pub struct Scenario {
     pub seed: u64,
     /// Independent replications per tier (10).
     #[serde(default = "default_replications")]
+    #[schemars(with = "u32")]
     pub replications: Spanned<u32>,
     /// Calendar date of day 1.
     pub start: Date,
@@ -37,38 +40,48 @@ pub struct Scenario {
     pub timezone: Timezone,
     /// Simulated time per replication (30 days: a month, as bills are).
     #[serde(default = "default_horizon")]
+    #[schemars(with = "Duration")]
     pub horizon: Spanned<Duration>,
-    /// Initial time excluded from statistics.
+    /// Initial time excluded from statistics (none: every minute counts).
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub warmup: Option<Spanned<Duration>>,
     /// User populations to simulate.
+    #[schemars(with = "Vec<Tier>")]
     pub tiers: Spanned<Vec<Tier>>,
     /// Service-level objectives.
     pub slo: Slo,
     /// How users generate requests.
     pub traffic: Traffic,
     /// The endpoints.
+    #[schemars(with = "Vec<Route>")]
     pub routes: Spanned<Vec<Route>>,
     /// Function deployments.
+    #[schemars(with = "Vec<Function>")]
     pub functions: Spanned<Vec<Function>>,
     /// The Postgres database; required once a route sends queries.
     #[serde(default = "no_database")]
+    #[schemars(with = "Database")]
     pub database: Spanned<Database>,
     /// Rate limiters by name, as routes refer to them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RateLimit>")]
     pub rate_limits: BTreeMap<String, Spanned<RateLimit>>,
     /// The Redis (Upstash) that limiters and app caches call.
     #[serde(default)]
     pub redis: Option<Redis>,
     /// The AI provider.
     #[serde(default)]
+    #[schemars(with = "Option<Ai>")]
     pub ai: Option<Spanned<Ai>>,
     /// Plans and prices of the monthly cost projection; without it no
     /// `costs.csv` is written.
     #[serde(default)]
+    #[schemars(with = "Option<Costs>")]
     pub costs: Option<Spanned<Costs>>,
     /// External APIs by name, as routes call them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, External>")]
     pub externals: BTreeMap<String, Spanned<External>>,
     /// Scheduled background jobs.
     #[serde(default)]
@@ -76,30 +89,45 @@ pub struct Scenario {
     /// Vercel Image Optimization's cache of transformed images, which the
     /// pages' images (`routes[].page.images`) go through.
     #[serde(default)]
+    #[schemars(with = "Option<Images>")]
     pub images: Option<Spanned<Images>>,
     /// Monitoring alerts, evaluated window by window on the simulated
     /// metrics (default: the guide's checklist, from `slo`).
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Alert>>")]
     pub alerts: Option<Spanned<Vec<Alert>>>,
 }
 
 /// One user population.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Label in reports.
     pub name: String,
-    /// Registered users (`50k`, `1.5M` allowed).
+    /// Registered users (`50k`, `1.5M` allowed; at most 2,000,000,000, as
+    /// users and abusive clients share 32-bit client ids).
+    #[schemars(with = "UserCount")]
     pub users: Spanned<UserCount>,
-    /// Stack changes for this tier: composition merges them over the
-    /// scenario before the file is read (see [`super::Loaded::stack`]), so
-    /// the value itself is not read here.
+    /// Stack changes for this tier: scenario keys merged over the scenario
+    /// for this tier only (mappings key by key, lists and scalars replaced
+    /// whole), e.g. `{ database: { pooler: { enabled: true } } }`.
+    // Composition merges them before the file is read
+    // (`Loaded::stack`), so the value itself is not read here.
     #[serde(default, rename = "set")]
+    #[schemars(schema_with = "stack_changes")]
     pub _set: Option<Spanned<IgnoredAny>>,
 }
 
+/// `tiers[].set` is a part of a scenario, checked once merged: the schema
+/// only says it is a mapping.
+fn stack_changes(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+    })
+}
+
 /// Service-level objectives, judged on the worst window after warm-up.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
     /// Window length for SLO verdicts, a second or longer (a run closes
@@ -113,7 +141,9 @@ pub struct Slo {
     pub p95_latency: Duration,
     /// Highest acceptable error rate.
     pub error_rate: Share,
-    /// Alert threshold on open DB connections: a count or a share of max_connections.
+    /// Alert threshold on open DB connections, reached at that many or more:
+    /// a count or a share of `database.max_connections` (none: no connection
+    /// alert or breakpoint).
     #[serde(default)]
     pub db_connection_alert: Option<ConnectionThreshold>,
 }
@@ -135,7 +165,7 @@ fn default_slo_window() -> Duration {
 }
 
 /// A connection count, or a share of the connection limit.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ConnectionThreshold {
     /// An absolute count.
@@ -145,27 +175,33 @@ pub enum ConnectionThreshold {
 }
 
 /// How users generate sessions and requests.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     /// Share of users active on a given day.
     pub daily_active_share: Share,
     /// Sessions per active user per day.
+    #[schemars(with = "f64")]
     pub sessions_per_active_user: Spanned<f64>,
     /// Page requests in one session.
+    #[schemars(with = "CountDist")]
     pub requests_per_session: Spanned<CountDist>,
     /// Time between a user's page requests.
     pub think_time: DurationDist,
     /// 24 hourly weights, normalised to mean 1.
+    #[schemars(with = "Vec<f64>")]
     pub daily_profile: Spanned<Vec<f64>>,
-    /// 7 daily weights, Monday first, normalised to mean 1.
+    /// 7 daily weights, Monday first, normalised to mean 1 (none: every day
+    /// alike).
     #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub weekly_profile: Option<Spanned<Vec<f64>>>,
     /// Scheduled surges.
     #[serde(default)]
     pub bursts: Vec<Burst>,
-    /// Users behind one IP address (NAT), for IP-keyed limits.
+    /// Users behind one IP address (NAT), for IP-keyed limits (1).
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub users_per_ip: Option<Spanned<f64>>,
     /// High-rate clients, the traffic rate limits exist for.
     #[serde(default)]
@@ -173,25 +209,30 @@ pub struct Traffic {
 }
 
 /// Clients that send requests at a high rate, apart from the users.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbusiveClients {
-    /// How many, as a count.
+    /// How many, as a count (this or `share`).
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub count: Option<Spanned<u64>>,
-    /// How many, as a share of the tier's users (rounded down).
+    /// How many, as a share of the tier's users, rounded down (this or `count`).
     #[serde(default)]
+    #[schemars(with = "Option<Share>")]
     pub share: Option<Spanned<Share>>,
     /// Requests per client while active.
+    #[schemars(with = "Rate")]
     pub rate: Spanned<Rate>,
     /// Active time per client per day, one stretch at a random time of day.
+    #[schemars(with = "Duration")]
     pub active_per_day: Spanned<Duration>,
     /// Routes they call, uniformly.
+    #[schemars(with = "Vec<String>")]
     pub routes: Spanned<Vec<Spanned<String>>>,
 }
 
 /// A rate limiting algorithm of @upstash/ratelimit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     /// Weighted count of the current and previous fixed windows.
@@ -203,7 +244,7 @@ pub enum Algorithm {
 }
 
 /// What a limiter counts requests by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKey {
     /// The signed-in user.
@@ -213,21 +254,21 @@ pub enum LimitKey {
 }
 
 /// A named rate limiter.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// The algorithm.
     pub algorithm: Algorithm,
-    /// Requests per window (windows), or bucket size (token bucket).
+    /// Requests per window (windows), or bucket size (token bucket); required.
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Window length (windows).
+    /// Window length (windows: required; token bucket: not taken).
     #[serde(default)]
     pub window: Option<Duration>,
-    /// Tokens added per interval (token bucket).
+    /// Tokens added per interval (token bucket: required; windows: not taken).
     #[serde(default)]
     pub refill_rate: Option<u32>,
-    /// Refill interval (token bucket).
+    /// Refill interval (token bucket: required; windows: not taken).
     #[serde(default)]
     pub interval: Option<Duration>,
     /// What requests are counted by.
@@ -244,7 +285,7 @@ fn ephemeral_cache_on() -> bool {
 }
 
 /// The Redis that limiters and app caches call.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
     /// Time of one call (an EVALSHA or GET) from a function.
@@ -252,7 +293,7 @@ pub struct Redis {
 }
 
 /// A scheduled surge: the session rate times `multiplier` for `duration`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Burst {
     /// Label.
@@ -262,11 +303,12 @@ pub struct Burst {
     /// How long it lasts.
     pub duration: Duration,
     /// Factor on the session arrival rate.
+    #[schemars(with = "f64")]
     pub multiplier: Spanned<f64>,
 }
 
 /// How a route reaches Postgres.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DbAccess {
     /// SQL over the instance's own connections.
@@ -278,7 +320,7 @@ pub enum DbAccess {
 
 /// The Postgres role a route's queries run as, which sets their statement
 /// timeout (Supabase's defaults, FACTS.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DbRole {
     /// The Data API without a user: 3 s.
@@ -292,19 +334,19 @@ pub enum DbRole {
 }
 
 /// Statement timeouts per role; each one set overrides Supabase's default.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatementTimeouts {
-    /// `anon` (3 s).
+    /// `anon` (Supabase's 3 s; 0s: none).
     #[serde(default)]
     pub anon: Option<Duration>,
-    /// `authenticated` (8 s).
+    /// `authenticated` (Supabase's 8 s; 0s: none).
     #[serde(default)]
     pub authenticated: Option<Duration>,
-    /// `service_role` (8 s).
+    /// `service_role` (Supabase's 8 s; 0s: none).
     #[serde(default)]
     pub service_role: Option<Duration>,
-    /// `postgres` (2 min).
+    /// `postgres` (Supabase's 2 min; 0s: none).
     #[serde(default)]
     pub postgres: Option<Duration>,
 }
@@ -322,7 +364,7 @@ impl StatementTimeouts {
 }
 
 /// A route's own SLO, or its exclusion from the scenario's.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RouteSlo {
     /// `exclude`: not judged.
@@ -338,7 +380,7 @@ pub enum RouteSlo {
 }
 
 /// What a route's latency is measured to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Judge {
     /// The whole response.
@@ -349,7 +391,7 @@ pub enum Judge {
 }
 
 /// The keyword form of a route SLO.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteSloKeyword {
     /// Not judged against any latency SLO.
@@ -357,65 +399,83 @@ pub enum RouteSloKeyword {
 }
 
 /// An endpoint.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Identifier used by `fan_out` and reports.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
-    /// Method and path, for reports.
+    /// Method and path, for reports (none: the name alone).
     #[serde(default)]
     pub request: Option<String>,
-    /// Relative share of session page requests (a number or a percentage).
+    /// Relative share of session page requests (a number or a percentage;
+    /// none: 0, reached only by `fan_out`, jobs, abusive clients or
+    /// `per_user_per_month`).
     #[serde(default)]
+    #[schemars(with = "Option<Weight>")]
     pub weight: Option<Spanned<Weight>>,
     /// The function deployment that serves it.
+    #[schemars(with = "String")]
     pub function: Spanned<String>,
     /// Queries per request, run one after another.
     #[serde(default = "no_queries")]
+    #[schemars(with = "u32")]
     pub queries: Spanned<u32>,
-    /// Share of its queries that are reads, sent to a read replica when there are any.
+    /// Share of its queries that are reads, sent to a read replica when
+    /// there are any (0).
     #[serde(default)]
+    #[schemars(with = "Option<Share>")]
     pub read_share: Option<Spanned<Share>>,
-    /// How queries reach Postgres.
+    /// How queries reach Postgres (none: `database.db_access`).
     #[serde(default)]
+    #[schemars(with = "Option<DbAccess>")]
     pub db_access: Option<Spanned<DbAccess>>,
-    /// The role its queries run as (SQL: `postgres`; Data API: `authenticated`).
+    /// The role its queries run as (none: `database.db_role`, by default
+    /// `postgres` for SQL and `authenticated` for the Data API).
     #[serde(default)]
     pub db_role: Option<DbRole>,
     /// CPU time in the handler, excluding queries and external calls.
     pub handler_time: DurationDist,
-    /// Response body size.
+    /// Response body size (none: 0, no transfer billed).
     #[serde(default)]
     pub response_size: Option<Size>,
     /// Routes called in parallel with this one.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub fan_out: Vec<Spanned<String>>,
-    /// Own latency SLO or exclusion.
+    /// Own latency SLO or exclusion (none: `slo.p95_latency`, judged on completion).
     #[serde(default)]
     pub slo: Option<RouteSlo>,
-    /// CDN caching of its responses.
+    /// CDN caching of its responses (none: not cached).
     #[serde(default)]
+    #[schemars(with = "Option<Cache>")]
     pub cache: Option<Spanned<Cache>>,
-    /// The rate limiter its handler checks first.
+    /// The rate limiter its handler checks first (none: not limited).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub rate_limit: Option<Spanned<String>>,
-    /// Messages per user per 30-day month, instead of a session weight.
+    /// Messages per user per 30-day month, instead of a session weight
+    /// (none: the route is reached by its `weight`).
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub per_user_per_month: Option<Spanned<f64>>,
     /// How those messages group into conversations.
     #[serde(default)]
     pub conversation: Option<Conversation>,
     /// How the volume skews toward heavy users.
     #[serde(default)]
+    #[schemars(with = "Option<HeavyUsers>")]
     pub heavy_users: Option<Spanned<HeavyUsers>>,
     /// The AI call the route makes after its queries.
     #[serde(default)]
     pub ai: Option<RouteAi>,
     /// Calls to external APIs after its queries, one after another.
     #[serde(default)]
+    #[schemars(with = "Vec<ExternalCall>")]
     pub externals: Vec<Spanned<ExternalCall>>,
     /// A Redis cache in front of the route's queries.
     #[serde(default)]
+    #[schemars(with = "Option<AppCache>")]
     pub app_cache: Option<Spanned<AppCache>>,
     /// Bytes of the request the function receives, headers included
     /// (Fast Origin Transfer; 1 KB).
@@ -433,7 +493,7 @@ pub struct Route {
 
 /// What the browser loads from Vercel's CDN with one page view, after its
 /// own cache: each file and image is one edge request.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageView {
     /// Static files (scripts, styles, fonts) requested.
@@ -449,7 +509,7 @@ pub struct PageView {
 
 /// Vercel Image Optimization: each image request is a cache read while its
 /// transformed image is cached, else a transformation and a cache write.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     /// Distinct transformed images (source images times widths).
@@ -465,7 +525,7 @@ pub struct Images {
 }
 
 /// A scheduled job (Vercel Cron style) fanning out tasks into a route.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     /// Label.
@@ -476,8 +536,10 @@ pub struct Job {
     #[serde(default)]
     pub every: Option<Duration>,
     /// Tasks per run.
+    #[schemars(with = "u32")]
     pub tasks: Spanned<u32>,
     /// The route each task runs as a request of.
+    #[schemars(with = "String")]
     pub route: Spanned<String>,
     /// A queue in front of the tasks (Inngest, Trigger.dev); without it
     /// every task starts at once.
@@ -486,15 +548,16 @@ pub struct Job {
 }
 
 /// A job queue.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobQueue {
     /// Tasks in flight at most.
+    #[schemars(with = "u32")]
     pub concurrency: Spanned<u32>,
 }
 
 /// An external API (NHTSA, EPA, YouTube Data API, an embeddings API...).
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct External {
     /// Time of one call.
@@ -518,7 +581,7 @@ pub struct External {
 }
 
 /// A route's call to an external API.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalCall {
     /// The API, a key of `externals`.
@@ -533,7 +596,7 @@ fn one_unit() -> u32 {
 }
 
 /// Messages of one conversation and the gap between them.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conversation {
     /// Messages per conversation.
@@ -543,7 +606,7 @@ pub struct Conversation {
 }
 
 /// A share of users sending a share of the volume.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeavyUsers {
     /// Share of the users who are heavy.
@@ -553,7 +616,7 @@ pub struct HeavyUsers {
 }
 
 /// A token count: a number or a count distribution.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Tokens {
     /// Always this many.
@@ -573,7 +636,7 @@ impl Tokens {
 }
 
 /// A route's AI call.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteAi {
     /// Prompt tokens.
@@ -586,7 +649,7 @@ pub struct RouteAi {
 }
 
 /// A prompt prefix cached by the provider (Anthropic's prompt caching).
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptCache {
     /// Share of the input tokens in the cached prefix.
@@ -599,7 +662,7 @@ pub struct PromptCache {
 }
 
 /// Anthropic's two cache lifetimes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 pub enum CacheTtl {
     /// 5 minutes, the default; writes cost 1.25x input.
     #[default]
@@ -611,7 +674,7 @@ pub enum CacheTtl {
 }
 
 /// Which calls share a cached prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheScope {
     /// Every call of the route (a system prompt and tools).
@@ -622,7 +685,7 @@ pub enum CacheScope {
 
 /// Anthropic's usage tiers (FACTS.md §7): each sets the rate limits and a
 /// monthly spend cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AiTier {
     /// $500 a month.
@@ -636,7 +699,7 @@ pub enum AiTier {
 }
 
 /// Which of Anthropic's rate-limit and caching classes the model is in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelClass {
     /// Sonnet 4.x and 5.
@@ -652,26 +715,31 @@ pub enum ModelClass {
 
 /// The AI provider: latency, limits, errors, outages, the SDK's retries and
 /// the app's circuit breaker and throttle.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ai {
-    /// Model name, for reports and prices.
+    /// Model name, for reports (none: the class's name).
     #[serde(default)]
     pub model: Option<String>,
     /// Its rate-limit class, for the tier's limits and the shortest
     /// cacheable prefix.
     #[serde(default)]
     pub model_class: ModelClass,
-    /// The organisation's usage tier: rate limits and monthly spend cap.
+    /// The organisation's usage tier: rate limits and monthly spend cap
+    /// (none: no tier limits, only `limits`).
     #[serde(default)]
+    #[schemars(with = "Option<AiTier>")]
     pub tier: Option<Spanned<AiTier>>,
-    /// A monthly spend limit the organisation set below its tier's cap.
+    /// A monthly spend limit the organisation set below its tier's cap
+    /// (none: the tier's cap alone).
     #[serde(default)]
+    #[schemars(with = "Option<Amount>")]
     pub spend_limit: Option<Spanned<Amount>>,
-    /// Spent already in the calendar month the scenario starts in.
+    /// Spent already in the calendar month the scenario starts in (none: $0).
     #[serde(default)]
     pub spent_before_start: Option<Amount>,
-    /// The shortest prefix the provider caches, tokens.
+    /// The shortest prefix the provider caches, tokens (none: the model
+    /// class's published minimum).
     #[serde(default)]
     pub min_cacheable_tokens: Option<u32>,
     /// USD per million tokens (read by the cost model).
@@ -680,65 +748,70 @@ pub struct Ai {
     /// Time to the first output token.
     pub time_to_first_token: DurationDist,
     /// Output speed after the first token.
+    #[schemars(with = "f64")]
     pub output_tokens_per_second: Spanned<f64>,
     /// Provider limits, token buckets refilled continuously (each one set
     /// overrides the tier's; `~` leaves the tier's).
     #[serde(default)]
     pub limits: Option<AiLimits>,
-    /// Share of calls answered 529 (overloaded).
+    /// Share of calls answered 529 (overloaded) (0).
     #[serde(default)]
     pub error_rate: Share,
     /// Windows in which every call is answered 529.
     #[serde(default)]
     pub outages: Vec<Outage>,
-    /// The SDK's retries.
+    /// The SDK's retries (none: `{ max: 2, base: 500ms, cap: 8s }`, the
+    /// Anthropic SDK's).
     #[serde(default = "default_retries")]
+    #[schemars(with = "Retries")]
     pub retries: Spanned<Retries>,
     /// The app's circuit breaker around the SDK call.
     #[serde(default)]
+    #[schemars(with = "Option<CircuitBreaker>")]
     pub circuit_breaker: Option<Spanned<CircuitBreaker>>,
     /// The app's cap on AI calls in flight at once (a shared semaphore);
-    /// calls over it wait first come, first served.
+    /// calls over it wait first come, first served (none: no cap).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_in_flight: Option<Spanned<u32>>,
 }
 
 /// Prices per million tokens.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenPrices {
     /// Input tokens.
     pub input: Amount,
     /// Output tokens.
     pub output: Amount,
-    /// Cache writes with the 5-minute lifetime (1.25x input).
+    /// Cache writes with the 5-minute lifetime (none: 1.25x input).
     #[serde(default)]
     pub cache_write_5m: Option<Amount>,
-    /// Cache writes with the 1-hour lifetime (2x input).
+    /// Cache writes with the 1-hour lifetime (none: 2x input).
     #[serde(default)]
     pub cache_write_1h: Option<Amount>,
-    /// Cache reads (0.1x input).
+    /// Cache reads (none: 0.1x input).
     #[serde(default)]
     pub cache_read: Option<Amount>,
 }
 
 /// Provider rate limits (Anthropic: requests, input and output tokens per minute).
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiLimits {
-    /// Requests.
+    /// Requests (none: the tier's).
     #[serde(default)]
     pub requests: Option<Rate>,
-    /// Input tokens.
+    /// Input tokens (none: the tier's).
     #[serde(default)]
     pub input_tokens: Option<Rate>,
-    /// Output tokens.
+    /// Output tokens (none: the tier's).
     #[serde(default)]
     pub output_tokens: Option<Rate>,
 }
 
 /// A window in which the provider answers every call with 529.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
     /// When it starts.
@@ -748,7 +821,7 @@ pub struct Outage {
 }
 
 /// The SDK's retries: exponential backoff with jitter, honouring retry-after.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retries {
     /// Retries after the first attempt.
@@ -775,7 +848,7 @@ impl Default for Retries {
 }
 
 /// Where a circuit breaker's state lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerScope {
     /// In each function instance's memory, as module-level variables are.
@@ -787,7 +860,7 @@ pub enum BreakerScope {
 
 /// A circuit breaker: open after `failure_threshold` consecutive failures,
 /// half-open with one probe after `reset_timeout`.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
     /// Consecutive failures that open it.
@@ -800,7 +873,7 @@ pub struct CircuitBreaker {
 }
 
 /// How the CDN may cache a route's responses.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Cache {
     /// `private`: never stored by the CDN.
@@ -810,7 +883,7 @@ pub enum Cache {
 }
 
 /// The keyword form of `cache`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheKeyword {
     /// `Cache-Control: private`: every request reaches the function.
@@ -818,7 +891,7 @@ pub enum CacheKeyword {
 }
 
 /// `Cache-Control: s-maxage=.., stale-while-revalidate=..` over `keys` URLs.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SharedCache {
     /// Time a response stays fresh.
@@ -839,7 +912,7 @@ fn one_key() -> u32 {
 }
 
 /// A Redis cache in front of a route's queries: a hit skips them.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppCache {
     /// How long a stored result is served.
@@ -853,7 +926,7 @@ pub struct AppCache {
 }
 
 /// A popularity law over cache keys.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Popularity {
     /// Zipf exponent: key k is requested in proportion to 1/k^zipf.
@@ -861,7 +934,7 @@ pub struct Popularity {
 }
 
 /// Which idle instance takes a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reuse {
     /// The most recently created.
@@ -876,7 +949,7 @@ pub enum Reuse {
 }
 
 /// What happens to a request no instance can take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overflow {
     /// Answer 503 (FUNCTION_THROTTLED).
@@ -887,7 +960,7 @@ pub enum Overflow {
 }
 
 /// How a function's instances run requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FunctionModel {
     /// Classic serverless: one request per instance, nothing kept warm.
@@ -899,16 +972,19 @@ pub enum FunctionModel {
 }
 
 /// A function deployment with its own instance pool.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     /// Identifier used by routes.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Classic or Fluid: sets the defaults of `concurrency` and `min_instances`.
     #[serde(default)]
     pub model: FunctionModel,
-    /// Requests one instance serves at once (classic: 1; Fluid: required).
+    /// Requests one instance serves at once (none: 1 for classic; Fluid:
+    /// required).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub concurrency: Option<Spanned<u32>>,
     /// Start-up time of a new instance.
     pub cold_start: DurationDist,
@@ -920,14 +996,18 @@ pub struct Function {
     /// Which idle instance takes a request.
     #[serde(default)]
     pub reuse: Reuse,
-    /// Instances kept warm (classic: 0; Fluid: 1, "scale to one").
+    /// Instances kept warm (none: 0 for classic; 1 for Fluid, "scale to
+    /// one").
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub min_instances: Option<Spanned<u32>>,
     /// Concurrency limit.
     #[serde(default = "default_max_instances")]
+    #[schemars(with = "u32")]
     pub max_instances: Spanned<u32>,
-    /// Burst limit on new instances.
+    /// Burst limit on new instances (none: no limit but `max_instances`).
     #[serde(default)]
+    #[schemars(with = "Option<Rate>")]
     pub scale_rate: Option<Spanned<Rate>>,
     /// Reject or queue what no instance can take.
     #[serde(default)]
@@ -994,13 +1074,15 @@ fn default_max_duration() -> Duration {
 }
 
 /// The Postgres database.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
-    /// Postgres `max_connections`.
+    /// Postgres `max_connections` (none: the `compute`'s; required without one).
+    #[schemars(with = "Option<u32>")]
     pub max_connections: Option<Spanned<u32>>,
-    /// Connections held by the platform's own services.
+    /// Connections held by the platform's own services (0).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub platform_connections: Option<Spanned<u32>>,
     /// Time to open one connection.
     pub connect_time: DurationDist,
@@ -1008,22 +1090,29 @@ pub struct Database {
     pub query_time: DurationDist,
     /// Connections each instance opens and holds.
     #[serde(default = "one")]
+    #[schemars(with = "u32")]
     pub connections_per_instance: Spanned<u32>,
     /// How long a reclaimed instance's connections stay open.
     #[serde(default)]
     pub close_delay: Duration,
     /// Compute size from the provider's ladder: sets the defaults of
-    /// `max_connections`, `cpus` and the pooler's `max_client_conn`.
+    /// `max_connections`, `cpus` and the pooler's `max_client_conn` (none: those
+    /// are written; `auto`: the cheapest size that holds the demand).
     #[serde(default)]
+    #[schemars(with = "Option<Compute>")]
     pub compute: Option<Spanned<Compute>>,
     /// CPUs that serve queries, one at a time each (unlimited if absent).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub cpus: Option<Spanned<u32>>,
-    /// Read replicas, each with the primary's compute, limits and pool.
+    /// Read replicas, each with the primary's compute, limits and pool (0;
+    /// at most 255).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub read_replicas: Option<Spanned<u32>>,
-    /// PostgREST's connections, for routes with `db_access: data_api`.
+    /// PostgREST's connections, for routes with `db_access: data_api` (10).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub data_api_pool: Option<Spanned<u32>>,
     /// Longest a Data API request waits for one of those connections.
     #[serde(default = "default_data_api_timeout")]
@@ -1042,6 +1131,7 @@ pub struct Database {
     /// Burstable CPUs (computes below Large): the baseline they sustain and
     /// the credits that let them run above it.
     #[serde(default)]
+    #[schemars(with = "Option<CpuBurst>")]
     pub cpu_burst: Option<Spanned<CpuBurst>>,
     /// Supabase's IPv4 add-on: a direct connection or the dedicated
     /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
@@ -1055,8 +1145,9 @@ pub struct Database {
     /// by access: `postgres` for SQL, `authenticated` for the Data API).
     #[serde(default)]
     pub db_role: Option<DbRole>,
-    /// The primary's provisioned disk (the plan's included size); Supabase
-    /// bills what exceeds it (a read replica's 1.25 times as much in full).
+    /// The primary's provisioned disk (none: the plan's included 8 GB);
+    /// Supabase bills what exceeds it (a read replica's 1.25 times as much
+    /// in full).
     #[serde(default)]
     pub disk_size: Option<Size>,
 }
@@ -1068,7 +1159,7 @@ fn default_data_api_timeout() -> Duration {
 }
 
 /// A compute size of Supabase's ladder (FACTS.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compute {
     /// Free tier.
@@ -1104,7 +1195,7 @@ pub enum Compute {
 }
 
 /// Pool modes of PgBouncer and Supavisor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolMode {
     /// A server connection is held for one transaction.
@@ -1115,7 +1206,7 @@ pub enum PoolMode {
 }
 
 /// A PgBouncer-style connection pooler.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pooler {
     /// Whether instances connect through it (else directly).
@@ -1157,7 +1248,7 @@ pub struct Pooler {
 /// Burstable CPUs: each earns credits at `baseline` of its time and spends
 /// them running queries; with too few left for a query, the query runs at
 /// the baseline's speed (Supabase publishes no figures: FACTS.md §2).
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CpuBurst {
     /// Share of each CPU sustained without credits.
@@ -1167,7 +1258,7 @@ pub struct CpuBurst {
 }
 
 /// Which of Supabase's poolers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolerKind {
     /// The dedicated PgBouncer on the database's machine (paid plans;
@@ -1253,7 +1344,7 @@ impl Database {
 /// price left out takes the plan's published figure (FACTS.md §2, §4, §6);
 /// Claude's come from `ai.price_per_mtok`, an external API's from its
 /// `price_per_call`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Costs {
     /// Project a month from a horizon under a week (weekly patterns and
@@ -1272,7 +1363,7 @@ pub struct Costs {
 }
 
 /// Vercel's plan and meters; each price or included amount overrides the plan's.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VercelCosts {
     /// Hobby or Pro.
@@ -1288,50 +1379,50 @@ pub struct VercelCosts {
     /// Fluid: which part of an instance's life its memory is billed for.
     #[serde(default)]
     pub memory_billed: MemoryBilled,
-    /// USD per seat per month.
+    /// USD per seat per month (none: the plan's, FACTS.md §4).
     pub seat_price: Option<Amount>,
     /// Usage credit per month, USD, spent on metered usage before any is
-    /// billed (the plan's, not per seat).
+    /// billed (the plan's, not per seat; none: the plan's, FACTS.md §4).
     pub usage_credit: Option<Amount>,
     /// How CDN requests and Fast Data Transfer are billed.
     #[serde(default)]
     pub cdn: CdnBilling,
-    /// Fluid: USD per Active CPU hour.
+    /// Fluid: USD per Active CPU hour (none: the plan's, FACTS.md §4).
     pub cpu_hour: Option<Amount>,
-    /// Fluid: Active CPU hours included per month.
+    /// Fluid: Active CPU hours included per month (none: the plan's, FACTS.md §4).
     pub included_cpu_hours: Option<Amount>,
-    /// Fluid: USD per provisioned memory GB-hour.
+    /// Fluid: USD per provisioned memory GB-hour (none: the plan's, FACTS.md §4).
     pub memory_gb_hour: Option<Amount>,
-    /// Fluid: provisioned memory GB-hours included per month.
+    /// Fluid: provisioned memory GB-hours included per month (none: the plan's, FACTS.md §4).
     pub included_memory_gb_hours: Option<Amount>,
-    /// Legacy: USD per wall-clock GB-hour.
+    /// Legacy: USD per wall-clock GB-hour (none: the plan's, FACTS.md §4).
     pub legacy_gb_hour: Option<Amount>,
-    /// Legacy: wall-clock GB-hours included per month.
+    /// Legacy: wall-clock GB-hours included per month (none: the plan's, FACTS.md §4).
     pub legacy_included_gb_hours: Option<Amount>,
-    /// USD per million invocations.
+    /// USD per million invocations (none: the plan's, FACTS.md §4).
     pub per_million_invocations: Option<Amount>,
-    /// Invocations included per month.
+    /// Invocations included per month (none: the plan's, FACTS.md §4).
     pub included_invocations: Option<Amount>,
-    /// USD per million edge requests.
+    /// USD per million edge requests (none: the plan's, FACTS.md §4).
     pub per_million_edge_requests: Option<Amount>,
-    /// Edge requests included per month.
+    /// Edge requests included per month (none: the plan's, FACTS.md §4).
     pub included_edge_requests: Option<Amount>,
-    /// USD per GB of Fast Data Transfer.
+    /// USD per GB of Fast Data Transfer (none: the plan's, FACTS.md §4).
     pub transfer_per_gb: Option<Amount>,
-    /// GB of Fast Data Transfer included per month.
+    /// GB of Fast Data Transfer included per month (none: the plan's, FACTS.md §4).
     pub included_transfer_gb: Option<Amount>,
-    /// USD per GB of Fast Origin Transfer (CDN to functions and back).
+    /// USD per GB of Fast Origin Transfer (CDN to functions and back) (none: the plan's, FACTS.md §4).
     pub origin_transfer_per_gb: Option<Amount>,
-    /// USD per 1,000 image transformations.
+    /// USD per 1,000 image transformations (none: the plan's, FACTS.md §4).
     pub image_transformations_per_1k: Option<Amount>,
-    /// USD per million image cache reads (8 KB units).
+    /// USD per million image cache reads (8 KB units) (none: the plan's, FACTS.md §4).
     pub image_cache_reads_per_1m: Option<Amount>,
-    /// USD per million image cache writes (8 KB units).
+    /// USD per million image cache writes (8 KB units) (none: the plan's, FACTS.md §4).
     pub image_cache_writes_per_1m: Option<Amount>,
 }
 
 /// How Vercel bills CDN requests and Fast Data Transfer on Pro.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CdnBilling {
     /// Flat Rate CDN: a fixed monthly tier sized to the month's requests
@@ -1377,7 +1468,7 @@ fn one_seat() -> Count {
 }
 
 /// Vercel's plans.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum VercelPlan {
     /// Free, non-commercial; no overage can be bought.
@@ -1388,7 +1479,7 @@ pub enum VercelPlan {
 }
 
 /// How Vercel bills function time.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum VercelBilling {
     /// Active CPU time plus provisioned memory over instance lifetimes.
@@ -1402,7 +1493,7 @@ pub enum VercelBilling {
 /// pricing page says both "billed for the entire instance lifetime" and
 /// "after all requests complete, the instance is paused, and no CPU or
 /// memory charges apply until the next invocation" (FACTS.md §4).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryBilled {
     /// While it has a request in flight (its cold start included).
@@ -1413,32 +1504,33 @@ pub enum MemoryBilled {
 }
 
 /// Supabase's plan; compute comes from `database.compute`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupabaseCosts {
     /// Free, Pro or Team.
     #[serde(default)]
     pub plan: SupabasePlan,
-    /// USD per month for the plan.
+    /// USD per month for the plan (none: the plan's, FACTS.md §2).
     pub plan_price: Option<Amount>,
-    /// Compute credit per month, USD.
+    /// Compute credit per month, USD (none: the plan's, FACTS.md §2).
     pub compute_credit: Option<Amount>,
-    /// USD per compute hour, instead of the ladder's price for the compute size.
+    /// USD per compute hour, instead of the ladder's price for the compute
+    /// size (none: the ladder's).
     pub compute_hour: Option<Amount>,
     /// Whether the app signs users in with Supabase Auth, whose monthly
     /// active users are billed beyond the plan's quota.
     #[serde(default)]
     pub auth: bool,
-    /// USD per GB of egress beyond the plan's quota.
+    /// USD per GB of egress beyond the plan's quota (none: the plan's).
     pub egress_per_gb: Option<Amount>,
-    /// USD per GB-month of disk beyond the plan's quota.
+    /// USD per GB-month of disk beyond the plan's quota (none: the plan's).
     pub disk_per_gb: Option<Amount>,
-    /// USD per monthly active user beyond the plan's quota.
+    /// USD per monthly active user beyond the plan's quota (none: the plan's).
     pub per_mau: Option<Amount>,
 }
 
 /// Supabase's plans.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SupabasePlan {
     /// $0, Nano compute only.
@@ -1451,7 +1543,7 @@ pub enum SupabasePlan {
 }
 
 /// Upstash Redis: pay as you go or a fixed plan.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstashCosts {
     /// The plan.
@@ -1477,7 +1569,7 @@ impl Default for UpstashCosts {
 
 /// Upstash Redis plans: pay as you go, or a fixed monthly price with no
 /// command billing, capped in commands per second (FACTS.md §6).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstashPlan {
     /// Per command, beyond the free commands.
@@ -1511,25 +1603,29 @@ fn upstash_free() -> Amount {
 
 /// A monitoring alert: fires in each window where its metric is above (or
 /// below) the threshold.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
     /// Its name in alerts.csv.
     pub name: String,
     /// What it watches.
+    #[schemars(with = "AlertMetric")]
     pub metric: Spanned<AlertMetric>,
-    /// Fires when the metric is above this.
+    /// Fires when the metric is above this (this or `below`).
     #[serde(default)]
+    #[schemars(with = "Option<Threshold>")]
     pub above: Option<Spanned<Threshold>>,
-    /// Fires when the metric is below this.
+    /// Fires when the metric is below this (this or `above`).
     #[serde(default)]
+    #[schemars(with = "Option<Threshold>")]
     pub below: Option<Spanned<Threshold>>,
     /// The window it is evaluated over (whole minutes).
+    #[schemars(with = "Duration")]
     pub window: Spanned<Duration>,
 }
 
 /// The metrics an alert can watch.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertMetric {
     /// Open database connections (peak in the window), a number.

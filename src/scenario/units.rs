@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use schemars::{Schema, json_schema};
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::sim::{NANOS_PER_SEC, SimDuration};
 
@@ -357,6 +358,19 @@ impl Size {
     }
 }
 
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = ["TB", "GB", "MB", "KB"]
+            .into_iter()
+            .zip([40, 30, 20, 10])
+            .find(|(_, shift)| self.0 >= 1 << shift && self.0.is_multiple_of(1 << shift));
+        match unit {
+            Some((name, shift)) => write!(f, "{}{name}", self.0 >> shift),
+            None => write!(f, "{}B", self.0),
+        }
+    }
+}
+
 const SIZE_HELP: &str = "a size is a number and a unit: B, KB, MB, GB, TB, e.g. \"512MB\"";
 
 /// Parses "512MB" or "1GB".
@@ -381,6 +395,171 @@ impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse_size(&text).map_err(de::Error::custom)
+    }
+}
+
+/// The patterns below are what an editor checks as you type, the parsers
+/// above what `check` enforces: each pattern accepts what its parser does
+/// (the parser also checks ranges the pattern cannot, such as `0s` periods).
+const NUMBER: &str = r"\+?([0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)";
+const DURATION_UNIT: &str = "(ns|us|ms|s|sec|min|m|h|d)";
+
+/// A JSON Schema for a value written as a string with a unit.
+fn unit_string(description: &str, pattern: String, examples: &[&str]) -> Schema {
+    json_schema!({
+        "type": "string",
+        "description": description,
+        "pattern": pattern,
+        "examples": examples,
+    })
+}
+
+fn duration_pattern() -> String {
+    format!(r"^\s*{NUMBER}\s*{DURATION_UNIT}\s*$")
+}
+
+/// A schema with a `name` for `$defs`: `$name` is the type, `$body` its schema.
+macro_rules! named_schema {
+    ($name:ty, $body:expr) => {
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $body
+            }
+        }
+    };
+}
+pub(crate) use named_schema;
+
+named_schema!(
+    Duration,
+    json_schema!({
+        "description": DURATION_HELP,
+        "anyOf": [
+            unit_string("a number and a unit", duration_pattern(), &["250ms", "10m"]),
+            { "const": 0, "description": "0, the only duration without a unit" },
+        ],
+    })
+);
+
+named_schema!(
+    Rate,
+    unit_string(
+        RATE_HELP,
+        format!(r"^\s*{NUMBER}\s*/\s*({NUMBER}\s*)?{DURATION_UNIT}\s*$"),
+        &["9/s", "300/min", "1000/10s"],
+    )
+);
+
+named_schema!(
+    Amount,
+    json_schema!({
+        "type": "number",
+        "minimum": 0,
+        "description": "a price (US dollars) or quantity: a number, 0 or more",
+    })
+);
+
+named_schema!(
+    Count,
+    json_schema!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": u32::MAX,
+        "description": "a whole number, 1 or more",
+    })
+);
+
+named_schema!(
+    Threshold,
+    json_schema!({
+        "description": THRESHOLD_HELP,
+        "anyOf": [
+            { "type": "number", "minimum": 0 },
+            Share::percentage(),
+            unit_string("a duration", duration_pattern(), &["3s"]),
+        ],
+    })
+);
+
+named_schema!(
+    Share,
+    json_schema!({
+        "description": SHARE_HELP,
+        "anyOf": [
+            { "type": "number", "minimum": 0, "maximum": 1 },
+            Share::percentage(),
+        ],
+    })
+);
+
+impl Share {
+    /// A percentage such as "30%" (its range, 0% to 100%, left to `check`).
+    fn percentage() -> Schema {
+        unit_string(
+            "a percentage",
+            format!(r"^\s*{NUMBER}\s*%\s*$"),
+            &["30%", "0.5%"],
+        )
+    }
+}
+
+named_schema!(
+    Weight,
+    json_schema!({
+        "description": WEIGHT_HELP,
+        "anyOf": [{ "type": "number", "minimum": 0 }, Share::percentage()],
+    })
+);
+
+named_schema!(
+    Size,
+    unit_string(
+        SIZE_HELP,
+        format!(r"^\s*{NUMBER}\s*([Bb]|[KkMmGgTt][Ii]?[Bb])\s*$"),
+        &["512MB", "1GB"],
+    )
+);
+
+named_schema!(
+    UserCount,
+    json_schema!({
+        "description": USER_COUNT_HELP,
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            unit_string(
+                "a number with k (thousands) or M (millions)",
+                format!(r"^\s*{NUMBER}\s*[kKM]?\s*$"),
+                &["50k", "1.5M"],
+            ),
+        ],
+    })
+);
+
+/// Defaults are written into the schema as a scenario would write them.
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
     }
 }
 
