@@ -7,7 +7,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use capsim::breakpoints::{self, SearchOptions};
-use capsim::calibrate::{Calibration, CalibrationCsv, Exports, FragmentYaml};
+use capsim::calibrate::{
+    Calibration, CalibrationCsv, Exports, FragmentYaml, LogOptions, TrafficCalibration, TrafficCsv,
+    TrafficYaml, calibrate_traffic, read_route_map,
+};
 use capsim::experiment::part::{self, RunIdentity, ScenarioIdentity};
 use capsim::experiment::{self, Plan, PlannedTier, RunOptions, ScenarioRun, ShardError};
 use capsim::init::{self, Preset};
@@ -248,6 +251,12 @@ pub enum Command {
         /// SLURM_ARRAY_TASK_ID (a Slurm job array, less SLURM_ARRAY_TASK_MIN).
         #[arg(long, value_parser = shard_spec)]
         shard: Option<ShardSpec>,
+        /// Also write each tier's request log of its first replication,
+        /// <out>/<scenario>/requests-<tier>.log: Combined Log Format with
+        /// the duration (microseconds) and the CDN's cache status, as
+        /// `capsim calibrate --request-log` reads.
+        #[arg(long, conflicts_with = "shard")]
+        log: bool,
     },
     /// Simulate the scenario's stack at log-spaced user counts instead of
     /// its tiers; writes <out>/<scenario>/sweep/ (sweep.csv and the charts).
@@ -302,8 +311,8 @@ pub enum Command {
     Calibrate {
         /// The export: `\copy (SELECT query, calls, mean_exec_time,
         /// stddev_exec_time, rows FROM pg_stat_statements) TO 'x.csv' CSV HEADER`.
-        #[arg(long)]
-        pg_stat_statements: PathBuf,
+        #[arg(long, required_unless_present = "request_log")]
+        pg_stat_statements: Option<PathBuf>,
         /// PgBouncer's `SHOW STATS` as CSV (`psql -p 6432 -U pgbouncer
         /// pgbouncer --csv -c 'SHOW STATS'`): the query time becomes the
         /// transaction as PgBouncer times it, the server connection's hold.
@@ -318,6 +327,23 @@ pub enum Command {
         /// connections opening, clients starting).
         #[arg(long, default_value_t = 0)]
         pgbench_warmup: u64,
+        /// Request logs to fit the traffic to: Combined Log Format (with an
+        /// optional duration, Apache's %D or nginx's $request_time, and cache
+        /// status after it) or Vercel log drain NDJSON; writes
+        /// <out>/calibration-traffic/.
+        #[arg(long, num_args = 1..)]
+        request_log: Vec<PathBuf>,
+        /// A YAML list of `{ pattern: "GET /api/cars/*", route: cars }` naming
+        /// the routes of request lines (`*` within a path segment, `**` across);
+        /// without it each request line is a route of its own.
+        #[arg(long, requires = "request_log")]
+        routes: Option<PathBuf>,
+        /// Registered users, for the share active a day.
+        #[arg(long, requires = "request_log")]
+        users: Option<u64>,
+        /// Minutes without a page request that end a client's session.
+        #[arg(long, default_value_t = 30.0, requires = "request_log")]
+        session_gap: f64,
         /// Folder for the files.
         #[arg(long, default_value = "output")]
         out: PathBuf,
@@ -440,7 +466,8 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
             scenarios,
             common,
             shard,
-        } => simulate(&scenarios, Mode::Tiers, &common, shard),
+            log,
+        } => simulate(&scenarios, Mode::Tiers { log }, &common, shard),
         Command::Merge { parts, out } => merge(&parts, &out),
         Command::Compare { scenarios, common } => compare(&scenarios, &common),
         Command::Sweep {
@@ -462,17 +489,152 @@ pub fn execute(command: Command) -> anyhow::Result<Outcome> {
             pgbouncer_stats,
             pgbench_log,
             pgbench_warmup,
+            request_log,
+            routes,
+            users,
+            session_gap,
             out,
         } => {
-            let exports = Exports {
-                pg_stat_statements,
-                pgbouncer_stats,
-                pgbench_logs: pgbench_log,
-                pgbench_warmup_secs: pgbench_warmup,
+            if let Some(pg_stat_statements) = pg_stat_statements {
+                let exports = Exports {
+                    pg_stat_statements,
+                    pgbouncer_stats,
+                    pgbench_logs: pgbench_log,
+                    pgbench_warmup_secs: pgbench_warmup,
+                };
+                if let Outcome::InvalidInput = calibrate(&exports, &out)? {
+                    return Ok(Outcome::InvalidInput);
+                }
+            }
+            if request_log.is_empty() {
+                return Ok(Outcome::Success);
+            }
+            if !(session_gap.is_finite() && session_gap > 0.0) {
+                eprintln!(
+                    "error: --session-gap is minutes, above 0 (30 is usual), not {session_gap}"
+                );
+                return Ok(Outcome::InvalidInput);
+            }
+            let routes = match routes.as_deref().map(read_route_map).transpose() {
+                Ok(routes) => routes.unwrap_or_default(),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return Ok(Outcome::InvalidInput);
+                }
             };
-            calibrate(&exports, &out)
+            let options = LogOptions {
+                logs: request_log,
+                routes,
+                users,
+                session_gap_ms: (session_gap * 60_000.0).round() as i64,
+            };
+            calibrate_from_logs(&options, &out)
         }
     }
+}
+
+/// `calibrate --request-log`: fits, the report on the terminal, the files.
+fn calibrate_from_logs(options: &LogOptions, out: &Path) -> anyhow::Result<Outcome> {
+    let set = ReportSet::claim(&out.join("calibration-traffic"), "calibrate-traffic")?;
+    let calibration = match calibrate_traffic(options) {
+        Ok(calibration) => calibration,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    let c = &calibration;
+    say!(
+        "{} lines: {} requests, {} not requests (skipped), {} malformed, {} unmapped; {} whole days",
+        c.lines,
+        c.requests,
+        c.other,
+        c.malformed,
+        c.unmapped,
+        c.days
+    );
+    for example in &c.malformed_examples {
+        say!("  malformed: {example}");
+    }
+    for (line, count) in &c.unmapped_examples {
+        say!("  unmapped: {line} ({count} requests)");
+    }
+    if let Some(share) = c.daily_active_share {
+        say!(
+            "daily_active_share: {:.4} (95% CI {:.4} to {:.4})",
+            share.value,
+            share.low,
+            share.high
+        );
+    }
+    if let Some(rate) = c.sessions_per_user {
+        say!(
+            "sessions a day per user: {:.4} (95% CI {:.4} to {:.4})",
+            rate.value,
+            rate.low,
+            rate.high
+        );
+    }
+    let spau = c.sessions_per_active_user;
+    say!(
+        "sessions_per_active_user: {:.4} (95% CI {:.4} to {:.4}; sessions end after {} minutes idle)",
+        spau.value,
+        spau.low,
+        spau.high,
+        c.session_gap_minutes
+    );
+    for fit in c.fits() {
+        let parameters: Vec<String> = capsim::calibrate::parameters(&fit.model)
+            .iter()
+            .map(|(name, v)| {
+                format!(
+                    "{name} {:.4} (95% CI {:.4} to {:.4}) {}",
+                    v.value, v.low, v.high, fit.unit
+                )
+            })
+            .collect();
+        say!(
+            "{}: {} {}; KS distance {:.4} over {} values",
+            fit.input,
+            fit.model.name(),
+            parameters.join(", "),
+            fit.ks,
+            fit.count
+        );
+    }
+    for route in &c.routes {
+        say!(
+            "route {}: {} requests, weight {:.4}{}{}",
+            route.name,
+            route.requests,
+            route.weight,
+            if route.fan_out.is_empty() {
+                String::new()
+            } else {
+                format!(", fan_out [{}]", route.fan_out.join(", "))
+            },
+            route
+                .hit_ratio
+                .map(|r| format!(", CDN hit ratio {r:.4}"))
+                .unwrap_or_default()
+        );
+    }
+    for burst in &c.bursts {
+        say!(
+            "burst? {}: {} sessions started, {:.0} expected",
+            burst.date,
+            burst.sessions,
+            burst.expected
+        );
+    }
+    for reason in &c.unfitted {
+        say!("not fitted: {reason}");
+    }
+    let mut exporters: Vec<Box<dyn Exporter<TrafficCalibration>>> =
+        vec![Box::new(TrafficYaml), Box::new(TrafficCsv)];
+    exporters.extend(report::qq_charts(c));
+    write(&calibration, &set, &exporters)?;
+    Ok(Outcome::Success)
 }
 
 fn calibrate(exports: &Exports, out: &Path) -> anyhow::Result<Outcome> {
@@ -593,15 +755,21 @@ fn write<T: ?Sized>(
 /// What a run simulates: the scenarios' tiers, or a sweep of user counts.
 #[derive(Clone, Copy, Debug)]
 enum Mode {
-    Tiers,
-    Sweep { users: UserRange, points: u32 },
+    /// The scenarios' tiers, with each tier's request log or not.
+    Tiers {
+        log: bool,
+    },
+    Sweep {
+        users: UserRange,
+        points: u32,
+    },
 }
 
 impl Mode {
     /// How a part file records it.
     fn record(self) -> Vec<String> {
         match self {
-            Mode::Tiers => vec!["run".into()],
+            Mode::Tiers { .. } => vec!["run".into()],
             Mode::Sweep { users, points } => vec![
                 "sweep".into(),
                 users.low.to_string(),
@@ -614,7 +782,7 @@ impl Mode {
     /// The mode a part file recorded.
     fn from_record(record: &[String]) -> Option<Self> {
         match record {
-            [run] if run == "run" => Some(Mode::Tiers),
+            [run] if run == "run" => Some(Mode::Tiers { log: false }),
             [sweep, low, high, points] if sweep == "sweep" => Some(Mode::Sweep {
                 users: UserRange {
                     low: low.parse().ok()?,
@@ -628,7 +796,7 @@ impl Mode {
 
     fn plans(self, loaded: &[Loaded]) -> Vec<Plan<'_>> {
         match self {
-            Mode::Tiers => loaded.iter().map(Plan::tiers).collect(),
+            Mode::Tiers { .. } => loaded.iter().map(Plan::tiers).collect(),
             Mode::Sweep { users, points } => loaded
                 .iter()
                 .map(|l| Plan {
@@ -646,32 +814,55 @@ impl Mode {
         }
     }
 
-    /// Claims the report set of each scenario under `out`, before any of
-    /// them is simulated.
-    fn claim(self, loaded: &[Loaded], out: &Path) -> Result<Vec<ReportSet>, ReportError> {
+    /// Claims the report sets of each scenario under `out` (its reports,
+    /// and its request logs if asked), before any of them is simulated.
+    fn claim(self, loaded: &[Loaded], out: &Path) -> Result<Vec<Sets>, ReportError> {
         loaded
             .iter()
             .map(|l| {
                 let dir = out.join(&l.scenario.name);
-                match self {
-                    Mode::Tiers => ReportSet::claim(&dir, "run"),
-                    Mode::Sweep { .. } => ReportSet::claim(&dir.join("sweep"), "sweep"),
-                }
+                Ok(match self {
+                    Mode::Tiers { log } => Sets {
+                        reports: ReportSet::claim(&dir, "run")?,
+                        logs: log.then(|| ReportSet::claim(&dir, "log")).transpose()?,
+                    },
+                    Mode::Sweep { .. } => Sets {
+                        reports: ReportSet::claim(&dir.join("sweep"), "sweep")?,
+                        logs: None,
+                    },
+                })
             })
             .collect()
     }
 
-    /// Prints each run's summary and writes its reports as its set.
-    fn report(self, runs: &[ScenarioRun], sets: &[ReportSet]) -> anyhow::Result<()> {
-        for (run, set) in runs.iter().zip(sets) {
+    /// Prints each run's summary and writes its reports as its set, then
+    /// its request logs as theirs.
+    fn report(self, runs: &[ScenarioRun], sets: &[Sets]) -> anyhow::Result<()> {
+        for (run, sets) in runs.iter().zip(sets) {
             say_text!("{}", report::saturation_summary(run));
             match self {
-                Mode::Tiers => write(run, set, &report::exporters(run))?,
-                Mode::Sweep { .. } => write(run, set, &report::sweep_exporters(run))?,
+                Mode::Tiers { .. } => write(run, &sets.reports, &report::exporters(run))?,
+                Mode::Sweep { .. } => write(run, &sets.reports, &report::sweep_exporters(run))?,
+            }
+        }
+        for (run, sets) in runs.iter().zip(sets) {
+            if let Some(logs) = &sets.logs {
+                say!(
+                    "writing the request logs of {} (each tier's first replication, simulated again)",
+                    run.scenario.name
+                );
+                write(run, logs, &report::request_logs(run))?;
             }
         }
         Ok(())
     }
+}
+
+/// A scenario's claimed report sets.
+struct Sets {
+    reports: ReportSet,
+    /// Its request logs' (`run --log`).
+    logs: Option<ReportSet>,
 }
 
 /// The identity a part file records for `loaded` run in `mode`.
@@ -725,7 +916,7 @@ fn simulate(
     let Some(shard) = shard else {
         let sets = mode.claim(&loaded, &common.out)?;
         let runs = match mode {
-            Mode::Tiers => experiment::run(&plans, common.run_options()),
+            Mode::Tiers { .. } => experiment::run(&plans, common.run_options()),
             // A sweep spends replications where a verdict is in doubt.
             Mode::Sweep { .. } => plans
                 .iter()

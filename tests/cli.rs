@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn capsim() -> Command {
+pub(crate) fn capsim() -> Command {
     Command::cargo_bin("capsim").expect("the capsim binary is built")
 }
 

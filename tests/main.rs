@@ -9,6 +9,7 @@ mod costs;
 mod fuzz;
 mod schema;
 mod testbed;
+mod traffic;
 mod validation;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::model::{Minutes, Replication, Stack};
+use crate::model::{Minutes, Replication, RequestLog, Stack};
 use crate::scenario::{Compute, Loaded, Scenario};
 use crate::sim::Scheduler;
 use crate::stats::{Estimate, estimate};
@@ -23,11 +23,32 @@ pub use footprint::{
 
 /// Simulates replication `replication` of `scenario` with `users` users.
 pub fn simulate(scenario: &Scenario, users: u64, replication: u32) -> Replication {
+    run_stack(scenario, Stack::new(scenario, users, replication)).0
+}
+
+/// Simulates replication `replication` of `scenario` with `users` users,
+/// writing each request's line to `log`; the lines written, or the first
+/// error writing them. Requests still in flight at the horizon are not
+/// logged (a server logs a request when it ends).
+pub fn simulate_logged(
+    scenario: &Scenario,
+    users: u64,
+    replication: u32,
+    log: RequestLog,
+) -> (Replication, std::io::Result<u64>) {
     let mut stack = Stack::new(scenario, users, replication);
+    stack.log_requests(log);
+    let (replication, log) = run_stack(scenario, stack);
+    let written = log.expect("the log it was given").finish();
+    (replication, written)
+}
+
+fn run_stack(scenario: &Scenario, mut stack: Stack) -> (Replication, Option<RequestLog>) {
     let mut scheduler = Scheduler::new(scenario.horizon.nanos());
     stack.start(&mut scheduler);
     scheduler.run(&mut stack);
-    stack.finish(scenario, scheduler.handled())
+    let log = stack.take_log();
+    (stack.finish(scenario, scheduler.handled()), log)
 }
 
 /// The replications of one tier.

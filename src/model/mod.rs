@@ -41,6 +41,7 @@ mod limiter;
 mod metrics;
 mod pooler;
 mod request;
+mod request_log;
 mod resource;
 mod results;
 mod slab;
@@ -61,6 +62,7 @@ pub use limiter::{BlockedIdentifiers, Decision, Limiter};
 pub use metrics::{CdnResult, Class, Metrics, Outcome, TokenCounts};
 pub use pooler::{ClientConnect, Pooler, ServerConnection};
 pub use request::{Holdings, Queue, Request};
+pub use request_log::{LoggedRequest, MONTHS, RequestLog};
 pub use resource::{Resource, Waiter};
 pub use results::{
     AbusiveCounts, AiResults, AlertResults, AppCacheCounts, CdnCounts, CpuMinutes, CpuResults,
@@ -81,6 +83,7 @@ use stages::cdn::CdnStage;
 use stages::database::DatabaseStage;
 use stages::function::FunctionStage;
 use stages::handler::HandlerStage;
+use stages::limit::LimitStage;
 
 /// Purposes of the random streams of one (tier, replication): each draws
 /// from its own stream so that changing one component leaves the others'
@@ -329,6 +332,8 @@ pub struct Stack {
     generation: u32,
     metrics: Metrics,
     streams: Streams,
+    /// Where `run --log` writes each request's line, if it asked.
+    log: Option<RequestLog>,
 }
 
 impl Stack {
@@ -481,6 +486,7 @@ impl Stack {
             generation: 0,
             metrics,
             streams: Streams::new(scenario.seed, users, replication),
+            log: None,
         }
     }
 
@@ -571,6 +577,16 @@ impl Stack {
             (Class::User, message.user, message.conversation),
             scheduler,
         );
+    }
+
+    /// Writes each request's line to `log` as it ends (`run --log`).
+    pub fn log_requests(&mut self, log: RequestLog) {
+        self.log = Some(log);
+    }
+
+    /// The request log given to [`Stack::log_requests`], once the run is over.
+    pub fn take_log(&mut self) -> Option<RequestLog> {
+        self.log.take()
     }
 
     /// Closes the run at the horizon and returns what it measured;
@@ -792,6 +808,20 @@ impl Stack {
             request.holdings,
         );
         let first_token_at = request.ai.first_token_at;
+        if self.log.is_some() {
+            let logged = LoggedRequest {
+                span: (arrival, now),
+                route,
+                class,
+                client: (client, LimitStage::ip_of(self, client)),
+                outcome,
+                cdn: request.cdn,
+                bytes: self.routes[route].origin_bytes.1,
+            };
+            if let Some(log) = &mut self.log {
+                log.record(&logged);
+            }
+        }
         self.metrics
             .finished(now, (arrival, first_token_at), route, class, outcome);
         self.requests.remove(id);

@@ -5,7 +5,7 @@
 
 use crate::sim::SimTime;
 
-use super::metrics::{Class, Outcome};
+use super::metrics::{CdnResult, Class, Outcome};
 use super::stages::{ai, app_cache, database, externals};
 
 /// A queue a request can wait in, outside its function's own queue; each
@@ -75,6 +75,8 @@ pub struct Request {
     pub ai: ai::Progress,
     /// Whether it computes on its instance's vCPUs (in the handler stage).
     pub computing: bool,
+    /// What the CDN did with it and its cache key, for the request log.
+    pub cdn: Option<(CdnResult, u32)>,
 }
 
 impl Request {
@@ -98,6 +100,7 @@ impl Request {
             externals: externals::Progress::default(),
             ai: ai::Progress::new(arrival),
             computing: false,
+            cdn: None,
         }
     }
 }

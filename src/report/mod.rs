@@ -11,6 +11,7 @@ mod compare;
 mod costs_csv;
 mod output;
 mod part_file;
+mod request_log;
 mod routes_csv;
 mod summary_csv;
 mod terminal;
@@ -23,16 +24,30 @@ use crate::experiment::ScenarioRun;
 
 pub use alerts_csv::AlertsCsv;
 pub use breakpoints::{Breakpoints, BreakpointsCsv, breakpoints_table};
-pub use charts::{CostsPng, LATENCY_PNG, SATURATION_PNG, TierLinesPng, TimelinePng};
+pub use charts::{CostsPng, LATENCY_PNG, SATURATION_PNG, TierLinesPng, TimelinePng, qq_charts};
 pub use check::check_summary;
 pub use compare::{CompareChart, CompareCsv, Comparison, compare_charts, comparison_summary};
 pub use costs_csv::CostsCsv;
 pub use output::{ReportSet, remove_temporary_files};
 pub use part_file::{PartFile, ShardResults};
+pub use request_log::request_logs;
 pub use routes_csv::RoutesCsv;
 pub use summary_csv::SummaryCsv;
 pub use terminal::saturation_summary;
 pub use timeseries_csv::TimeseriesCsv;
+
+/// A tier's name as it appears in file names: `Tier 1` is `tier-1`.
+pub fn tier_slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
 
 /// Writes one report file from `T`: a scenario run, or a search's results.
 pub trait Exporter<T: ?Sized> {

@@ -89,7 +89,7 @@ pub fn utc_day_of_month(start: Date, zone: Timezone, at: u64) -> f64 {
 
 /// (year, month, day) of a count of days since 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;

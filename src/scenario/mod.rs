@@ -21,7 +21,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use calendar::{Date, DayTime, Timezone, utc_day_of_month};
+pub use calendar::{Date, DayTime, Timezone, civil_from_days, utc_day_of_month};
 pub use compiled::{
     AbusiveClients, Ai, AiPrices, AiTokens, AlertRule, ApiCall, ApiId, Burst, ClientCount,
     ConnectionAlert, Database, ExternalApi, Function, FunctionId, Id, Job, LimiterId,

@@ -16,7 +16,14 @@ impl StageModel for CdnStage {
         let request = stack.requests.get(id);
         let (route, arrival, client) = (request.route as usize, request.arrival, request.client);
         let key = stack.cdn.key(route, &mut stack.streams.cache_keys);
-        match stack.cdn.lookup(route, key, now, id) {
+        let lookup = stack.cdn.lookup(route, key, now, id);
+        let result = match lookup {
+            Lookup::Fresh => CdnResult::Fresh,
+            Lookup::Stale { .. } => CdnResult::Stale,
+            Lookup::Miss { .. } => CdnResult::Miss,
+        };
+        stack.requests.get_mut(id).cdn = Some((result, key));
+        match lookup {
             Lookup::Fresh => {
                 stack.metrics.cdn(now, arrival, route, CdnResult::Fresh);
                 Step::End(Outcome::Ok)

@@ -65,7 +65,7 @@ impl StageModel for LimitStage {
 impl LimitStage {
     /// The IP address of `client`: users share addresses `users_per_ip` to
     /// one; abusive clients have their own.
-    fn ip_of(stack: &Stack, client: u32) -> u32 {
+    pub(crate) fn ip_of(stack: &Stack, client: u32) -> u32 {
         if client < stack.users {
             (f64::from(client) / stack.users_per_ip) as u32
         } else {

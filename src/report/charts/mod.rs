@@ -4,6 +4,7 @@
 //! on a machine with no fonts installed.
 
 mod costs;
+mod qq;
 mod tier_lines;
 mod timeline;
 
@@ -22,6 +23,7 @@ use crate::experiment::ScenarioRun;
 use crate::model::TierResults;
 
 pub use costs::CostsPng;
+pub use qq::qq_charts;
 pub use tier_lines::{LATENCY_PNG, SATURATION_PNG, TierLinesPng};
 pub use timeline::TimelinePng;
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::experiment::{ScenarioRun, TierRun};
 use crate::model::Minutes;
-use crate::report::Exporter;
+use crate::report::{Exporter, tier_slug};
 
 const MINUTES_PER_DAY: usize = 1_440;
 
@@ -27,20 +27,9 @@ pub struct TimelinePng {
 impl TimelinePng {
     /// The timeline of tier `tier` of `run`, named after the tier.
     pub fn new(run: &ScenarioRun, tier: usize) -> Self {
-        let slug: String = run.tiers[tier]
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
         Self {
             tier,
-            file_name: format!("timeline-{slug}.png"),
+            file_name: format!("timeline-{}.png", tier_slug(&run.tiers[tier].name)),
         }
     }
 }

@@ -32,6 +32,14 @@ use std::path::{Path, PathBuf};
 
 use crate::report::Exporter;
 
+mod traffic;
+
+pub use traffic::{
+    BurstHour, Fit, Interval, LogFormat, LogOptions, Model, RouteFit, RouteRule,
+    TrafficCalibration, TrafficCsv, TrafficYaml, calibrate_traffic, describe, parameters,
+    read_route_map,
+};
+
 /// One row of `pg_stat_statements`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Statement {
@@ -207,6 +215,14 @@ pub enum CalibrateError {
     NoLatencies {
         /// The first log.
         path: PathBuf,
+    },
+    /// A route map that is not one, or request logs with no request.
+    #[error("{path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what would be valid.
+        reason: String,
     },
 }
 
