@@ -246,3 +246,42 @@ fn calibrate_reports_malformed_and_unmapped_lines_and_writes_the_fit_report() {
     );
     assert!(folder.join("qq-search-duration-lognormal.png").is_file());
 }
+
+#[test]
+fn vercel_log_drain_lines_are_read_by_their_proxy_fields() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let log = dir.path().join("drain.ndjson");
+    let mut text = String::new();
+    // 2025-01-06 10:00 UTC, one client every 30 s, cached at the edge once in two.
+    for i in 0..40u64 {
+        let cache = if i % 2 == 0 { "HIT" } else { "MISS" };
+        text += &format!(
+            "{{\"id\":\"{i}\",\"source\":\"edge\",\"timestamp\":1736157600000,\"proxy\":{{\"timestamp\":{},\"method\":\"GET\",\"host\":\"a.vercel.app\",\"path\":\"/api/cars?page=2\",\"statusCode\":200,\"clientIp\":\"1.2.3.4\",\"userAgent\":[\"Mozilla\"],\"vercelCache\":\"{cache}\"}}}}\n",
+            1_736_157_600_000 + i * 30_000
+        );
+    }
+    text += "{\"id\":\"x\",\"source\":\"lambda\",\"type\":\"stdout\",\"message\":\"hello\",\"timestamp\":1736157600000}\n";
+    text += "{\"id\":\"y\",\"source\":\"edge\",\"timestamp\":1,\"proxy\":{\"timestamp\":1736157600000,\"method\":\"GET\",\"path\":\"/api/cars\",\"statusCode\":-1}}\n";
+    text += "{not json\n";
+    fs::write(&log, text).expect("writable");
+    let calibration = calibrate_traffic(&LogOptions {
+        logs: vec![log],
+        routes: vec![RouteRule {
+            pattern: "GET /api/cars".into(),
+            route: "cars".into(),
+        }],
+        users: None,
+        session_gap_ms: 30 * 60_000,
+    })
+    .expect("calibrates");
+    assert_eq!(calibration.requests, 40);
+    assert_eq!(
+        calibration.other, 2,
+        "the function's output and the revalidation"
+    );
+    assert_eq!(calibration.malformed, 1);
+    assert_eq!(calibration.routes[0].hit_ratio, Some(0.5));
+    let (think, _) = calibration.think_time.as_ref().expect("fitted");
+    assert_eq!(think.count, 39);
+    assert!((think.sample[0] - 30.0).abs() < 1e-9);
+}

@@ -180,9 +180,9 @@ pub fn check_summary(loaded: &Loaded) -> String {
         let (name, limit) = (&limiter.name, &limiter.limit);
         let _ = writeln!(
             text,
-            "  rate limit `{name}`: {:?} by {:?}, {}",
-            limit.algorithm,
-            limit.key,
+            "  rate limit `{name}`: {} by {}, {}",
+            yaml_word(&limit.algorithm),
+            yaml_word(&limit.key),
             match limit.algorithm {
                 Algorithm::TokenBucket => format!(
                     "{} tokens, +{} per {}",
@@ -229,8 +229,10 @@ pub fn check_summary(loaded: &Loaded) -> String {
             ai.circuit_breaker.map_or_else(
                 || "no circuit breaker".to_string(),
                 |b| format!(
-                    "breaker after {} failures for {} ({:?})",
-                    b.failure_threshold, b.reset_timeout, b.scope
+                    "breaker after {} failures for {} (scope {})",
+                    b.failure_threshold,
+                    b.reset_timeout,
+                    yaml_word(&b.scope)
                 )
             ),
             ai.max_in_flight.map_or_else(
@@ -334,4 +336,12 @@ pub fn check_summary(loaded: &Loaded) -> String {
         size.memory_bytes / 1e6
     );
     text
+}
+
+/// A choice as the scenario writes it (`sliding_window`, not `SlidingWindow`).
+fn yaml_word<T: serde::Serialize>(choice: &T) -> String {
+    match serde_json::to_value(choice) {
+        Ok(serde_json::Value::String(word)) => word,
+        _ => "?".into(),
+    }
 }
