@@ -1285,10 +1285,11 @@ impl Exporter<TrafficCalibration> for TrafficYaml {
         let c = calibration;
         writeln!(
             out,
-            "# yaml-language-server: $schema=scenario-part.schema.json\n\
-             # Written by `capsim calibrate --request-log` from {} ({} requests on {} whole days;\n\
+            "# Written by `capsim calibrate --request-log` from {} ({} requests on {} whole days;\n\
              # sessions end after {} minutes without a page request). 95% intervals in\n\
-             # comments; calibration.csv has every number, qq-*.png each fit against the data.",
+             # comments; calibration.csv has every number, qq-*.png each fit against the data.\n\
+             # To run it: add `extends: <your scenario>` above `traffic:` (or paste the\n\
+             # section into the scenario), then `capsim check` the file.",
             c.sources.join(", "),
             c.requests,
             c.days,

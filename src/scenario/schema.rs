@@ -1134,7 +1134,8 @@ pub struct Database {
     #[schemars(with = "Option<CpuBurst>")]
     pub cpu_burst: Option<Spanned<CpuBurst>>,
     /// Supabase's IPv4 add-on: a direct connection or the dedicated
-    /// PgBouncer reachable from IPv4-only Vercel ($4 a month a database).
+    /// PgBouncer reachable from IPv4-only Vercel ($0.0055 an hour a database:
+    /// $3.96 a 30-day month, "$4 per month" in Supabase's words).
     #[serde(default)]
     pub ipv4_addon: bool,
     /// How routes reach Postgres unless they say (`routes[].db_access`;
