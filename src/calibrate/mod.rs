@@ -31,13 +31,13 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::report::Exporter;
+use crate::scenario::Z95;
 
 mod traffic;
 
 pub use traffic::{
-    BurstHour, Fit, Interval, LogFormat, LogOptions, Model, RouteFit, RouteRule,
-    TrafficCalibration, TrafficCsv, TrafficYaml, calibrate_traffic, describe, parameters,
-    read_route_map,
+    BurstHour, Fit, Interval, LogOptions, Model, RouteFit, RouteRule, TrafficCalibration,
+    TrafficCsv, TrafficYaml, calibrate_traffic, describe, parameters, read_route_map,
 };
 
 /// One row of `pg_stat_statements`.
@@ -76,7 +76,6 @@ impl QueryTimeFit {
         let sigma2 = (1.0 + (stddev_ms / mean_ms).powi(2)).ln();
         let mu = mean_ms.ln() - sigma2 / 2.0;
         // The standard normal's 95th percentile.
-        const Z95: f64 = 1.644_853_626_951_472_2;
         Self {
             calls,
             mean_ms,

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::CalibrateError;
 use crate::model::MONTHS;
 use crate::report::Exporter;
-use crate::scenario::Date;
+use crate::scenario::{Date, Z95};
 use crate::sim::{RngStream, stream};
 
 /// Samples kept per fitted quantity: enough for quantiles to a fraction of
@@ -85,10 +85,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// Reads a route map: a YAML list of `{ pattern, route }`.
 pub fn read_route_map(path: &Path) -> Result<Vec<RouteRule>, CalibrateError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CalibrateError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let text =
+        crate::scenario::read_scenario_file(path).map_err(|source| CalibrateError::Read {
+            path: path.into(),
+            source,
+        })?;
     serde_saphyr::from_str(&text).map_err(|error| CalibrateError::Unreadable {
         path: path.into(),
         reason: format!(
@@ -204,12 +205,19 @@ fn parse_clf_time(text: &str) -> Option<i64> {
     let hour: i64 = stamp.get(12..14)?.parse().ok()?;
     let minute: i64 = stamp.get(15..17)?.parse().ok()?;
     let second: i64 = stamp.get(18..20)?.parse().ok()?;
+    // Milliseconds from the fraction's first three digits (`.1` is 100).
     let millis: i64 = match stamp.get(20..) {
         Some("") | None => 0,
         Some(fraction) => {
             let digits = fraction.strip_prefix('.')?;
-            let value: f64 = format!("0.{digits}").parse().ok()?;
-            (value * 1_000.0).round() as i64
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits
+                .bytes()
+                .chain(std::iter::repeat(b'0'))
+                .take(3)
+                .fold(0, |ms, digit| ms * 10 + i64::from(digit - b'0'))
         }
     };
     if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
@@ -248,7 +256,7 @@ enum Read<'a> {
 
 /// Which format a log is in, from its first line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
+enum LogFormat {
     /// Common or Combined Log Format, with optional duration and cache status.
     Combined,
     /// Vercel's log drain NDJSON.
@@ -409,7 +417,6 @@ pub enum Model {
     },
 }
 
-const Z95: f64 = 1.644_853_626_951_472_2;
 const Z975: f64 = 1.959_963_984_540_054;
 
 impl Model {
@@ -466,11 +473,10 @@ impl Model {
         match *self {
             Model::Exponential { mean } => 1.0 - (-x / mean.value).exp(),
             Model::Lognormal { median, p95 } => {
-                let sigma = (p95.value / median.value).ln() / Z95;
                 if x <= 0.0 {
                     0.0
                 } else {
-                    standard_normal_cdf((x / median.value).ln() / sigma)
+                    standard_normal_cdf((x / median.value).ln() / sigma(median, p95))
                 }
             }
             Model::Geometric { mean } => {
@@ -485,8 +491,7 @@ impl Model {
         match *self {
             Model::Exponential { mean } => -mean.value * (1.0 - q).ln(),
             Model::Lognormal { median, p95 } => {
-                let sigma = (p95.value / median.value).ln() / Z95;
-                median.value * (sigma * standard_normal_quantile(q)).exp()
+                median.value * (sigma(median, p95) * standard_normal_quantile(q)).exp()
             }
             Model::Geometric { mean } => {
                 let p = 1.0 / mean.value.max(1.0);
@@ -494,6 +499,11 @@ impl Model {
             }
         }
     }
+}
+
+/// The lognormal's sigma from its median and 95th percentile.
+fn sigma(median: Interval, p95: Interval) -> f64 {
+    (p95.value / median.value).ln() / Z95
 }
 
 fn standard_normal_cdf(z: f64) -> f64 {
@@ -570,6 +580,18 @@ struct RouteTally {
     durations: Reservoir,
 }
 
+impl RouteTally {
+    /// The tally of the route at `index`, its sample on a stream of its own.
+    fn new(index: usize) -> Self {
+        Self {
+            requests: 0,
+            hits: 0,
+            misses: 0,
+            durations: Reservoir::new(100 + index as u64),
+        }
+    }
+}
+
 /// Everything gathered from the logs, line by line.
 struct Tally<'r> {
     rules: &'r [RouteRule],
@@ -610,14 +632,7 @@ impl<'r> Tally<'r> {
                 names.push(rule.route.clone());
             }
         }
-        let routes = (0..names.len())
-            .map(|index| RouteTally {
-                requests: 0,
-                hits: 0,
-                misses: 0,
-                durations: Reservoir::new(100 + index as u64),
-            })
-            .collect();
+        let routes = (0..names.len()).map(RouteTally::new).collect();
         Self {
             rules,
             names,
@@ -659,14 +674,8 @@ impl<'r> Tally<'r> {
                 // Without rules each request line is a route: bounded, as
                 // routes beyond 65,535 are refused.
                 self.names.push(name);
-                let index = self.names.len() - 1;
-                self.routes.push(RouteTally {
-                    requests: 0,
-                    hits: 0,
-                    misses: 0,
-                    durations: Reservoir::new(100 + index as u64),
-                });
-                index
+                self.routes.push(RouteTally::new(self.routes.len()));
+                self.routes.len() - 1
             }
         };
         u16::try_from(index).ok()

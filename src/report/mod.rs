@@ -36,8 +36,8 @@ pub use summary_csv::SummaryCsv;
 pub use terminal::saturation_summary;
 pub use timeseries_csv::TimeseriesCsv;
 
-/// A tier's name as it appears in file names: `Tier 1` is `tier-1`.
-pub fn tier_slug(name: &str) -> String {
+/// A name as it appears in file names: `Tier 1` is `tier-1`.
+pub fn file_slug(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
-use super::{Exporter, tier_slug};
+use super::{Exporter, file_slug};
 use crate::experiment::{self, ScenarioRun};
 use crate::model::RequestLog;
 
@@ -26,7 +26,7 @@ pub fn request_logs<'a>(run: &ScenarioRun<'a>) -> Vec<Box<dyn Exporter<ScenarioR
         .map(|tier| {
             Box::new(RequestLogFile {
                 tier,
-                file_name: format!("requests-{}.log", tier_slug(&run.tiers[tier].name)),
+                file_name: format!("requests-{}.log", file_slug(&run.tiers[tier].name)),
             }) as Box<dyn Exporter<ScenarioRun<'a>>>
         })
         .collect()

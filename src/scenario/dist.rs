@@ -10,7 +10,7 @@ use super::units::{Duration, named_schema, parse_duration};
 use crate::sim::{RngStream, SimDuration, duration_from_secs};
 
 /// The standard normal quantile at 0.95, to fit a lognormal to a median and a p95.
-const Z95: f64 = 1.644_853_626_951_472_2;
+pub const Z95: f64 = 1.644_853_626_951_472_2;
 
 /// A distribution of durations; a plain duration (`300ms`) is a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -28,9 +28,10 @@ pub use compiled::{
     MAX_AI_RETRIES, MAX_EXTERNAL_CALLS, MAX_READ_REPLICAS, MAX_USERS, RateLimiter, Route, RouteId,
     Scenario, SpendCap, Tier, Traffic,
 };
+pub use compose::read_scenario_file;
 use compose::{ReadError, SourceMap, Tree};
 pub use compute::ComputeSize;
-pub use dist::{CountDist, DurationDist, DurationSampler};
+pub use dist::{CountDist, DurationDist, DurationSampler, Z95};
 pub use error::{Diagnostic, Position, ScenarioError};
 pub use schema::{
     AiLimits, AiTier, AlertMetric, Algorithm, AppCache, BreakerScope, Cache, CacheKeyword,

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::{Area, COLOURS, DrawResult, axis_label, font, write_png};
 use crate::calibrate::{Fit, TrafficCalibration};
-use crate::report::Exporter;
+use crate::report::{Exporter, file_slug};
 
 /// The QQ chart of one fit of a traffic calibration.
 pub struct QqPng {
@@ -25,20 +25,9 @@ pub fn qq_charts(calibration: &TrafficCalibration) -> Vec<Box<dyn Exporter<Traff
         .iter()
         .enumerate()
         .map(|(index, fit)| {
-            let slug: String = fit
-                .input
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '-'
-                    }
-                })
-                .collect();
             Box::new(QqPng {
                 index,
-                file_name: format!("qq-{slug}-{}.png", fit.model.name()),
+                file_name: format!("qq-{}-{}.png", file_slug(&fit.input), fit.model.name()),
             }) as Box<dyn Exporter<TrafficCalibration>>
         })
         .collect()

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::experiment::{ScenarioRun, TierRun};
 use crate::model::Minutes;
-use crate::report::{Exporter, tier_slug};
+use crate::report::{Exporter, file_slug};
 
 const MINUTES_PER_DAY: usize = 1_440;
 
@@ -29,7 +29,7 @@ impl TimelinePng {
     pub fn new(run: &ScenarioRun, tier: usize) -> Self {
         Self {
             tier,
-            file_name: format!("timeline-{}.png", tier_slug(&run.tiers[tier].name)),
+            file_name: format!("timeline-{}.png", file_slug(&run.tiers[tier].name)),
         }
     }
 }
